@@ -1,0 +1,1 @@
+//! Real-node adapters for level2pc (skeleton; see issue 4).

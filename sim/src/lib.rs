@@ -1,0 +1,1 @@
+//! Deterministic simulator for level2pc (skeleton; see issue 3).

@@ -1,0 +1,412 @@
+//! The replication engine: one [`Node`] per replica, a synchronous state machine with no I/O.
+//!
+//! # Method kinds and polling order
+//!
+//! * **Inputs** — [`Node::handle_message`], [`Node::handle_timeout`], [`Node::handle_persisted`],
+//!   [`Node::submit`]. Each takes the driver's current [`Instant`], sampled *after* the input
+//!   arrived.
+//! * **Polls** — after every input, drain [`Node::poll_output`] until it returns `None`, then ask
+//!   [`Node::poll_timeout`] for the next deadline and call `handle_timeout` when it passes.
+//!
+//! # Rules the engine keeps (protocol.md §4–§5)
+//!
+//! * A write starts only when every key it touches is Valid here; otherwise it waits.
+//! * Followers acknowledge an INV only once its effect is durable (P1), and the coordinator
+//!   counts itself only once its own persist is durable (P2).
+//! * An update commits when every other member acknowledged it in the current epoch, it is
+//!   durable here, and no lower-timestamp multi-key update this node holds overlaps it (the
+//!   guardian rule G, §5.3). The same rule withholds follower ACKs.
+//! * Reads are answered in the step that finds every key they touch Valid; otherwise they park.
+
+mod follower;
+mod peers;
+mod read;
+mod requests;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use crate::client::{Op, RequestId};
+use crate::config::{Config, ConfigError};
+use crate::message::Message;
+use crate::output::{Event, Output};
+use crate::storage::{PersistOp, Recovered};
+use crate::time::Instant;
+use crate::timestamp::{BootInc, NodeId, Ts};
+use crate::update::{Bytes, UpdateRef};
+use crate::view::View;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A key's in-memory state: the latest update applied here, and whether it is known committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    ts: Ts,
+    valid: bool,
+    value: Option<Bytes>,
+}
+
+/// An update this node holds a record of (pending somewhere, or driven by this node).
+#[derive(Debug)]
+struct Record {
+    update: UpdateRef,
+    /// The persist that made the record durable here; the node's own ACK or commit waits for it.
+    persist_seq: u64,
+    /// Present while this node drives the update (coordinator or replayer) and it has not committed.
+    drive: Option<Drive>,
+}
+
+/// Driver-side state of an uncommitted update.
+#[derive(Debug)]
+struct Drive {
+    /// Members that acknowledged in the current epoch (reset on every new epoch).
+    acks: BTreeSet<NodeId>,
+    /// The client waiting for the outcome, if this node coordinated it and the client still waits.
+    client: Option<RequestId>,
+}
+
+/// A follower ACK waiting for durability (P1) or for the guardian rule (G).
+#[derive(Debug, Clone)]
+struct DeferredAck {
+    to: NodeId,
+    update: UpdateRef,
+    after_seq: u64,
+}
+
+/// What a pending client request is waiting for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Waiting {
+    /// Not yet examined (transient).
+    Nothing,
+    /// A write waiting until the node is ready.
+    Ready,
+    /// Waiting for this key to become Valid.
+    Key(Bytes),
+    /// A write in flight under this timestamp.
+    Commit(Ts),
+}
+
+#[derive(Debug)]
+struct Request {
+    op: Op,
+    deadline: Instant,
+    waiting: Waiting,
+}
+
+/// Timers, ordered by deadline in [`Node::timers`]. Stale entries are harmless: each handler
+/// re-checks its condition.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Heartbeat,
+    Retransmit(Ts),
+    Stuck(Ts),
+    Deadline(RequestId),
+}
+
+/// Reachability of one peer, judged from the last time anything arrived from it.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    last_heard: Option<Instant>,
+    up: bool,
+}
+
+/// One replica's protocol engine. See the [module docs](self) and the crate docs for the drive loop.
+#[derive(Debug)]
+pub struct Node {
+    cfg: Config,
+    view: View,
+    boot: BootInc,
+    /// Highest version this writer issued in this boot (amendment F1: Ts unique per update).
+    last_version: u64,
+    rng: ChaCha8Rng,
+    now: Instant,
+
+    store: BTreeMap<Bytes, Entry>,
+    records: BTreeMap<Ts, Record>,
+    /// Timestamps of multi-key records, the only ones the guardian rule looks at.
+    multi_records: BTreeSet<Ts>,
+
+    /// Sequence number the next `Persist` output will carry.
+    next_seq: u64,
+    /// Every persist with `seq <= persisted_upto` is durable.
+    persisted_upto: u64,
+    /// Ops staged during the current step, emitted as one `Persist` at its end.
+    staged: Vec<PersistOp>,
+    deferred_acks: Vec<DeferredAck>,
+    /// Driven updates whose commit the guardian rule (or durability) currently holds back.
+    blocked_commits: BTreeSet<Ts>,
+
+    requests: BTreeMap<RequestId, Request>,
+    parked: BTreeMap<Bytes, VecDeque<RequestId>>,
+    not_ready_queue: VecDeque<RequestId>,
+
+    peers: BTreeMap<NodeId, Peer>,
+    ready: bool,
+
+    timers: BTreeSet<(Instant, Timer)>,
+    outbox: BTreeMap<NodeId, Vec<Message>>,
+    outputs: VecDeque<Output>,
+}
+
+impl Node {
+    /// Starts an engine from the state its driver recovered from storage (an empty
+    /// [`Recovered`] with a fresh boot incarnation on a new disk).
+    ///
+    /// Updates that were pending when the node stopped are resumed: those this node coordinated
+    /// in an earlier boot are replayed at once; others are replayed if still pending after
+    /// `stuck_ms`.
+    pub fn new(cfg: Config, recovered: Recovered, now: Instant) -> Result<Node, ConfigError> {
+        cfg.validate()?;
+        let epoch = recovered.epoch.max(crate::timestamp::Epoch(1));
+        let view = View::initial(epoch, &cfg.members);
+        let peers = view
+            .others(cfg.id)
+            .map(|n| (n, Peer { last_heard: None, up: false }))
+            .collect();
+        let rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ (u64::from(cfg.id.0) << 32));
+        let mut node = Node {
+            view,
+            boot: recovered.boot,
+            last_version: 0,
+            rng,
+            now,
+            store: BTreeMap::new(),
+            records: BTreeMap::new(),
+            multi_records: BTreeSet::new(),
+            next_seq: 1,
+            persisted_upto: 0,
+            staged: Vec::new(),
+            deferred_acks: Vec::new(),
+            blocked_commits: BTreeSet::new(),
+            requests: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            not_ready_queue: VecDeque::new(),
+            peers,
+            ready: false,
+            timers: BTreeSet::new(),
+            outbox: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            cfg,
+        };
+        if recovered.epoch != epoch {
+            node.staged.push(PersistOp::Epoch(epoch));
+        }
+        node.recover(recovered);
+        node.timers.insert((now, Timer::Heartbeat));
+        node.update_readiness();
+        node.end_step();
+        Ok(node)
+    }
+
+    /// Feeds a message that arrived from peer `from`. Messages from non-members, from this node
+    /// itself, or from another epoch are dropped (the sender retransmits).
+    pub fn handle_message(&mut self, now: Instant, from: NodeId, msg: Message) {
+        self.advance(now);
+        if from == self.cfg.id || !self.view.contains(from) {
+            return;
+        }
+        self.heard_from(from);
+        match msg {
+            Message::Inv { epoch, update } => self.on_inv(from, epoch, update),
+            Message::Ack { epoch, ts } => self.on_ack(from, epoch, ts),
+            Message::Val { ts, .. } => self.on_val(ts),
+            Message::Ping { .. } => {}
+        }
+        self.end_step();
+    }
+
+    /// Feeds several messages from one peer (one received frame) in one step.
+    pub fn handle_messages(&mut self, now: Instant, from: NodeId, msgs: Vec<Message>) {
+        for msg in msgs {
+            self.handle_message(now, from, msg);
+        }
+    }
+
+    /// Reports that every `Persist` with `seq <= upto` is durable.
+    pub fn handle_persisted(&mut self, now: Instant, upto: u64) {
+        self.advance(now);
+        // A driver cannot acknowledge a persist the engine has not emitted yet.
+        let upto = upto.min(self.next_seq.saturating_sub(1));
+        if upto > self.persisted_upto {
+            self.persisted_upto = upto;
+        }
+        self.end_step();
+    }
+
+    /// Fires every timer whose deadline is `<= now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        while let Some((at, timer)) = self.timers.first().cloned() {
+            if at > self.now {
+                break;
+            }
+            self.timers.pop_first();
+            self.on_timer(timer);
+        }
+        self.end_step();
+    }
+
+    /// Submits a client operation; its [`Output::Reply`] comes no later than `deadline` (the
+    /// first `handle_timeout` at or after it).
+    pub fn submit(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        op: Op,
+        deadline: Instant,
+    ) -> Result<(), crate::client::SubmitError> {
+        self.advance(now);
+        let result = self.accept_request(id, op, deadline);
+        self.end_step();
+        result
+    }
+
+    /// The next output, or `None` once the engine has nothing more to say for now.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest instant at which [`Node::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|t| t.0)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    /// This process's boot incarnation.
+    pub fn boot(&self) -> BootInc {
+        self.boot
+    }
+
+    /// The installed view.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// Whether the node can reach every member it needs to accept writes.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Oracle hook: a key's `(ts, valid, value)` here (`None` if never written).
+    pub fn inspect_key(&self, key: &[u8]) -> Option<(Ts, bool, Option<Bytes>)> {
+        self.store.get(key).map(|e| (e.ts, e.valid, e.value.clone()))
+    }
+
+    /// Oracle hook: every key's `(key, ts, valid, value)`, in key order.
+    pub fn inspect_all(&self) -> impl Iterator<Item = (&Bytes, Ts, bool, Option<&Bytes>)> + '_ {
+        self.store.iter().map(|(k, e)| (k, e.ts, e.valid, e.value.as_ref()))
+    }
+
+    /// Oracle hook: the update records this node holds, in timestamp order.
+    pub fn inspect_records(&self) -> impl Iterator<Item = &UpdateRef> + '_ {
+        self.records.values().map(|r| &r.update)
+    }
+
+    /// Number of client requests in flight (queued, parked or writing).
+    pub fn requests_in_flight(&self) -> usize {
+        self.requests.len()
+    }
+
+    // ----- step plumbing -------------------------------------------------------------------
+
+    fn advance(&mut self, now: Instant) {
+        // Never let time run backwards, whatever the driver hands in.
+        self.now = self.now.max(now);
+    }
+
+    /// Settles everything an input may have unblocked, then turns staged persists and queued
+    /// messages into outputs. Called once at the end of every input.
+    fn end_step(&mut self) {
+        self.settle();
+        if !self.staged.is_empty() {
+            let ops = std::mem::take(&mut self.staged);
+            self.outputs.push_back(Output::Persist { seq: self.next_seq, ops });
+            self.next_seq += 1;
+        }
+        for (to, msgs) in std::mem::take(&mut self.outbox) {
+            self.outputs.push_back(Output::Send { to, msgs });
+        }
+    }
+
+    /// The persist sequence number that covers every change made so far, staged ones included.
+    fn durability_barrier(&self) -> u64 {
+        if self.staged.is_empty() {
+            self.next_seq - 1
+        } else {
+            self.next_seq
+        }
+    }
+
+    fn send(&mut self, to: NodeId, msg: Message) {
+        self.outbox.entry(to).or_default().push(msg);
+    }
+
+    fn broadcast(&mut self, msg: &Message) {
+        let others: Vec<NodeId> = self.view.others(self.cfg.id).collect();
+        for to in others {
+            self.send(to, msg.clone());
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn set_timer(&mut self, at: Instant, timer: Timer) {
+        self.timers.insert((at, timer));
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        match timer {
+            Timer::Heartbeat => self.on_heartbeat(),
+            Timer::Retransmit(ts) => self.on_retransmit(ts),
+            Timer::Stuck(ts) => self.on_stuck(ts),
+            Timer::Deadline(id) => self.on_deadline(id),
+        }
+    }
+
+    fn entry_ts(&self, key: &[u8]) -> Ts {
+        self.store.get(key).map_or(Ts::ZERO, |e| e.ts)
+    }
+
+    fn key_is_valid(&self, key: &[u8]) -> bool {
+        self.store.get(key).is_none_or(|e| e.valid)
+    }
+
+    /// Loads recovered state and schedules the resumption of pending updates.
+    fn recover(&mut self, recovered: Recovered) {
+        for (key, e) in recovered.entries {
+            self.store.insert(key, Entry { ts: e.ts, valid: e.valid, value: e.value });
+        }
+        for update in recovered.records {
+            let ts = update.ts;
+            if !self.has_invalid_key_at(&update, ts) {
+                self.staged.push(PersistOp::DropRecord(ts));
+                continue;
+            }
+            if update.is_multi_key() {
+                self.multi_records.insert(ts);
+            }
+            let mine = ts.writer.node == self.cfg.id;
+            self.records.insert(ts, Record { update, persist_seq: 0, drive: None });
+            if mine {
+                // Our acks died with the old process: drive it again now (protocol.md §8.1).
+                self.start_replay(ts);
+            } else {
+                let at = self.stuck_deadline();
+                self.set_timer(at, Timer::Stuck(ts));
+            }
+        }
+    }
+
+    fn has_invalid_key_at(&self, update: &UpdateRef, ts: Ts) -> bool {
+        update.writes.iter().any(|w| self.store.get(&w.key).is_some_and(|e| e.ts == ts && !e.valid))
+    }
+}

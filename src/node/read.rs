@@ -1,0 +1,58 @@
+//! Local reads (protocol.md §4.7): answered in the same step that finds every key they touch
+//! Valid, so the answer is a consistent cut at that instant; otherwise parked on the first
+//! non-Valid key.
+
+use super::Node;
+use crate::client::{Op, OpResult, RequestId};
+use crate::update::Bytes;
+use std::ops::Bound;
+
+impl Node {
+    /// Answers read `id` if it can be answered now, else parks it.
+    pub(super) fn try_read(&mut self, id: RequestId) {
+        let Some(req) = self.requests.get(&id) else { return };
+        let outcome = match &req.op {
+            Op::Get { key } => self.read_keys(std::slice::from_ref(key)).map(|mut v| OpResult::Value(v.pop().flatten())),
+            Op::GetMany { keys } => self.read_keys(keys).map(OpResult::Values),
+            Op::Range { lo, hi, limit } => {
+                let limit = limit.unwrap_or(self.cfg.max_range_entries).min(self.cfg.max_range_entries);
+                self.read_range(lo, hi, limit).map(OpResult::Entries)
+            }
+            _ => return,
+        };
+        match outcome {
+            Ok(result) => self.reply(id, result),
+            Err(key) => self.park(id, key),
+        }
+    }
+
+    /// The values of `keys`, or the first key that is not Valid.
+    fn read_keys(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>, Bytes> {
+        keys.iter()
+            .map(|k| match self.store.get(k) {
+                None => Ok(None),
+                Some(e) if e.valid => Ok(e.value.clone()),
+                Some(_) => Err(k.clone()),
+            })
+            .collect()
+    }
+
+    /// The first `limit` live entries in `[lo, hi)`, or the first entry up to there (tombstones
+    /// and pending inserts included) that is not Valid.
+    fn read_range(&self, lo: &Bytes, hi: &Bytes, limit: usize) -> Result<Vec<(Bytes, Bytes)>, Bytes> {
+        let mut out = Vec::new();
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(lo), Bound::Excluded(hi));
+        for (k, e) in self.store.range::<[u8], _>(bounds) {
+            if out.len() >= limit {
+                break;
+            }
+            if !e.valid {
+                return Err(k.clone());
+            }
+            if let Some(v) = &e.value {
+                out.push((k.clone(), v.clone()));
+            }
+        }
+        Ok(out)
+    }
+}

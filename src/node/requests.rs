@@ -1,0 +1,148 @@
+//! Client requests: admission, bounds, parking until keys are Valid or the node is ready,
+//! deadlines, and replies.
+
+use super::{Node, Request, Timer, Waiting};
+use crate::client::{Op, OpResult, RequestId, SubmitError, Unavailable};
+use crate::output::Output;
+use crate::update::{canonical_writes, Bytes, Write};
+
+impl Node {
+    pub(super) fn accept_request(
+        &mut self,
+        id: RequestId,
+        op: Op,
+        deadline: crate::time::Instant,
+    ) -> Result<(), SubmitError> {
+        if self.requests.contains_key(&id) {
+            return Err(SubmitError::DuplicateRequestId(id));
+        }
+        if self.requests.len() >= self.cfg.max_requests {
+            self.outputs.push_back(Output::Reply { id, result: OpResult::Unavailable(Unavailable::Overloaded) });
+            return Ok(());
+        }
+        let op = match self.normalize(op) {
+            Ok(op) => op,
+            Err(reason) => {
+                self.outputs.push_back(Output::Reply { id, result: OpResult::Unavailable(reason) });
+                return Ok(());
+            }
+        };
+        self.requests.insert(id, Request { op, deadline, waiting: Waiting::Nothing });
+        self.set_timer(deadline, Timer::Deadline(id));
+        self.dispatch(id);
+        Ok(())
+    }
+
+    /// Checks limits and turns every write into a canonical `Batch` (sorted, one write per key).
+    fn normalize(&self, op: Op) -> Result<Op, Unavailable> {
+        let key_ok = |k: &Bytes| k.len() <= self.cfg.max_key_bytes;
+        let writes = match op {
+            Op::Get { ref key } if !key_ok(key) => return Err(Unavailable::TooLarge),
+            Op::GetMany { ref keys } if keys.len() > self.cfg.max_range_entries || !keys.iter().all(key_ok) => {
+                return Err(Unavailable::TooLarge)
+            }
+            Op::Range { ref lo, ref hi, .. } if lo > hi => return Err(Unavailable::BadRequest),
+            Op::Get { .. } | Op::GetMany { .. } | Op::Range { .. } => return Ok(op),
+            Op::Put { key, value } => vec![Write { key, value: Some(value) }],
+            Op::Del { key } => vec![Write { key, value: None }],
+            Op::Batch { writes } => writes,
+        };
+        if writes.is_empty() {
+            return Err(Unavailable::BadRequest);
+        }
+        let too_big = writes.len() > self.cfg.max_batch_writes
+            || writes.iter().any(|w| !key_ok(&w.key) || w.value.as_ref().is_some_and(|v| v.len() > self.cfg.max_value_bytes));
+        if too_big {
+            return Err(Unavailable::TooLarge);
+        }
+        Ok(Op::Batch { writes: canonical_writes(writes) })
+    }
+
+    /// Moves a request forward as far as it can go now: answer a read, start a write, or park it.
+    pub(super) fn dispatch(&mut self, id: RequestId) {
+        let Some(req) = self.requests.get(&id) else { return };
+        let Op::Batch { writes } = &req.op else {
+            self.try_read(id);
+            return;
+        };
+        if !self.ready {
+            self.set_waiting(id, Waiting::Ready);
+            self.not_ready_queue.push_back(id);
+            return;
+        }
+        // §4.4 step 1: a write starts only when every key it touches is Valid here.
+        if let Some(key) = writes.iter().find(|w| !self.key_is_valid(&w.key)).map(|w| w.key.clone()) {
+            self.park(id, key);
+            return;
+        }
+        let writes = writes.clone();
+        let ts = self.start_write(id, writes);
+        self.set_waiting(id, Waiting::Commit(ts));
+    }
+
+    pub(super) fn park(&mut self, id: RequestId, key: Bytes) {
+        self.set_waiting(id, Waiting::Key(key.clone()));
+        self.parked.entry(key).or_default().push_back(id);
+    }
+
+    fn set_waiting(&mut self, id: RequestId, waiting: Waiting) {
+        if let Some(req) = self.requests.get_mut(&id) {
+            req.waiting = waiting;
+        }
+    }
+
+    /// `key` became Valid: retry what was parked on it, reads first (so a stream of local writes
+    /// to a hot key cannot starve its readers), each in arrival order.
+    pub(super) fn wake_parked(&mut self, key: &Bytes) {
+        let Some(queue) = self.parked.remove(key) else { return };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut ready: Vec<RequestId> = queue
+            .into_iter()
+            .filter(|id| seen.insert(*id))
+            .filter(|id| self.requests.get(id).is_some_and(|r| r.waiting == Waiting::Key(key.clone())))
+            .collect();
+        ready.sort_by_key(|id| self.requests.get(id).is_some_and(|r| r.op.is_write()));
+        for id in ready {
+            self.set_waiting(id, Waiting::Nothing);
+            self.dispatch(id);
+        }
+    }
+
+    /// The node became ready: start the writes that waited for it.
+    pub(super) fn drain_not_ready_queue(&mut self) {
+        for id in std::mem::take(&mut self.not_ready_queue) {
+            if self.requests.get(&id).is_some_and(|r| r.waiting == Waiting::Ready) {
+                self.set_waiting(id, Waiting::Nothing);
+                self.dispatch(id);
+            }
+        }
+    }
+
+    /// A request's deadline passed without an answer.
+    pub(super) fn on_deadline(&mut self, id: RequestId) {
+        let Some(req) = self.requests.get(&id) else { return };
+        if req.deadline > self.now {
+            return; // a stale timer of an earlier request with a reused id
+        }
+        let result = match &req.waiting {
+            // Started writes never abort: the outcome is unknown to the client, not "failed".
+            Waiting::Commit(ts) => {
+                let ts = *ts;
+                if let Some(drive) = self.records.get_mut(&ts).and_then(|r| r.drive.as_mut()) {
+                    drive.client = None;
+                }
+                OpResult::Indeterminate
+            }
+            Waiting::Ready => OpResult::Unavailable(Unavailable::NotReady),
+            Waiting::Key(_) | Waiting::Nothing => OpResult::Unavailable(Unavailable::Timeout),
+        };
+        self.reply(id, result);
+    }
+
+    /// Answers a request and forgets it.
+    pub(super) fn reply(&mut self, id: RequestId, result: OpResult) {
+        if self.requests.remove(&id).is_some() {
+            self.outputs.push_back(Output::Reply { id, result });
+        }
+    }
+}

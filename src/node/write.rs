@@ -1,0 +1,224 @@
+//! The driver side of an update: coordinating a client write, replaying an orphaned one,
+//! retransmitting, the guardian rule, and committing (protocol.md §4.4, §4.6, §5.3).
+
+use super::{Drive, Node, Record, Timer};
+use crate::client::{OpResult, RequestId};
+use crate::message::Message;
+use crate::output::Event;
+use crate::storage::{PersistOp, StoredEntry};
+use crate::timestamp::Ts;
+use crate::update::{Update, UpdateRef, Write};
+use std::sync::Arc;
+
+impl Node {
+    /// Starts coordinating `writes` for request `id`. The caller has checked that every key is
+    /// Valid here and that the node is ready.
+    pub(super) fn start_write(&mut self, id: RequestId, writes: Vec<Write>) -> Ts {
+        let max_key_version = writes.iter().map(|w| self.entry_ts(&w.key).version).max().unwrap_or(0);
+        // Amendment F1: above every key's version *and* above this writer's last version, so
+        // one writer never issues the same Ts for two different updates.
+        let version = 1 + max_key_version.max(self.last_version);
+        self.last_version = version;
+        let ts = Ts::new(version, self.cfg.id, self.boot);
+        let update = Arc::new(Update { ts, writes });
+        self.apply_update(&update);
+        let persist_seq = self.durability_barrier();
+        self.insert_record(update.clone(), persist_seq, Some(id));
+        // Broadcasting before our own persist is durable is safe: the boot incarnation in the
+        // Ts means no other update can ever carry this Ts (P2, §4.1).
+        self.broadcast(&Message::Inv { epoch: self.view.epoch, update });
+        self.schedule_retransmit(ts);
+        self.blocked_commits.insert(ts);
+        ts
+    }
+
+    /// Applies every write of `update` whose key is at a lower Ts here, staging the persist.
+    /// Returns whether any key adopted it.
+    pub(super) fn apply_update(&mut self, update: &UpdateRef) -> bool {
+        let mut adopted = false;
+        let mut superseded = Vec::new();
+        for w in &update.writes {
+            let old_ts = self.entry_ts(&w.key);
+            if update.ts <= old_ts {
+                continue;
+            }
+            adopted = true;
+            if old_ts != Ts::ZERO {
+                superseded.push(old_ts);
+            }
+            let entry = super::Entry { ts: update.ts, valid: false, value: w.value.clone() };
+            self.staged.push(PersistOp::Entry {
+                key: w.key.clone(),
+                entry: StoredEntry { ts: entry.ts, valid: false, value: entry.value.clone() },
+            });
+            self.store.insert(w.key.clone(), entry);
+        }
+        for old in superseded {
+            self.maybe_drop_record(old);
+        }
+        adopted
+    }
+
+    /// Stores a record of `update` (durable with persist `persist_seq`), driving it for `client`
+    /// if given.
+    pub(super) fn insert_record(&mut self, update: UpdateRef, persist_seq: u64, client: Option<RequestId>) {
+        let ts = update.ts;
+        if update.is_multi_key() {
+            self.multi_records.insert(ts);
+        }
+        self.staged.push(PersistOp::Record(update.clone()));
+        let drive = client.map(|c| Drive { acks: Default::default(), client: Some(c) });
+        self.records.insert(ts, Record { update, persist_seq, drive });
+    }
+
+    /// Becomes a driver of the pending update `ts`: broadcast its full record under the same Ts
+    /// and collect every member's ACK again (protocol.md §4.6).
+    pub(super) fn start_replay(&mut self, ts: Ts) {
+        let epoch = self.view.epoch;
+        let Some(rec) = self.records.get_mut(&ts) else { return };
+        if rec.drive.is_none() {
+            rec.drive = Some(Drive { acks: Default::default(), client: None });
+        }
+        let update = rec.update.clone();
+        self.broadcast(&Message::Inv { epoch, update });
+        self.schedule_retransmit(ts);
+        self.blocked_commits.insert(ts);
+    }
+
+    fn schedule_retransmit(&mut self, ts: Ts) {
+        let at = self.now.plus_ms(self.cfg.retransmit_ms);
+        self.set_timer(at, Timer::Retransmit(ts));
+    }
+
+    /// Resends the INV of a driven update to every member that has not acknowledged it.
+    pub(super) fn on_retransmit(&mut self, ts: Ts) {
+        let Some(Record { update, drive: Some(drive), .. }) = self.records.get(&ts) else { return };
+        let silent: Vec<_> =
+            self.view.others(self.cfg.id).filter(|n| !drive.acks.contains(n)).collect();
+        let msg = Message::Inv { epoch: self.view.epoch, update: update.clone() };
+        for to in silent {
+            self.send(to, msg.clone());
+        }
+        self.schedule_retransmit(ts);
+    }
+
+    /// `T_stuck` passed for a record: replay it if a key is still Invalid at its Ts.
+    pub(super) fn on_stuck(&mut self, ts: Ts) {
+        let Some(rec) = self.records.get(&ts) else { return };
+        if rec.drive.is_some() {
+            return;
+        }
+        if self.has_invalid_key_at(&rec.update, ts) {
+            self.start_replay(ts);
+        }
+    }
+
+    pub(super) fn stuck_deadline(&mut self) -> crate::time::Instant {
+        use rand::Rng;
+        let jitter_ms = self.rng.gen_range(0..=self.cfg.stuck_ms / 2);
+        self.now.plus_ms(self.cfg.stuck_ms + jitter_ms)
+    }
+
+    /// Counts an ACK for an update this node drives.
+    pub(super) fn on_ack(&mut self, from: crate::timestamp::NodeId, epoch: crate::timestamp::Epoch, ts: Ts) {
+        if epoch != self.view.epoch {
+            return; // epoch fencing: only ACKs of the installed epoch count
+        }
+        if let Some(Record { drive: Some(drive), .. }) = self.records.get_mut(&ts) {
+            drive.acks.insert(from);
+        }
+    }
+
+    /// Whether this node *holds* the multi-key update `rec` (amendment F2): it drives it
+    /// uncommitted, or one of its keys is still here at its Ts and not Valid.
+    fn holds(&self, rec: &Record) -> bool {
+        rec.drive.is_some() || self.has_invalid_key_at(&rec.update, rec.update.ts)
+    }
+
+    /// The guardian rule G: may `update` be acknowledged or committed here? Not while this node
+    /// holds an uncommitted multi-key update with a lower Ts that shares a key with it.
+    pub(super) fn guardian_allows(&self, update: &Update) -> bool {
+        self.multi_records.range(..update.ts).all(|ts| {
+            let Some(rec) = self.records.get(ts) else { return true };
+            !(rec.update.overlaps(update) && self.holds(rec))
+        })
+    }
+
+    /// Commits a driven update if every condition holds; returns whether it did.
+    fn try_commit(&mut self, ts: Ts) -> bool {
+        let Some(rec) = self.records.get(&ts) else { return true };
+        let Some(drive) = &rec.drive else { return true };
+        let all_acked = self.view.others(self.cfg.id).all(|n| drive.acks.contains(&n));
+        let durable = rec.persist_seq <= self.persisted_upto;
+        if !(all_acked && durable && self.guardian_allows(&rec.update)) {
+            return false;
+        }
+        self.commit(ts);
+        true
+    }
+
+    /// The update `ts` committed (we collected every ACK): validate its keys still at `ts`, tell
+    /// everyone, answer the client.
+    fn commit(&mut self, ts: Ts) {
+        self.broadcast(&Message::Val { epoch: self.view.epoch, ts });
+        self.event(Event::Committed(ts));
+        self.learn_committed(ts);
+    }
+
+    /// The update `ts` is known committed (by our own commit or a VAL): keys still at `ts`
+    /// become Valid, any drive of it ends, and its client (if any) gets its answer.
+    pub(super) fn learn_committed(&mut self, ts: Ts) {
+        let Some(rec) = self.records.get_mut(&ts) else { return };
+        let drive = rec.drive.take();
+        let update = rec.update.clone();
+        for w in &update.writes {
+            self.validate_key(&w.key, ts);
+        }
+        if let Some(id) = drive.and_then(|d| d.client) {
+            self.reply(id, OpResult::Written { ts });
+        }
+        self.maybe_drop_record(ts);
+    }
+
+    /// Marks `key` Valid if it is still at `ts`, and wakes what was parked on it.
+    pub(super) fn validate_key(&mut self, key: &crate::update::Bytes, ts: Ts) {
+        let Some(entry) = self.store.get_mut(key) else { return };
+        if entry.ts != ts || entry.valid {
+            return;
+        }
+        entry.valid = true;
+        self.staged.push(PersistOp::Validate { key: key.clone(), ts });
+        self.wake_parked(key);
+    }
+
+    /// Forgets a record once nothing needs it: not driven, and no key Invalid at its Ts.
+    pub(super) fn maybe_drop_record(&mut self, ts: Ts) {
+        let Some(rec) = self.records.get(&ts) else { return };
+        if rec.drive.is_some() || self.has_invalid_key_at(&rec.update, ts) {
+            return;
+        }
+        self.records.remove(&ts);
+        self.multi_records.remove(&ts);
+        self.blocked_commits.remove(&ts);
+        self.staged.push(PersistOp::DropRecord(ts));
+    }
+
+    /// Re-evaluates everything that waits on durability or the guardian rule, until nothing
+    /// more moves: a commit can release a hold, which can release an ACK or another commit.
+    pub(super) fn settle(&mut self) {
+        loop {
+            let mut progress = false;
+            let blocked: Vec<Ts> = self.blocked_commits.iter().copied().collect();
+            for ts in blocked {
+                if self.try_commit(ts) {
+                    self.blocked_commits.remove(&ts);
+                    progress = true;
+                }
+            }
+            progress |= self.release_deferred_acks();
+            if !progress {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! What the engine asks its driver to do.
+
+use crate::client::{OpResult, RequestId};
+use crate::message::Message;
+use crate::storage::PersistOp;
+use crate::timestamp::{NodeId, Ts};
+
+/// One instruction from the engine to its driver, drained with [`crate::Node::poll_output`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send these messages, in order, to a peer. Delivery is best-effort: the engine retransmits.
+    Send {
+        /// The destination.
+        to: NodeId,
+        /// The messages, coalesced for one frame.
+        msgs: Vec<Message>,
+    },
+    /// Make these changes durable, atomically, after every earlier `Persist`; then report it with
+    /// [`crate::Node::handle_persisted`]`(seq)`. Sequence numbers start at 1 and increase by one.
+    Persist {
+        /// This persist's sequence number.
+        seq: u64,
+        /// The changes, to apply in one transaction.
+        ops: Vec<crate::storage::PersistOp>,
+    },
+    /// Answer a client request.
+    Reply {
+        /// The request.
+        id: RequestId,
+        /// Its result.
+        result: OpResult,
+    },
+    /// Something the driver (or its users) may want to know.
+    Event(Event),
+}
+
+/// A notable change of the engine's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The node can reach every member it needs: writes are accepted.
+    Ready,
+    /// The node cannot reach a member it needs: writes wait (until ready or their deadline).
+    NotReady,
+    /// A peer was heard from after being silent (or for the first time).
+    PeerUp(NodeId),
+    /// A peer has been silent longer than `peer_timeout_ms`.
+    PeerDown(NodeId),
+    /// An update this node drove (as coordinator or replayer) committed. Informational; the
+    /// simulator's oracle uses it.
+    Committed(Ts),
+}
+
+impl Output {
+    /// Convenience for drivers and tests: the `Persist` ops, if this is a persist.
+    pub fn persist_ops(&self) -> Option<&[PersistOp]> {
+        match self {
+            Output::Persist { ops, .. } => Some(ops),
+            _ => None,
+        }
+    }
+}
