@@ -11,6 +11,8 @@ pub mod time;
 pub mod timestamp;
 pub mod update;
 pub mod view;
+#[cfg(test)]
+mod harness;
 
 pub use client::{Op, OpResult, RequestId, SubmitError, Unavailable};
 pub use config::{Config, ConfigError};

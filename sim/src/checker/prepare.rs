@@ -1,0 +1,379 @@
+//! Preprocessing (checker.md §0.3, §2 and §7): classify outcomes, reject
+//! impossible reads, and apply the unique-value reductions.
+
+use super::{Stats, Violation};
+use crate::history::{History, Op, OpResult, Operation};
+use std::collections::{HashMap, HashSet};
+
+/// A key and a value (`None` = absent), borrowed from the history.
+pub(super) type Pair<'h> = (&'h str, Option<&'h str>);
+
+/// A key and a present value.
+type Written<'h> = (&'h str, &'h str);
+
+/// What is known about a compare-and-set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CasOutcome {
+    /// Reported ok: the key held `expected`, and now holds `new`.
+    Applied,
+    /// Reported fail: the key did not hold `expected`; nothing was written.
+    Mismatch,
+    /// Unknown: it may take effect (and then compares) at any time, or never.
+    Maybe,
+}
+
+/// An operation's meaning for the model.
+#[derive(Clone, Debug)]
+pub(super) enum Body<'h> {
+    /// get / get_many: each key held the given value at one instant.
+    Read(Vec<Pair<'h>>),
+    /// A range read and what it returned.
+    Range {
+        /// Inclusive lower bound.
+        lo: &'h str,
+        /// Exclusive upper bound.
+        hi: &'h str,
+        /// Maximum entries; `None` = unlimited.
+        limit: Option<u64>,
+        /// The returned entries.
+        entries: &'h [(String, String)],
+    },
+    /// put / del / batch: set each key (`None` deletes).
+    Write(Vec<Pair<'h>>),
+    /// Compare-and-set.
+    Cas {
+        /// The key.
+        key: &'h str,
+        /// The value compared against.
+        expected: Option<&'h str>,
+        /// The value written on a match.
+        new: &'h str,
+        /// What the client learned.
+        outcome: CasOutcome,
+    },
+}
+
+/// An operation that survived preprocessing.
+#[derive(Clone, Debug)]
+pub(super) struct PrepOp<'h> {
+    /// Position in `History::ops`.
+    pub index: usize,
+    /// Call time.
+    pub call: u64,
+    /// Return time; `None` = +infinity (a write whose outcome is unknown).
+    pub ret: Option<u64>,
+    /// What it does or observed.
+    pub body: Body<'h>,
+}
+
+impl<'h> PrepOp<'h> {
+    /// The present values this op may write.
+    fn written(&self) -> Vec<Written<'h>> {
+        match &self.body {
+            Body::Write(pairs) => pairs.iter().filter_map(|&(k, v)| Some((k, v?))).collect(),
+            Body::Cas { key, new, outcome, .. } if *outcome != CasOutcome::Mismatch => {
+                vec![(key, new)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Present values this op saw, if its return time bounds when it saw them.
+    fn observed(&self) -> Vec<Written<'h>> {
+        match &self.body {
+            Body::Read(pairs) => pairs.iter().filter_map(|&(k, v)| Some((k, v?))).collect(),
+            Body::Range { entries, .. } => entries.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            Body::Cas {
+                key,
+                expected: Some(v),
+                outcome: CasOutcome::Applied,
+                ..
+            } => vec![(key, v)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Present values whose presence this op's legality may depend on.
+    fn referenced(&self) -> Vec<Written<'h>> {
+        match &self.body {
+            Body::Cas {
+                key,
+                expected: Some(v),
+                ..
+            } => vec![(key, v)],
+            _ => self.observed(),
+        }
+    }
+
+    /// Whether this is a write with unknown outcome still at +infinity.
+    fn is_pending_write(&self) -> bool {
+        self.ret.is_none()
+    }
+}
+
+/// The history after preprocessing.
+#[derive(Debug)]
+pub(super) struct Prepared<'h> {
+    /// The operations to check, in history order.
+    pub ops: Vec<PrepOp<'h>>,
+}
+
+/// Classifies, sanity-checks and reduces the history. Returns a violation
+/// when a read is impossible whatever the order (a value nobody wrote, or a
+/// malformed range answer).
+pub(super) fn prepare<'h>(
+    history: &'h History,
+    stats: &mut Stats,
+) -> Result<Prepared<'h>, Violation> {
+    let mut ops = Vec::with_capacity(history.ops.len());
+    for (index, op) in history.ops.iter().enumerate() {
+        match classify(index, op) {
+            Class::Keep(prep) => ops.push(prep),
+            Class::Failed => stats.dropped_failed += 1,
+            Class::UnknownRead => stats.dropped_unknown_reads += 1,
+        }
+    }
+    check_reads(history, &ops)?;
+    stats.values_unique = reduce(&mut ops, stats);
+    stats.pending_unknown_writes = ops.iter().filter(|op| op.is_pending_write()).count();
+    Ok(Prepared { ops })
+}
+
+/// The fate of one operation.
+enum Class<'h> {
+    Keep(PrepOp<'h>),
+    /// A definite failure of a put/del/batch, or a refused read: no effect.
+    Failed,
+    /// A read with unknown outcome: reads have no effect, so it says nothing.
+    UnknownRead,
+}
+
+fn classify(index: usize, op: &Operation) -> Class<'_> {
+    let unknown = op.is_unknown();
+    let ret = if unknown { None } else { op.ret };
+    let keep = |body| {
+        Class::Keep(PrepOp {
+            index,
+            call: op.call,
+            ret,
+            body,
+        })
+    };
+    if op.result == OpResult::Fail && !matches!(op.op, Op::Cas { .. }) {
+        return Class::Failed;
+    }
+    if unknown && !op.op.is_write() {
+        return Class::UnknownRead;
+    }
+    keep(body_of(op, unknown))
+}
+
+/// The body of a kept operation (failures and unknown reads are gone).
+fn body_of(op: &Operation, unknown: bool) -> Body<'_> {
+    match (&op.op, &op.result) {
+        (Op::Get { key }, OpResult::Value { value }) => Body::Read(vec![(key, value.as_deref())]),
+        (Op::GetMany { keys }, OpResult::Values { values }) => Body::Read(
+            keys.iter()
+                .map(String::as_str)
+                .zip(values.iter().map(Option::as_deref))
+                .collect(),
+        ),
+        (Op::Range { lo, hi, limit }, OpResult::Range { entries }) => Body::Range {
+            lo,
+            hi,
+            limit: *limit,
+            entries,
+        },
+        (Op::Put { key, value }, _) => Body::Write(vec![(key, Some(value))]),
+        (Op::Del { key }, _) => Body::Write(vec![(key, None)]),
+        (Op::Batch { writes }, _) => Body::Write(
+            writes
+                .iter()
+                .map(|w| (w.key.as_str(), w.value.as_deref()))
+                .collect(),
+        ),
+        (Op::Cas { key, expected, new }, result) => Body::Cas {
+            key,
+            expected: expected.as_deref(),
+            new,
+            outcome: match (unknown, result) {
+                (true, _) => CasOutcome::Maybe,
+                (false, OpResult::Fail) => CasOutcome::Mismatch,
+                _ => CasOutcome::Applied,
+            },
+        },
+        // `History::validate` rules out every other combination; an empty
+        // read is the harmless fallback.
+        _ => Body::Read(Vec::new()),
+    }
+}
+
+/// Rejects reads that no ordering can explain: a value never written to
+/// that key, or a range answer that breaks the range contract.
+fn check_reads(history: &History, ops: &[PrepOp<'_>]) -> Result<(), Violation> {
+    let written: HashSet<Written<'_>> = ops.iter().flat_map(PrepOp::written).collect();
+    for op in ops {
+        let problem = range_problem(op).or_else(|| garbage_problem(history, op, &written));
+        if let Some((key, reason)) = problem {
+            let operation = history.ops.get(op.index);
+            return Err(Violation {
+                component: vec![key.to_owned()],
+                op: operation.map_or(0, |o| o.id),
+                linearization: Vec::new(),
+                reason: format!("{}: {reason}", operation.map_or(String::new(), |o| o.to_string())),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a range answer is ascending, inside `[lo, hi)` and within its
+/// limit. Returns the offending key and why.
+fn range_problem<'h>(op: &PrepOp<'h>) -> Option<(&'h str, String)> {
+    let Body::Range { lo, hi, limit, entries } = op.body else {
+        return None;
+    };
+    let over_limit = limit.is_some_and(|l| entries.len() as u64 > l);
+    if let (true, Some((key, _))) = (over_limit, entries.last()) {
+        return Some((key, format!("range returned {} entries, more than its limit", entries.len())));
+    }
+    let mut previous: Option<&str> = None;
+    for (key, _) in entries {
+        if key.as_str() < lo || key.as_str() >= hi {
+            return Some((key, format!("range returned key {key:?} outside [{lo:?}, {hi:?})")));
+        }
+        if previous.is_some_and(|p| p >= key.as_str()) {
+            return Some((key, format!("range entries are not strictly ascending at key {key:?}")));
+        }
+        previous = Some(key);
+    }
+    None
+}
+
+/// Finds a value this op saw (or a cas expected and matched) that no
+/// surviving write could have written.
+fn garbage_problem<'h>(
+    history: &History,
+    op: &PrepOp<'h>,
+    written: &HashSet<Written<'h>>,
+) -> Option<(&'h str, String)> {
+    let (key, value) = op.observed().into_iter().find(|pair| !written.contains(pair))?;
+    let verb = match op.body {
+        Body::Cas { .. } => "succeeded, so it saw",
+        _ => "returned",
+    };
+    let why = failed_writers(history, key, value);
+    Some((
+        key,
+        format!("{verb} {value:?} for key {key:?}, but no write that may have taken effect wrote that value to that key{why}"),
+    ))
+}
+
+/// Explains where a garbage value came from, if a failed write wrote it.
+fn failed_writers(history: &History, key: &str, value: &str) -> String {
+    let ids: Vec<String> = history
+        .ops
+        .iter()
+        .filter(|o| o.result == OpResult::Fail && writes_value(&o.op, key, value))
+        .map(|o| o.id.to_string())
+        .collect();
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" (only operations reported as failed did: {})", ids.join(", "))
+    }
+}
+
+/// Whether `op` would write `value` to `key` if it took effect.
+fn writes_value(op: &Op, key: &str, value: &str) -> bool {
+    match op {
+        Op::Put { key: k, value: v } | Op::Cas { key: k, new: v, .. } => k == key && v == value,
+        Op::Batch { writes } => writes
+            .iter()
+            .any(|w| w.key == key && w.value.as_deref() == Some(value)),
+        _ => false,
+    }
+}
+
+/// Applies the unique-value reductions of checker.md §2 where they are
+/// sound; returns whether every written (key, value) pair has one writer.
+fn reduce(ops: &mut Vec<PrepOp<'_>>, stats: &mut Stats) -> bool {
+    let mut writers: HashMap<Written<'_>, usize> = HashMap::new();
+    for pair in ops.iter().flat_map(PrepOp::written) {
+        *writers.entry(pair).or_insert(0) += 1;
+    }
+    let unique = |pair: &Written<'_>| writers.get(pair) == Some(&1);
+    while clamp_observed(ops, &unique, stats) {}
+    while drop_unobserved(ops, stats) {}
+    writers.values().all(|&n| n == 1)
+}
+
+/// One pass of: a pending write whose uniquely-written value some read with
+/// a known return time observed must have been linearized before that
+/// read returned, so its return is clamped to the earliest such read.
+/// Returns whether anything changed (a clamped cas becomes a new observer).
+fn clamp_observed<'h>(
+    ops: &mut [PrepOp<'h>],
+    unique: &dyn Fn(&Written<'h>) -> bool,
+    stats: &mut Stats,
+) -> bool {
+    let mut earliest: HashMap<Written<'h>, u64> = HashMap::new();
+    for op in ops.iter() {
+        let Some(ret) = op.ret else { continue };
+        for pair in op.observed() {
+            let slot = earliest.entry(pair).or_insert(ret);
+            *slot = (*slot).min(ret);
+        }
+    }
+    let mut changed = false;
+    for op in ops.iter_mut().filter(|op| op.is_pending_write()) {
+        let seen_by = op.written().iter().filter(|p| unique(p)).filter_map(|p| earliest.get(p).copied()).min();
+        if let Some(ret) = seen_by {
+            // A read that returned before the write was even called is a
+            // violation the search will find; keep the interval well formed.
+            op.ret = Some(ret.max(op.call));
+            if let Body::Cas { outcome, .. } = &mut op.body {
+                *outcome = CasOutcome::Applied;
+            }
+            stats.clamped_writes += 1;
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// One pass of: a pending write none of whose values any operation refers
+/// to can be dropped ("it never happened" explains everything it could).
+/// Not for writes that delete (absence is not unique), nor when a failed cas
+/// on the same key might complete after the write was called (the write's
+/// value could be what made that cas mismatch). Returns whether anything
+/// was dropped.
+fn drop_unobserved(ops: &mut Vec<PrepOp<'_>>, stats: &mut Stats) -> bool {
+    let mut referenced: HashSet<Written<'_>> = HashSet::new();
+    let mut last_mismatch: HashMap<&str, u64> = HashMap::new();
+    for op in ops.iter() {
+        referenced.extend(op.referenced());
+        if let (Body::Cas { key, outcome: CasOutcome::Mismatch, .. }, Some(ret)) = (&op.body, op.ret) {
+            let slot = last_mismatch.entry(key).or_insert(ret);
+            *slot = (*slot).max(ret);
+        }
+    }
+    let droppable = |op: &PrepOp<'_>| {
+        op.is_pending_write()
+            && !deletes(op)
+            && op.written().iter().all(|pair| {
+                let mismatch_after_call =
+                    matches!(last_mismatch.get(pair.0), Some(&t) if t >= op.call);
+                !referenced.contains(pair) && !mismatch_after_call
+            })
+    };
+    let before = ops.len();
+    ops.retain(|op| !droppable(op));
+    stats.dropped_unobserved_writes += before - ops.len();
+    ops.len() != before
+}
+
+/// Whether a write deletes some key.
+fn deletes(op: &PrepOp<'_>) -> bool {
+    matches!(&op.body, Body::Write(pairs) if pairs.iter().any(|(_, v)| v.is_none()))
+}
