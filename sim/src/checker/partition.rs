@@ -1,0 +1,252 @@
+//! Splitting the history into independent components (checker.md §1.5,
+//! option A): union-find over keys, where an op joins every key it touches
+//! and a range touches every written key inside its bounds, because it also
+//! observes their absence.
+
+use super::model::{CompiledOp, KeyIdx, Kind, ValueId, ABSENT};
+use super::prepare::{Body, CasOutcome, PrepOp};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+
+/// A set of keys no operation outside the set touches, with its operations.
+#[derive(Debug)]
+pub(super) struct Component<'h> {
+    /// The keys, ascending; an op's `KeyIdx` indexes this.
+    pub keys: Vec<&'h str>,
+    /// The operations, in history order.
+    pub ops: Vec<CompiledOp>,
+}
+
+/// Interned values: id 0 is "absent", ids 1.. are strings.
+#[derive(Debug)]
+pub(super) struct Values<'h> {
+    ids: HashMap<&'h str, ValueId>,
+    /// Names by id; index 0 is a placeholder for absent.
+    pub names: Vec<&'h str>,
+}
+
+impl<'h> Values<'h> {
+    fn new() -> Self {
+        Values {
+            ids: HashMap::new(),
+            names: vec![""],
+        }
+    }
+
+    fn intern(&mut self, value: Option<&'h str>) -> ValueId {
+        let Some(value) = value else { return ABSENT };
+        let next = self.names.len() as ValueId;
+        *self.ids.entry(value).or_insert_with(|| {
+            self.names.push(value);
+            next
+        })
+    }
+}
+
+/// The components, smallest (fewest ops) first, plus the value names.
+pub(super) fn partition<'h>(ops: &[PrepOp<'h>]) -> (Vec<Component<'h>>, Values<'h>) {
+    let universe = Universe::new(ops);
+    let mut sets = UnionFind::new(universe.keys.len());
+    let op_keys: Vec<Vec<usize>> = ops.iter().map(|op| universe.keys_of(op)).collect();
+    for keys in &op_keys {
+        for pair in keys.windows(2) {
+            sets.union(pair[0], pair[1]);
+        }
+    }
+    let mut groups: BTreeMap<usize, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for key in 0..universe.keys.len() {
+        groups.entry(sets.find(key)).or_default().0.push(key);
+    }
+    for (op, keys) in op_keys.iter().enumerate() {
+        // An op touching no key (an empty range or batch) constrains nothing.
+        if let Some(&first) = keys.first() {
+            groups.entry(sets.find(first)).or_default().1.push(op);
+        }
+    }
+    let mut values = Values::new();
+    let mut components: Vec<Component<'h>> = groups
+        .into_values()
+        .filter(|(_, members)| !members.is_empty())
+        .map(|(keys, members)| compile(&universe, ops, &keys, &members, &mut values))
+        .collect();
+    components.sort_by(|a, b| (a.ops.len(), a.keys.first()).cmp(&(b.ops.len(), b.keys.first())));
+    (components, values)
+}
+
+/// Every key the checked operations mention, numbered in byte order.
+struct Universe<'h> {
+    keys: Vec<&'h str>,
+    index: BTreeMap<&'h str, usize>,
+    written: BTreeSet<&'h str>,
+}
+
+impl<'h> Universe<'h> {
+    fn new(ops: &[PrepOp<'h>]) -> Self {
+        let mut all = BTreeSet::new();
+        let mut written = BTreeSet::new();
+        for op in ops {
+            match &op.body {
+                Body::Read(pairs) => all.extend(pairs.iter().map(|p| p.0)),
+                Body::Write(pairs) => written.extend(pairs.iter().map(|p| p.0)),
+                Body::Cas { key, outcome, .. } if *outcome != CasOutcome::Mismatch => {
+                    written.insert(*key);
+                }
+                Body::Cas { key, .. } => {
+                    all.insert(*key);
+                }
+                // Range entries were checked to be written keys already.
+                Body::Range { entries, .. } => all.extend(entries.iter().map(|e| e.0.as_str())),
+            }
+        }
+        all.extend(written.iter().copied());
+        let keys: Vec<&'h str> = all.into_iter().collect();
+        let index = keys.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+        Universe { keys, index, written }
+    }
+
+    fn idx(&self, key: &str) -> usize {
+        // Every key of a checked op was put in the universe by `new`.
+        self.index.get(key).copied().unwrap_or(0)
+    }
+
+    /// The (sorted, distinct) keys an operation touches.
+    fn keys_of(&self, op: &PrepOp<'h>) -> Vec<usize> {
+        let mut keys: Vec<usize> = match &op.body {
+            Body::Read(pairs) | Body::Write(pairs) => pairs.iter().map(|p| self.idx(p.0)).collect(),
+            Body::Cas { key, .. } => vec![self.idx(key)],
+            Body::Range { lo, hi, .. } => self.written_in(lo, hi).map(|k| self.idx(k)).collect(),
+        };
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Written keys in `[lo, hi)`, ascending.
+    fn written_in<'s>(&'s self, lo: &'s str, hi: &'s str) -> impl Iterator<Item = &'h str> + 's {
+        // `BTreeSet::range` panics on reversed bounds; those ranges are empty.
+        let bounds = if lo < hi {
+            Some((Bound::Included(lo), Bound::Excluded(hi)))
+        } else {
+            None
+        };
+        bounds
+            .into_iter()
+            .flat_map(move |b| self.written.range::<str, _>(b).copied())
+    }
+}
+
+/// Builds a component from its keys (universe indices, ascending) and ops.
+fn compile<'h>(
+    universe: &Universe<'h>,
+    ops: &[PrepOp<'h>],
+    keys: &[usize],
+    members: &[usize],
+    values: &mut Values<'h>,
+) -> Component<'h> {
+    let local: HashMap<usize, KeyIdx> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i as KeyIdx))
+        .collect();
+    let mut compiler = Compiler {
+        universe,
+        local: &local,
+        values,
+    };
+    Component {
+        keys: keys.iter().filter_map(|&k| universe.keys.get(k).copied()).collect(),
+        ops: members
+            .iter()
+            .filter_map(|&m| ops.get(m))
+            .map(|op| compiler.compile(op))
+            .collect(),
+    }
+}
+
+/// Translates prepared ops into component-local, interned form.
+struct Compiler<'a, 'h> {
+    universe: &'a Universe<'h>,
+    local: &'a HashMap<usize, KeyIdx>,
+    values: &'a mut Values<'h>,
+}
+
+impl<'h> Compiler<'_, 'h> {
+    fn key(&self, key: &str) -> KeyIdx {
+        self.local.get(&self.universe.idx(key)).copied().unwrap_or(0)
+    }
+
+    fn pairs(&mut self, pairs: &[(&'h str, Option<&'h str>)]) -> Box<[(KeyIdx, ValueId)]> {
+        pairs
+            .iter()
+            .map(|&(k, v)| (self.key(k), self.values.intern(v)))
+            .collect()
+    }
+
+    fn compile(&mut self, op: &PrepOp<'h>) -> CompiledOp {
+        let kind = match &op.body {
+            Body::Read(pairs) => Kind::Read(self.pairs(pairs)),
+            Body::Write(pairs) => Kind::Write(self.pairs(pairs)),
+            Body::Range { lo, hi, limit, entries } => Kind::Range {
+                keys: self.universe.written_in(lo, hi).map(|k| self.key(k)).collect(),
+                limit: limit.unwrap_or(u64::MAX),
+                entries: entries
+                    .iter()
+                    .map(|(k, v)| (self.key(k), self.values.intern(Some(v))))
+                    .collect(),
+            },
+            Body::Cas { key, expected, new, outcome } => self.cas(key, *expected, new, *outcome),
+        };
+        CompiledOp {
+            call: op.call,
+            ret: op.ret,
+            kind,
+            origin: op.index,
+        }
+    }
+
+    fn cas(&mut self, key: &str, expected: Option<&'h str>, new: &'h str, outcome: CasOutcome) -> Kind {
+        let key = self.key(key);
+        let expected = self.values.intern(expected);
+        let new = self.values.intern(Some(new));
+        match outcome {
+            CasOutcome::Applied => Kind::CasApplied { key, expected, new },
+            CasOutcome::Mismatch => Kind::CasMismatch { key, expected },
+            CasOutcome::Maybe => Kind::CasMaybe { key, expected, new },
+        }
+    }
+}
+
+/// Disjoint sets over `0..n` with path halving and union by size.
+struct UnionFind {
+    parent: Vec<usize>,
+    size: Vec<usize>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        UnionFind {
+            parent: (0..n).collect(),
+            size: vec![1; n],
+        }
+    }
+
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            self.parent[x] = self.parent[self.parent[x]];
+            x = self.parent[x];
+        }
+        x
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (mut a, mut b) = (self.find(a), self.find(b));
+        if a == b {
+            return;
+        }
+        if self.size[a] < self.size[b] {
+            std::mem::swap(&mut a, &mut b);
+        }
+        self.parent[b] = a;
+        self.size[a] += self.size[b];
+    }
+}
