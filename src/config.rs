@@ -31,6 +31,9 @@ pub struct Config {
     pub max_value_bytes: usize,
     /// Seed of the engine's only randomness (timer jitter).
     pub seed: u64,
+    /// A deliberately broken protocol rule, for the simulator's mutation tests only.
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::mutant::Mutant>,
 }
 
 impl Config {
@@ -49,6 +52,8 @@ impl Config {
             max_key_bytes: 4 * 1024,
             max_value_bytes: 1024 * 1024,
             seed: 0,
+            #[cfg(feature = "mutants")]
+            mutant: None,
         }
     }
 

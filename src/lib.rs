@@ -118,6 +118,8 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod message;
+#[cfg(feature = "mutants")]
+pub mod mutant;
 pub mod node;
 pub mod output;
 pub mod storage;
@@ -131,6 +133,8 @@ mod harness;
 pub use client::{Op, OpResult, RequestId, SubmitError, Unavailable};
 pub use config::{Config, ConfigError};
 pub use message::Message;
+#[cfg(feature = "mutants")]
+pub use mutant::Mutant;
 pub use node::Node;
 pub use output::{Event, Output};
 pub use storage::{PersistOp, Recovered, StoredEntry};

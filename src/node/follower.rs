@@ -46,7 +46,13 @@ impl Node {
         let mut sent = Vec::new();
         let mut kept = Vec::with_capacity(self.deferred_acks.len());
         for d in std::mem::take(&mut self.deferred_acks) {
-            if d.after_seq <= self.persisted_upto && self.guardian_allows(&d.update) {
+            #[allow(unused_mut)]
+            let mut durable = d.after_seq <= self.persisted_upto;
+            #[cfg(feature = "mutants")]
+            if self.mutant(crate::mutant::Mutant::AckBeforePersist) {
+                durable = true;
+            }
+            if durable && self.guardian_allows(&d.update) {
                 sent.push((d.to, d.update.ts));
             } else {
                 kept.push(d);

@@ -55,6 +55,21 @@ struct Record {
     persist_seq: u64,
     /// Present while this node drives the update (coordinator or replayer) and it has not committed.
     drive: Option<Drive>,
+    /// Known committed here (only the `GuardianLiteralHold` mutant reads it).
+    #[cfg(feature = "mutants")]
+    committed: bool,
+}
+
+impl Record {
+    fn new(update: UpdateRef, persist_seq: u64, drive: Option<Drive>) -> Record {
+        Record {
+            update,
+            persist_seq,
+            drive,
+            #[cfg(feature = "mutants")]
+            committed: false,
+        }
+    }
 }
 
 /// Driver-side state of an uncommitted update.
@@ -314,6 +329,12 @@ impl Node {
         self.requests.len()
     }
 
+    /// Whether the mutation `m` is switched on (always false without the `mutants` feature).
+    #[cfg(feature = "mutants")]
+    fn mutant(&self, m: crate::mutant::Mutant) -> bool {
+        self.cfg.mutant == Some(m)
+    }
+
     // ----- step plumbing -------------------------------------------------------------------
 
     fn advance(&mut self, now: Instant) {
@@ -395,7 +416,7 @@ impl Node {
                 self.multi_records.insert(ts);
             }
             let mine = ts.writer.node == self.cfg.id;
-            self.records.insert(ts, Record { update, persist_seq: 0, drive: None });
+            self.records.insert(ts, Record::new(update, 0, None));
             if mine {
                 // Our acks died with the old process: drive it again now (protocol.md §8.1).
                 self.start_replay(ts);

@@ -26,12 +26,21 @@ impl Node {
         }
     }
 
+    /// Whether the `ReadNonValid` mutant is on (never, in a normal build).
+    fn ignores_validity(&self) -> bool {
+        #[cfg(feature = "mutants")]
+        if self.mutant(crate::mutant::Mutant::ReadNonValid) {
+            return true;
+        }
+        false
+    }
+
     /// The values of `keys`, or the first key that is not Valid.
     fn read_keys(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>, Bytes> {
         keys.iter()
             .map(|k| match self.store.get(k) {
                 None => Ok(None),
-                Some(e) if e.valid => Ok(e.value.clone()),
+                Some(e) if e.valid || self.ignores_validity() => Ok(e.value.clone()),
                 Some(_) => Err(k.clone()),
             })
             .collect()
@@ -46,7 +55,7 @@ impl Node {
             if out.len() >= limit {
                 break;
             }
-            if !e.valid {
+            if !e.valid && !self.ignores_validity() {
                 return Err(k.clone());
             }
             if let Some(v) = &e.value {

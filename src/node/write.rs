@@ -9,6 +9,8 @@ use crate::storage::{PersistOp, StoredEntry};
 use crate::timestamp::Ts;
 use crate::update::{Update, UpdateRef, Write};
 use std::sync::Arc;
+#[cfg(feature = "mutants")]
+use crate::mutant::Mutant;
 
 impl Node {
     /// Starts coordinating `writes` for request `id`. The caller has checked that every key is
@@ -17,9 +19,22 @@ impl Node {
         let max_key_version = writes.iter().map(|w| self.entry_ts(&w.key).version).max().unwrap_or(0);
         // Amendment F1: above every key's version *and* above this writer's last version, so
         // one writer never issues the same Ts for two different updates.
-        let version = 1 + max_key_version.max(self.last_version);
+        #[allow(unused_mut)]
+        let mut version = 1 + max_key_version.max(self.last_version);
+        #[allow(unused_mut)]
+        let mut boot = self.boot;
+        #[cfg(feature = "mutants")]
+        {
+            if self.mutant(Mutant::NoWriterLastVersion) {
+                version = 1 + max_key_version;
+            }
+            if self.mutant(Mutant::NoBootInTs) {
+                version = 1 + max_key_version;
+                boot = crate::timestamp::BootInc(0);
+            }
+        }
         self.last_version = version;
-        let ts = Ts::new(version, self.cfg.id, self.boot);
+        let ts = Ts::new(version, self.cfg.id, boot);
         let update = Arc::new(Update { ts, writes });
         self.apply_update(&update);
         let persist_seq = self.durability_barrier();
@@ -68,7 +83,7 @@ impl Node {
         }
         self.staged.push(PersistOp::Record(update.clone()));
         let drive = client.map(|c| Drive { acks: Default::default(), client: Some(c) });
-        self.records.insert(ts, Record { update, persist_seq, drive });
+        self.records.insert(ts, Record::new(update, persist_seq, drive));
     }
 
     /// Becomes a driver of the pending update `ts`: broadcast its full record under the same Ts
@@ -79,7 +94,13 @@ impl Node {
         if rec.drive.is_none() {
             rec.drive = Some(Drive { acks: Default::default(), client: None });
         }
-        let update = rec.update.clone();
+        #[allow(unused_mut)]
+        let mut update = rec.update.clone();
+        #[cfg(feature = "mutants")]
+        if self.mutant(Mutant::PartialReplay) {
+            let writes = update.writes.iter().filter(|w| self.store.get(&w.key).is_some_and(|e| e.ts == ts && !e.valid)).cloned().collect();
+            update = Arc::new(Update { ts, writes });
+        }
         self.broadcast(&Message::Inv { epoch, update });
         self.schedule_retransmit(ts);
         self.blocked_commits.insert(ts);
@@ -132,12 +153,20 @@ impl Node {
     /// Whether this node *holds* the multi-key update `rec` (amendment F2): it drives it
     /// uncommitted, or one of its keys is still here at its Ts and not Valid.
     fn holds(&self, rec: &Record) -> bool {
+        #[cfg(feature = "mutants")]
+        if self.mutant(Mutant::GuardianLiteralHold) {
+            return !rec.committed;
+        }
         rec.drive.is_some() || self.has_invalid_key_at(&rec.update, rec.update.ts)
     }
 
     /// The guardian rule G: may `update` be acknowledged or committed here? Not while this node
     /// holds an uncommitted multi-key update with a lower Ts that shares a key with it.
     pub(super) fn guardian_allows(&self, update: &Update) -> bool {
+        #[cfg(feature = "mutants")]
+        if self.mutant(Mutant::SkipGuardian) {
+            return true;
+        }
         self.multi_records.range(..update.ts).all(|ts| {
             let Some(rec) = self.records.get(ts) else { return true };
             !(rec.update.overlaps(update) && self.holds(rec))
@@ -148,9 +177,22 @@ impl Node {
     fn try_commit(&mut self, ts: Ts) -> bool {
         let Some(rec) = self.records.get(&ts) else { return true };
         let Some(drive) = &rec.drive else { return true };
-        let all_acked = self.view.others(self.cfg.id).all(|n| drive.acks.contains(&n));
+        #[allow(unused_mut)]
+        let mut missing = self.view.others(self.cfg.id).filter(|n| !drive.acks.contains(n)).count();
+        #[allow(unused_mut)]
+        let mut guarded = true;
+        #[cfg(feature = "mutants")]
+        {
+            if self.mutant(Mutant::CommitWithoutAllAcks) {
+                missing = missing.saturating_sub(1);
+            }
+            let replayer = ts.writer != crate::timestamp::WriterId { node: self.cfg.id, boot: self.boot };
+            if self.mutant(Mutant::GuardianSkipsReplayers) && replayer {
+                guarded = false;
+            }
+        }
         let durable = rec.persist_seq <= self.persisted_upto;
-        if !(all_acked && durable && self.guardian_allows(&rec.update)) {
+        if !(missing == 0 && durable && (!guarded || self.guardian_allows(&rec.update))) {
             return false;
         }
         self.commit(ts);
@@ -170,6 +212,10 @@ impl Node {
     pub(super) fn learn_committed(&mut self, ts: Ts) {
         let Some(rec) = self.records.get_mut(&ts) else { return };
         let drive = rec.drive.take();
+        #[cfg(feature = "mutants")]
+        {
+            rec.committed = true;
+        }
         let update = rec.update.clone();
         for w in &update.writes {
             self.validate_key(&w.key, ts);
@@ -188,6 +234,10 @@ impl Node {
         }
         entry.valid = true;
         self.staged.push(PersistOp::Validate { key: key.clone(), ts });
+        #[cfg(feature = "mutants")]
+        if entry.value.is_none() && self.cfg.mutant == Some(Mutant::PhysicalDeletes) {
+            self.store.remove(key);
+        }
         self.wake_parked(key);
     }
 
@@ -195,6 +245,10 @@ impl Node {
     pub(super) fn maybe_drop_record(&mut self, ts: Ts) {
         let Some(rec) = self.records.get(&ts) else { return };
         if rec.drive.is_some() || self.has_invalid_key_at(&rec.update, ts) {
+            return;
+        }
+        #[cfg(feature = "mutants")]
+        if self.mutant(Mutant::GuardianLiteralHold) && !rec.committed {
             return;
         }
         self.records.remove(&ts);

@@ -1,0 +1,69 @@
+//! Deliberately broken variants of protocol rules, compiled only with the `mutants` feature.
+//!
+//! Each [`Mutant`] disables one rule of protocol.md. The simulator runs them to prove that its
+//! checkers catch the violation: a rule whose removal nothing notices is a rule we do not trust.
+//! Production builds never compile these branches (the `mutants` feature is off), and even with
+//! the feature on, nothing changes unless [`crate::Config::mutant`] names a mutant.
+
+/// One disabled protocol rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mutant {
+    /// Serve reads from keys that are not Valid (§4.7).
+    ReadNonValid,
+    /// Followers ACK before their persist is durable (P1).
+    AckBeforePersist,
+    /// No guardian rule at all (§5.3).
+    SkipGuardian,
+    /// The guardian rule gates follower ACKs and the coordinator's commit, but not a replayer's
+    /// commit (the variant amendment F2 rejects).
+    GuardianSkipsReplayers,
+    /// The literal "hold U until it is known committed" reading of G (amendment F2: deadlocks).
+    GuardianLiteralHold,
+    /// A committed delete removes the key instead of keeping a tombstone (§5.5 pitfall 4).
+    PhysicalDeletes,
+    /// Replays carry only the keys still pending at the replayer (§5.5 pitfall 2).
+    PartialReplay,
+    /// Timestamps carry no boot incarnation and versions restart from the keys alone (§4.1).
+    NoBootInTs,
+    /// Commit with one member's ACK still missing (§4.4 step 4).
+    CommitWithoutAllAcks,
+    /// Version = 1 + max over the keys only, without the writer's last version (amendment F1).
+    NoWriterLastVersion,
+}
+
+impl Mutant {
+    /// Every mutant, for tests that must catch each of them.
+    pub const ALL: [Mutant; 10] = [
+        Mutant::ReadNonValid,
+        Mutant::AckBeforePersist,
+        Mutant::SkipGuardian,
+        Mutant::GuardianSkipsReplayers,
+        Mutant::GuardianLiteralHold,
+        Mutant::PhysicalDeletes,
+        Mutant::PartialReplay,
+        Mutant::NoBootInTs,
+        Mutant::CommitWithoutAllAcks,
+        Mutant::NoWriterLastVersion,
+    ];
+
+    /// The mutant's command-line name (kebab case).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::ReadNonValid => "read-non-valid",
+            Mutant::AckBeforePersist => "ack-before-persist",
+            Mutant::SkipGuardian => "skip-guardian",
+            Mutant::GuardianSkipsReplayers => "guardian-skips-replayers",
+            Mutant::GuardianLiteralHold => "guardian-literal-hold",
+            Mutant::PhysicalDeletes => "physical-deletes",
+            Mutant::PartialReplay => "partial-replay",
+            Mutant::NoBootInTs => "no-boot-in-ts",
+            Mutant::CommitWithoutAllAcks => "commit-without-all-acks",
+            Mutant::NoWriterLastVersion => "no-writer-last-version",
+        }
+    }
+
+    /// The mutant with this command-line name.
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        Mutant::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
