@@ -725,7 +725,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_json_with_line_number() {
-        let text = format!("{}\nnot json\n", line(GET, r#"{"type": "value", "value": null}"#, "6"));
+        let text = format!("{}not json\n", line(GET, r#"{"type": "value", "value": null}"#, "6"));
         let (line_no, msg) = err_line(&text);
         assert_eq!(line_no, Some(2));
         assert!(msg.starts_with("line 2:"), "{msg}");

@@ -2,3 +2,10 @@
 
 pub mod checker;
 pub mod history;
+pub mod clock;
+pub mod disk;
+pub mod network;
+pub mod oracle;
+pub mod params;
+pub mod workload;
+pub mod world;

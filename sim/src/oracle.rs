@@ -1,0 +1,239 @@
+//! The oracle: invariants of protocol.md §9.1 checked from global knowledge the nodes do not
+//! have (every message on the wire, every disk, every node's state, true time).
+//!
+//! Linearizability of the client history (§9.1 item 1) is checked separately by
+//! [`crate::checker`]; this module checks the protocol's internal invariants, which point much
+//! closer to a bug's cause.
+
+use crate::disk::Disk;
+use level2pc::{Bytes, Message, Node, Ts, UpdateRef};
+use std::collections::BTreeMap;
+
+/// What rule a violation broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Invariant {
+    /// §9.1.1: the client history is not linearizable.
+    Linearizability,
+    /// The checker ran out of budget (not a violation by itself; reported apart).
+    LinearizabilityUnknown,
+    /// §9.1.2: two nodes hold the same key Valid at different (ts, value), or a node holds a key
+    /// Valid below a committed ts.
+    ValidAgreement,
+    /// §9.1.4: an update committed while some member had not durably applied it.
+    CommitUniversal,
+    /// §9.1.7: a multi-key update committed after a higher overlapping update.
+    GuardianOrder,
+    /// §9.1.8: two different updates share a timestamp.
+    TsUniqueness,
+    /// §9.1.14: an INV carried only part of its update's write set.
+    PartialReplay,
+    /// §9.1.9: a node's highest acknowledged ts on a key went backwards across a restart.
+    Monotonicity,
+    /// §9.2.1: replicas did not converge after the faults stopped.
+    Convergence,
+    /// §9.2.2: an operation in the good period did not complete in time.
+    BoundedCompletion,
+}
+
+impl Invariant {
+    /// A short stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::Linearizability => "linearizability",
+            Invariant::LinearizabilityUnknown => "linearizability-unknown",
+            Invariant::ValidAgreement => "valid-agreement",
+            Invariant::CommitUniversal => "commit-universal",
+            Invariant::GuardianOrder => "guardian-order",
+            Invariant::TsUniqueness => "ts-uniqueness",
+            Invariant::PartialReplay => "partial-replay",
+            Invariant::Monotonicity => "monotonicity",
+            Invariant::Convergence => "convergence",
+            Invariant::BoundedCompletion => "bounded-completion",
+        }
+    }
+}
+
+/// One broken invariant, with when (true time, ns) and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule.
+    pub invariant: Invariant,
+    /// True time of detection, ns.
+    pub at_ns: u64,
+    /// Human-readable details.
+    pub detail: String,
+}
+
+/// Global knowledge accumulated during a run.
+#[derive(Debug, Default)]
+pub struct Oracle {
+    /// Every update seen on the wire or committed, by ts (the first version seen).
+    pub updates: BTreeMap<Ts, UpdateRef>,
+    /// First commit of each update: (true time, event sequence).
+    pub commits: BTreeMap<Ts, (u64, u64)>,
+    /// Per key, the highest committed ts.
+    committed_max: BTreeMap<Bytes, Ts>,
+    /// Per node, per key: the highest ts it acknowledged (it must never hold less afterwards).
+    acked_max: Vec<BTreeMap<Bytes, Ts>>,
+    /// Timestamps already reported as colliding.
+    reported: std::collections::BTreeSet<Ts>,
+    /// Violations found so far (capped).
+    pub violations: Vec<Violation>,
+}
+
+const MAX_VIOLATIONS: usize = 20;
+
+impl Oracle {
+    /// An oracle for `n` nodes.
+    pub fn new(n: usize) -> Oracle {
+        Oracle { acked_max: vec![BTreeMap::new(); n], ..Default::default() }
+    }
+
+    /// Records a violation (keeps the first few).
+    pub fn violate(&mut self, invariant: Invariant, at_ns: u64, detail: String) {
+        if self.violations.len() < MAX_VIOLATIONS {
+            self.violations.push(Violation { invariant, at_ns, detail });
+        }
+    }
+
+    /// Looks at every message a node sends.
+    pub fn on_send(&mut self, now: u64, from: usize, msg: &Message) {
+        match msg {
+            Message::Inv { update, .. } => self.on_inv(now, update),
+            Message::Ack { ts, .. } => {
+                if let Some(u) = self.updates.get(ts) {
+                    for w in &u.writes {
+                        let max = self.acked_max[from].entry(w.key.clone()).or_insert(Ts::ZERO);
+                        *max = (*max).max(*ts);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_inv(&mut self, now: u64, update: &UpdateRef) {
+        let Some(first) = self.updates.get(&update.ts) else {
+            self.updates.insert(update.ts, update.clone());
+            return;
+        };
+        if first.writes == update.writes {
+            return;
+        }
+        let subset = update.writes.iter().all(|w| first.writes.contains(w));
+        let (inv, what) = if subset {
+            (Invariant::PartialReplay, "an INV carried part of the update")
+        } else {
+            (Invariant::TsUniqueness, "two different updates share a ts")
+        };
+        let detail = format!("{what}: ts {} first {} writes, now {}", update.ts, first.writes.len(), update.writes.len());
+        // Report each ts once; keep the first version as the reference.
+        if self.reported.insert(update.ts) {
+            self.violate(inv, now, detail);
+        }
+    }
+
+    /// A node reports that an update it drove committed: every member must hold it durably.
+    pub fn on_commit(&mut self, now: u64, seq: u64, node: usize, ts: Ts, disks: &[Disk]) {
+        self.commits.entry(ts).or_insert((now, seq));
+        let Some(update) = self.updates.get(&ts).cloned() else { return };
+        for w in &update.writes {
+            let max = self.committed_max.entry(w.key.clone()).or_insert(Ts::ZERO);
+            *max = (*max).max(ts);
+            for (i, disk) in disks.iter().enumerate() {
+                if disk.ts_of(&w.key) < ts {
+                    let detail = format!(
+                        "n{node} committed {ts} but n{i}'s disk has key {} at {}",
+                        String::from_utf8_lossy(&w.key),
+                        disk.ts_of(&w.key)
+                    );
+                    self.violate(Invariant::CommitUniversal, now, detail);
+                }
+            }
+        }
+    }
+
+    /// A node restarted: its recovered state must not be below anything it acknowledged.
+    pub fn on_restart(&mut self, now: u64, i: usize, node: &Node, disk_lost: bool) {
+        if disk_lost {
+            self.acked_max[i].clear(); // the one explicit exception (§9.1 item 9)
+            return;
+        }
+        let regressions: Vec<String> = self.acked_max[i]
+            .iter()
+            .filter(|(k, ts)| node.inspect_key(k).map_or(Ts::ZERO, |s| s.0) < **ts)
+            .map(|(k, ts)| format!("{} acked {ts}", String::from_utf8_lossy(k)))
+            .take(3)
+            .collect();
+        if !regressions.is_empty() {
+            self.violate(Invariant::Monotonicity, now, format!("n{i} restarted below what it acknowledged: {regressions:?}"));
+        }
+    }
+
+    /// Valid agreement (§9.1.2) across the nodes that are up.
+    pub fn check_valid_agreement(&mut self, now: u64, nodes: &[Option<Node>]) {
+        let mut seen: BTreeMap<&Bytes, (usize, Ts, Option<&Bytes>)> = BTreeMap::new();
+        let mut found = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let Some(node) = node else { continue };
+            for (key, ts, valid, value) in node.inspect_all() {
+                if !valid {
+                    continue;
+                }
+                if let Some(&max) = self.committed_max.get(key) {
+                    if ts < max {
+                        found.push(format!("n{i} holds {} Valid at {ts} below committed {max}", String::from_utf8_lossy(key)));
+                    }
+                }
+                match seen.get(key) {
+                    Some(&(j, ts2, v2)) if ts2 != ts || v2 != value => found.push(format!(
+                        "{} Valid at {ts} on n{i} but at {ts2} on n{j}",
+                        String::from_utf8_lossy(key)
+                    )),
+                    Some(_) => {}
+                    None => {
+                        seen.insert(key, (i, ts, value));
+                    }
+                }
+            }
+        }
+        for detail in found.into_iter().take(3) {
+            self.violate(Invariant::ValidAgreement, now, detail);
+        }
+    }
+
+    /// The guardian lemma (§5.3, §9.1.7): if a multi-key U and an overlapping W both committed
+    /// and ts(U) < ts(W), U committed first.
+    pub fn check_guardian_order(&mut self) {
+        let mut per_key: BTreeMap<&Bytes, Vec<(Ts, (u64, u64), bool)>> = BTreeMap::new();
+        for (ts, at) in &self.commits {
+            let Some(u) = self.updates.get(ts) else { continue };
+            for w in &u.writes {
+                per_key.entry(&w.key).or_default().push((*ts, *at, u.is_multi_key()));
+            }
+        }
+        let mut found = Vec::new();
+        for (key, list) in per_key {
+            // `list` is in ts order (commits is a BTreeMap by ts).
+            let mut latest_multi: Option<(Ts, (u64, u64))> = None;
+            for (ts, at, multi) in list {
+                if let Some((u, u_at)) = latest_multi {
+                    if at < u_at {
+                        found.push(format!(
+                            "on {} batch {u} committed at {}ns after higher {ts} at {}ns",
+                            String::from_utf8_lossy(key),
+                            u_at.0,
+                            at.0
+                        ));
+                    }
+                }
+                if multi && latest_multi.is_none_or(|(_, t)| at > t) {
+                    latest_multi = Some((ts, at));
+                }
+            }
+        }
+        for detail in found.into_iter().take(3) {
+            self.violate(Invariant::GuardianOrder, 0, detail);
+        }
+    }
+}
