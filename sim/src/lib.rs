@@ -7,5 +7,6 @@ pub mod disk;
 pub mod network;
 pub mod oracle;
 pub mod params;
+pub mod scenario;
 pub mod workload;
 pub mod world;

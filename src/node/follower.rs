@@ -16,7 +16,12 @@ impl Node {
             return; // not something any correct peer sends
         }
         let ts = update.ts;
-        let adopted = self.apply_update(&update);
+        #[allow(unused_mut)]
+        let mut adopted = self.apply_update(&update);
+        #[cfg(feature = "mutants")]
+        if self.cfg.mutant == Some(crate::mutant::Mutant::GuardianLiteralHold) {
+            adopted = true; // the literal reading keeps every applied INV's record, even a late duplicate's
+        }
         if adopted && !self.records.contains_key(&ts) {
             let seq = self.durability_barrier();
             self.insert_record(update.clone(), seq, None);
