@@ -55,6 +55,8 @@
 //! Keys and values are strings. Unknown fields are rejected, so typos do not
 //! silently change a history's meaning.
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -553,10 +555,11 @@ pub fn read_history<R: BufRead>(reader: R) -> Result<ParsedHistory, ReadError> {
         if text.trim().is_empty() {
             continue;
         }
-        let wire: WireOperation = serde_json::from_str(&text).map_err(|source| ReadError::Json {
-            line: line_no,
-            source,
-        })?;
+        let wire: WireOperation =
+            serde_json::from_str(&text).map_err(|source| ReadError::Json {
+                line: line_no,
+                source,
+            })?;
         let position = parsed.history.ops.len();
         parsed.history.ops.push(wire.into_operation(position));
         parsed.lines.push(line_no);
@@ -645,7 +648,10 @@ impl fmt::Display for OpResult {
                 write!(f, "[{}]", shown.join(", "))
             }
             OpResult::Range { entries } => {
-                let shown: Vec<String> = entries.iter().map(|(k, v)| format!("{k:?}={v:?}")).collect();
+                let shown: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| format!("{k:?}={v:?}"))
+                    .collect();
                 write!(f, "[{}]", shown.join(", "))
             }
         }
@@ -725,7 +731,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_json_with_line_number() {
-        let text = format!("{}not json\n", line(GET, r#"{"type": "value", "value": null}"#, "6"));
+        let text = format!(
+            "{}not json\n",
+            line(GET, r#"{"type": "value", "value": null}"#, "6")
+        );
         let (line_no, msg) = err_line(&text);
         assert_eq!(line_no, Some(2));
         assert!(msg.starts_with("line 2:"), "{msg}");
@@ -752,12 +761,42 @@ mod tests {
     fn rejects_inconsistent_operations() {
         let cases = [
             (line(GET, OK, "6"), "cannot have result `ok`"),
-            (line(r#"{"type": "put", "key": "a", "value": "1"}"#, r#"{"type": "value", "value": "1"}"#, "6"), "cannot have result"),
-            (line(GET, r#"{"type": "range", "entries": []}"#, "6"), "cannot have result"),
-            (line(GET, r#"{"type": "value", "value": null}"#, "4"), "before call"),
-            (line(GET, r#"{"type": "value", "value": null}"#, "null"), "must have result `unknown`"),
-            (line(r#"{"type": "get_many", "keys": ["a", "b"]}"#, r#"{"type": "values", "values": [null]}"#, "6"), "2 keys but 1 values"),
-            (line(r#"{"type": "batch", "writes": [{"key": "a", "value": "1"}, {"key": "a", "value": null}]}"#, OK, "6"), "twice"),
+            (
+                line(
+                    r#"{"type": "put", "key": "a", "value": "1"}"#,
+                    r#"{"type": "value", "value": "1"}"#,
+                    "6",
+                ),
+                "cannot have result",
+            ),
+            (
+                line(GET, r#"{"type": "range", "entries": []}"#, "6"),
+                "cannot have result",
+            ),
+            (
+                line(GET, r#"{"type": "value", "value": null}"#, "4"),
+                "before call",
+            ),
+            (
+                line(GET, r#"{"type": "value", "value": null}"#, "null"),
+                "must have result `unknown`",
+            ),
+            (
+                line(
+                    r#"{"type": "get_many", "keys": ["a", "b"]}"#,
+                    r#"{"type": "values", "values": [null]}"#,
+                    "6",
+                ),
+                "2 keys but 1 values",
+            ),
+            (
+                line(
+                    r#"{"type": "batch", "writes": [{"key": "a", "value": "1"}, {"key": "a", "value": null}]}"#,
+                    OK,
+                    "6",
+                ),
+                "twice",
+            ),
         ];
         for (text, needle) in cases {
             let (line_no, msg) = err_line(&text);
@@ -791,12 +830,18 @@ mod tests {
     #[test]
     fn recorder_builds_a_valid_history() {
         let mut rec = Recorder::new();
-        let put = Op::Put { key: "a".into(), value: "1".into() };
+        let put = Op::Put {
+            key: "a".into(),
+            value: "1".into(),
+        };
         let a = rec.invoke(1, Some(0), put, 10);
         let b = rec.invoke(2, None, Op::Get { key: "a".into() }, 11);
         rec.complete(a, OpResult::Ok, 12).expect("pending");
         assert_eq!(rec.complete(a, OpResult::Ok, 13), Err(NotPending { id: a }));
-        assert_eq!(rec.complete(99, OpResult::Ok, 13), Err(NotPending { id: 99 }));
+        assert_eq!(
+            rec.complete(99, OpResult::Ok, 13),
+            Err(NotPending { id: 99 })
+        );
         let history = rec.finish();
         history.validate().expect("valid");
         assert_eq!(history.ops[b as usize].ret, None);
@@ -807,10 +852,26 @@ mod tests {
     fn display_is_readable() {
         let parsed = parse(EVERY_KIND).expect("valid");
         let shown: Vec<String> = parsed.history.ops.iter().map(|op| op.to_string()).collect();
-        assert_eq!(shown[0], r#"op 1 (client 1, node 0, [0, 1]) put("a", "1") -> ok"#);
-        assert_eq!(shown[2], r#"op 3 (client 2, [2, 3]) get_many(["a", "b"]) -> ["1", absent]"#);
-        assert_eq!(shown[4], r#"op 5 (client 2, [6, never]) del("a") -> unknown"#);
-        assert_eq!(shown[5], r#"op 6 (client 3, [6, 9]) batch("a"="2", "b"=absent) -> fail"#);
-        assert!(shown[3].contains(r#"range(["a", "z"), limit 1) -> ["a"="1"]"#), "{}", shown[3]);
+        assert_eq!(
+            shown[0],
+            r#"op 1 (client 1, node 0, [0, 1]) put("a", "1") -> ok"#
+        );
+        assert_eq!(
+            shown[2],
+            r#"op 3 (client 2, [2, 3]) get_many(["a", "b"]) -> ["1", absent]"#
+        );
+        assert_eq!(
+            shown[4],
+            r#"op 5 (client 2, [6, never]) del("a") -> unknown"#
+        );
+        assert_eq!(
+            shown[5],
+            r#"op 6 (client 3, [6, 9]) batch("a"="2", "b"=absent) -> fail"#
+        );
+        assert!(
+            shown[3].contains(r#"range(["a", "z"), limit 1) -> ["a"="1"]"#),
+            "{}",
+            shown[3]
+        );
     }
 }

@@ -75,6 +75,8 @@ pub struct Oracle {
     committed_max: BTreeMap<Bytes, Ts>,
     /// Per node, per key: the highest ts it acknowledged (it must never hold less afterwards).
     acked_max: Vec<BTreeMap<Bytes, Ts>>,
+    /// Keys touched by INVs since the last incremental agreement check.
+    dirty: std::collections::BTreeSet<Bytes>,
     /// Timestamps already reported as colliding.
     reported: std::collections::BTreeSet<Ts>,
     /// Violations found so far (capped).
@@ -99,7 +101,15 @@ impl Oracle {
     /// Looks at every message a node sends.
     pub fn on_send(&mut self, now: u64, from: usize, msg: &Message) {
         match msg {
-            Message::Inv { update, .. } => self.on_inv(now, update),
+            Message::Inv { update, .. } => {
+                self.dirty.extend(update.writes.iter().map(|w| w.key.clone()));
+                self.on_inv(now, update)
+            }
+            Message::Val { ts, .. } => {
+                if let Some(u) = self.updates.get(ts) {
+                    self.dirty.extend(u.writes.iter().map(|w| w.key.clone()));
+                }
+            }
             Message::Ack { ts, .. } => {
                 if let Some(u) = self.updates.get(ts) {
                     for w in &u.writes {
@@ -170,30 +180,37 @@ impl Oracle {
         }
     }
 
-    /// Valid agreement (§9.1.2) across the nodes that are up.
+    /// Valid agreement (§9.1.2) on the keys touched since the last call (cheap; run often).
+    pub fn check_recent_agreement(&mut self, now: u64, nodes: &[Option<Node>]) {
+        let keys = std::mem::take(&mut self.dirty);
+        self.check_agreement(now, nodes, keys.iter());
+    }
+
+    /// Valid agreement (§9.1.2) on every key any node holds (run at the end).
     pub fn check_valid_agreement(&mut self, now: u64, nodes: &[Option<Node>]) {
-        let mut seen: BTreeMap<&Bytes, (usize, Ts, Option<&Bytes>)> = BTreeMap::new();
+        let keys: std::collections::BTreeSet<Bytes> = nodes.iter().flatten().flat_map(|n| n.inspect_all().map(|e| e.0.clone())).collect();
+        self.check_agreement(now, nodes, keys.iter());
+    }
+
+    /// For each key: every up node holding it Valid holds the same (ts, value), and no lower than
+    /// the highest committed ts.
+    fn check_agreement<'k>(&mut self, now: u64, nodes: &[Option<Node>], keys: impl Iterator<Item = &'k Bytes>) {
         let mut found = Vec::new();
-        for (i, node) in nodes.iter().enumerate() {
-            let Some(node) = node else { continue };
-            for (key, ts, valid, value) in node.inspect_all() {
-                if !valid {
-                    continue;
-                }
+        for key in keys {
+            let mut first: Option<(usize, Ts, Option<Bytes>)> = None;
+            for (i, node) in nodes.iter().enumerate() {
+                let Some((ts, true, value)) = node.as_ref().and_then(|n| n.inspect_key(key)) else { continue };
                 if let Some(&max) = self.committed_max.get(key) {
                     if ts < max {
                         found.push(format!("n{i} holds {} Valid at {ts} below committed {max}", String::from_utf8_lossy(key)));
                     }
                 }
-                match seen.get(key) {
-                    Some(&(j, ts2, v2)) if ts2 != ts || v2 != value => found.push(format!(
-                        "{} Valid at {ts} on n{i} but at {ts2} on n{j}",
-                        String::from_utf8_lossy(key)
-                    )),
-                    Some(_) => {}
-                    None => {
-                        seen.insert(key, (i, ts, value));
+                match &first {
+                    Some((j, ts2, v2)) if *ts2 != ts || *v2 != value => {
+                        found.push(format!("{} Valid at {ts} on n{i} but at {ts2} on n{j}", String::from_utf8_lossy(key)))
                     }
+                    Some(_) => {}
+                    None => first = Some((i, ts, value)),
                 }
             }
         }

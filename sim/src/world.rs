@@ -47,8 +47,10 @@ pub struct Outcome {
     pub events: u64,
     /// Simulated time, ns.
     pub sim_ns: u64,
-    /// Faults injected, with their true time (ns), for reports.
-    pub faults: Vec<(u64, String)>,
+    /// Faults injected, for reports.
+    pub faults: Vec<FaultRecord>,
+    /// The linearizability checker's verdict (`None` if the history was malformed).
+    pub verdict: Option<crate::checker::Verdict>,
     /// The event trace, if it was asked for.
     pub trace: Option<Vec<String>>,
 }
@@ -61,6 +63,17 @@ impl Outcome {
     }
 }
 
+/// One injected fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultRecord {
+    /// True time, ns.
+    pub at_ns: u64,
+    /// The node it hit, if one.
+    pub node: Option<usize>,
+    /// What happened.
+    pub what: String,
+}
+
 /// Options that do not change what is simulated.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
@@ -68,11 +81,13 @@ pub struct RunOptions {
     pub trace: bool,
     /// Step budget of the linearizability checker.
     pub check_budget: u64,
+    /// Run the linearizability checker at the end (benchmarks of the simulation alone turn it off).
+    pub check_history: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { trace: false, check_budget: 2_000_000 }
+        RunOptions { trace: false, check_budget: 2_000_000, check_history: true }
     }
 }
 
@@ -131,7 +146,7 @@ struct World {
     ops_issued: usize,
     groups: BTreeSet<usize>,
     phase: Phase,
-    faults: Vec<(u64, String)>,
+    faults: Vec<FaultRecord>,
     good_start: u64,
     final_reads_left: Vec<usize>,
 }
@@ -283,8 +298,11 @@ impl World {
         }
         let delays = self.net.transmit(&mut self.rng, from, to);
         let gen = self.net.generation(from, to);
-        for d in delays {
-            self.push(d, Ev::Deliver { from, to, gen, msgs: msgs.clone() });
+        if let Some((&last, rest)) = delays.split_last() {
+            for &d in rest {
+                self.push(d, Ev::Deliver { from, to, gen, msgs: msgs.clone() });
+            }
+            self.push(last, Ev::Deliver { from, to, gen, msgs });
         }
     }
 
@@ -308,7 +326,7 @@ impl World {
             }
             self.events += 1;
             if self.events % AGREEMENT_EVERY == 0 {
-                self.oracle.check_valid_agreement(self.now, &self.nodes);
+                self.oracle.check_recent_agreement(self.now, &self.nodes);
             }
             if self.done() {
                 break;
@@ -545,11 +563,13 @@ impl World {
         let duration = self.rng.gen_range(1..=self.p.rates.fault_duration_ms) * MS;
         let n = self.p.nodes;
         let node = self.rng.gen_range(0..n);
+        let mut hit = Some(node);
         let what = match kind {
             0 => {
                 let part = self.net.random_partition(&mut self.rng);
                 self.net.apply(&part);
                 self.push(duration, Ev::HealPartition);
+                hit = None;
                 format!("partition {part:?} for {}ms", duration / MS)
             }
             1 => {
@@ -570,7 +590,7 @@ impl World {
         };
         self.mix(&[self.now, 6, u64::from(kind), node as u64]);
         self.log(|| format!("FAULT {what}"));
-        self.faults.push((self.now, what));
+        self.faults.push(FaultRecord { at_ns: self.now, node: hit, what });
         self.schedule_fault();
     }
 
@@ -604,7 +624,7 @@ impl World {
         }
         self.phase = Phase::Heal;
         self.log(|| "HEAL: faults stop".into());
-        self.faults.push((self.now, "heal: faults stop".into()));
+        self.faults.push(FaultRecord { at_ns: self.now, node: None, what: "heal: faults stop".into() });
         self.net.heal();
         self.net.lossy = false;
         for i in 0..self.p.nodes {
@@ -664,16 +684,24 @@ impl World {
             self.oracle.violate(Invariant::BoundedCompletion, self.now, detail);
         }
         let history = History { ops: std::mem::take(&mut self.history) };
-        match crate::checker::check(&history, opts.check_budget) {
-            Ok(report) if report.verdict.is_illegal() => {
-                let detail = format!("{:?}", report.verdict);
+        let verdict = match crate::checker::check(&history, opts.check_budget) {
+            _ if !opts.check_history => None,
+            Ok(report) => Some(report.verdict),
+            Err(e) => {
+                self.oracle.violate(Invariant::Linearizability, self.now, format!("malformed history: {e}"));
+                None
+            }
+        };
+        match &verdict {
+            Some(crate::checker::Verdict::Illegal(v)) => {
+                let detail = format!("op #{} cannot be linearized: {} (keys {:?})", v.op, v.reason, v.component);
                 self.oracle.violate(Invariant::Linearizability, self.now, detail);
             }
-            Ok(report) if report.verdict.is_unknown() => {
-                self.oracle.violate(Invariant::LinearizabilityUnknown, self.now, format!("{:?}", report.verdict));
+            Some(crate::checker::Verdict::Unknown { component, steps }) => {
+                let detail = format!("budget exhausted after {steps} steps on keys {component:?}");
+                self.oracle.violate(Invariant::LinearizabilityUnknown, self.now, detail);
             }
-            Ok(_) => {}
-            Err(e) => self.oracle.violate(Invariant::Linearizability, self.now, format!("malformed history: {e}")),
+            _ => {}
         }
         Outcome {
             params: self.p,
@@ -683,6 +711,7 @@ impl World {
             events: self.events,
             sim_ns: self.now,
             faults: self.faults,
+            verdict,
             trace: self.trace,
         }
     }

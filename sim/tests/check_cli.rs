@@ -61,9 +61,18 @@ fn stale_read_exits_1_naming_the_op_and_line() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("verdict: NOT linearizable"), "{out}");
     assert!(out.contains("component: [\"a\"]"), "{out}");
-    assert!(out.contains("operation that could not be linearized: 3"), "{out}");
-    assert!(out.contains("longest partial linearization (2 ops): [1, 2]"), "{out}");
-    assert!(out.contains("failing operation is on line 4: op 3 (client 2, node 4, [4, 5])"), "{out}");
+    assert!(
+        out.contains("operation that could not be linearized: 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("longest partial linearization (2 ops): [1, 2]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("failing operation is on line 4: op 3 (client 2, node 4, [4, 5])"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -34,7 +34,10 @@ fn required(op: &Operation) -> bool {
 }
 
 fn search(ops: &[&Operation], placed: &mut [bool], state: &Map) -> bool {
-    let done = ops.iter().zip(placed.iter()).all(|(op, &p)| p || !required(op));
+    let done = ops
+        .iter()
+        .zip(placed.iter())
+        .all(|(op, &p)| p || !required(op));
     if done {
         return true;
     }
@@ -58,10 +61,13 @@ fn search(ops: &[&Operation], placed: &mut [bool], state: &Map) -> bool {
 /// called (intervals are closed: equal times are concurrent).
 fn can_go_next(ops: &[&Operation], placed: &[bool], i: usize) -> bool {
     let call = ops[i].call;
-    ops.iter().zip(placed.iter()).enumerate().all(|(j, (op, &p))| {
-        let returned_before = matches!(op.ret, Some(ret) if ret < call);
-        p || j == i || !required(op) || !returned_before
-    })
+    ops.iter()
+        .zip(placed.iter())
+        .enumerate()
+        .all(|(j, (op, &p))| {
+            let returned_before = matches!(op.ret, Some(ret) if ret < call);
+            p || j == i || !required(op) || !returned_before
+        })
 }
 
 /// The state after `op`, or `None` if `op` cannot happen in `state`.
@@ -73,7 +79,9 @@ fn step(op: &Operation, state: &Map) -> Option<Map> {
             .iter()
             .zip(values)
             .all(|(k, v)| state.get(k) == v.as_ref()),
-        (Op::Range { lo, hi, limit }, OpResult::Range { entries }) => range(state, lo, hi, *limit) == *entries,
+        (Op::Range { lo, hi, limit }, OpResult::Range { entries }) => {
+            range(state, lo, hi, *limit) == *entries
+        }
         (Op::Put { key, value }, _) => {
             next.insert(key.clone(), value.clone());
             true

@@ -40,12 +40,23 @@ impl Shape {
     pub fn tiny(rng: &mut ChaCha8Rng) -> Shape {
         let keys = if rng.gen_bool(0.5) { 2 } else { 3 };
         Shape {
-            keys: ["a", "b", "c"][..keys].iter().map(|k| (*k).to_owned()).collect(),
+            keys: ["a", "b", "c"][..keys]
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
             clients: rng.gen_range(2..=3),
-            ops: if rng.gen_bool(0.1) { rng.gen_range(1..=2) } else { rng.gen_range(3..=7) },
+            ops: if rng.gen_bool(0.1) {
+                rng.gen_range(1..=2)
+            } else {
+                rng.gen_range(3..=7)
+            },
             // Short intervals mostly (perturbations then tend to be
             // visible), long ones sometimes (more interleavings).
-            latency: if rng.gen_bool(0.3) { rng.gen_range(0..=8) } else { rng.gen_range(0..=2) },
+            latency: if rng.gen_bool(0.3) {
+                rng.gen_range(0..=8)
+            } else {
+                rng.gen_range(0..=2)
+            },
             unknown: 0.15,
             fail: 0.1,
             reuse_values: rng.gen_bool(0.3),
@@ -124,7 +135,10 @@ impl ValueSource {
             self.next += 1;
             format!("{}{}", shape.prefix, self.next)
         };
-        self.per_key.entry(key.to_owned()).or_default().push(value.clone());
+        self.per_key
+            .entry(key.to_owned())
+            .or_default()
+            .push(value.clone());
         value
     }
 
@@ -182,13 +196,24 @@ fn some_keys(rng: &mut ChaCha8Rng, shape: &Shape) -> Vec<String> {
 
 fn random_range(rng: &mut ChaCha8Rng, shape: &Shape) -> Op {
     let mut bounds: Vec<String> = shape.keys.clone();
-    let prefix = shape.keys.first().map_or("", |k| &k[..k.len().saturating_sub(1)]);
+    let prefix = shape
+        .keys
+        .first()
+        .map_or("", |k| &k[..k.len().saturating_sub(1)]);
     bounds.push(format!("{prefix}~"));
     let last = bounds.len() - 1;
     let from = rng.gen_range(0..last);
     // Mostly non-empty bounds; occasionally empty or reversed ones.
-    let to = if rng.gen_bool(0.85) { rng.gen_range(from + 1..=last) } else { rng.gen_range(0..=from) };
-    let limit = if rng.gen_bool(0.5) { None } else { Some(rng.gen_range(0..=2)) };
+    let to = if rng.gen_bool(0.85) {
+        rng.gen_range(from + 1..=last)
+    } else {
+        rng.gen_range(0..=from)
+    };
+    let limit = if rng.gen_bool(0.5) {
+        None
+    } else {
+        Some(rng.gen_range(0..=2))
+    };
     Op::Range {
         lo: bounds[from].clone(),
         hi: bounds[to].clone(),
@@ -203,7 +228,11 @@ fn execute(rng: &mut ChaCha8Rng, ops: &mut [Operation], fates: &[Fate]) {
     for (i, op) in ops.iter().enumerate() {
         let ret = op.ret.unwrap_or(op.call);
         // Unknown writes that happen may take effect after the client gave up.
-        let end = if fates[i] == Fate::UnknownApplied { ret + 5 } else { ret };
+        let end = if fates[i] == Fate::UnknownApplied {
+            ret + 5
+        } else {
+            ret
+        };
         let point = rng.gen_range(op.call * 8..=end * 8);
         order.push((point, rng.gen(), i));
     }
@@ -287,7 +316,9 @@ fn write(op: &Op, state: &mut BTreeMap<String, String>) {
 pub(super) fn perturb(rng: &mut ChaCha8Rng, history: &mut History) {
     let written = written_values(history);
     for _ in 0..rng.gen_range(1..=3) {
-        let Some(op) = history.ops.choose_mut(rng) else { return };
+        let Some(op) = history.ops.choose_mut(rng) else {
+            return;
+        };
         match rng.gen_range(0..6) {
             0 => retime(rng, op),
             1 => flip_outcome(rng, op),
@@ -326,7 +357,10 @@ fn written_values(history: &History) -> BTreeMap<String, Vec<String>> {
     for op in &history.ops {
         let mut add = |k: &str, v: &str| out.entry(k.to_owned()).or_default().push(v.to_owned());
         match &op.op {
-            Op::Put { key, value } | Op::Cas { key, new: value, .. } => add(key, value),
+            Op::Put { key, value }
+            | Op::Cas {
+                key, new: value, ..
+            } => add(key, value),
             Op::Batch { writes } => {
                 for w in writes {
                     if let Some(v) = &w.value {
@@ -367,7 +401,11 @@ fn flip_outcome(rng: &mut ChaCha8Rng, op: &mut Operation) {
     }
 }
 
-fn change_answer(rng: &mut ChaCha8Rng, op: &mut Operation, written: &BTreeMap<String, Vec<String>>) {
+fn change_answer(
+    rng: &mut ChaCha8Rng,
+    op: &mut Operation,
+    written: &BTreeMap<String, Vec<String>>,
+) {
     // Some other value for `key`: absent answers become present ones.
     let other = |rng: &mut ChaCha8Rng, key: &str, current: Option<&String>| -> Option<String> {
         let options = written.get(key)?;
@@ -386,7 +424,9 @@ fn change_answer(rng: &mut ChaCha8Rng, op: &mut Operation, written: &BTreeMap<St
         }
         (Op::Range { lo, hi, .. }, OpResult::Range { entries }) => {
             let candidates: Vec<&String> = written.keys().filter(|k| lo <= *k && *k < hi).collect();
-            let Some(&key) = candidates.choose(rng) else { return };
+            let Some(&key) = candidates.choose(rng) else {
+                return;
+            };
             let mut map: BTreeMap<String, String> = entries.drain(..).collect();
             match other(rng, key, map.get(key)) {
                 Some(v) => map.insert(key.clone(), v),
@@ -402,11 +442,19 @@ fn change_answer(rng: &mut ChaCha8Rng, op: &mut Operation, written: &BTreeMap<St
 /// simulator's workload should produce (checker.md §3.3): each group has its
 /// own keys and clients, so its component has at most `clients`
 /// concurrent operations (plus unknown writes still pending).
-pub(super) fn grouped(rng: &mut ChaCha8Rng, groups: usize, ops_per_group: usize, clients: u64) -> History {
+pub(super) fn grouped(
+    rng: &mut ChaCha8Rng,
+    groups: usize,
+    ops_per_group: usize,
+    clients: u64,
+) -> History {
     let mut ops = Vec::with_capacity(groups * ops_per_group);
     for g in 0..groups {
         let shape = Shape {
-            keys: ["a", "b", "c", "d"].iter().map(|k| format!("g{g}/{k}")).collect(),
+            keys: ["a", "b", "c", "d"]
+                .iter()
+                .map(|k| format!("g{g}/{k}"))
+                .collect(),
             clients,
             ops: ops_per_group,
             latency: 12,

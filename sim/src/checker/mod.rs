@@ -30,6 +30,8 @@
 //! assert!(report.verdict.is_illegal()); // the get began after the put ended
 //! ```
 
+#![warn(missing_docs)]
+
 mod brute;
 mod model;
 mod partition;
@@ -169,7 +171,10 @@ pub fn check(history: &History, budget: u64) -> Result<Report, HistoryError> {
 fn record_shape(components: &[Component<'_>], stats: &mut Stats) {
     stats.components = components.len();
     stats.checked_ops = components.iter().map(|c| c.ops.len()).sum();
-    if let Some(largest) = components.iter().max_by_key(|c| (c.ops.len(), c.keys.len())) {
+    if let Some(largest) = components
+        .iter()
+        .max_by_key(|c| (c.ops.len(), c.keys.len()))
+    {
         stats.largest_component_ops = largest.ops.len();
         stats.largest_component_keys = largest.keys.len();
     }
@@ -291,7 +296,11 @@ impl fmt::Display for Stats {
         writeln!(
             f,
             "values unique per key: {}",
-            if self.values_unique { "yes" } else { "no (reductions applied only to unique ones)" }
+            if self.values_unique {
+                "yes"
+            } else {
+                "no (reductions applied only to unique ones)"
+            }
         )?;
         write!(
             f,

@@ -130,7 +130,11 @@ fn zobrist(key: KeyIdx, value: ValueId) -> u64 {
 pub(super) fn apply(kind: &Kind, state: &mut State, undo: &mut Vec<Undo>) -> bool {
     match kind {
         Kind::Read(pairs) => pairs.iter().all(|&(k, v)| state.get(k) == v),
-        Kind::Range { keys, limit, entries } => range_matches(keys, *limit, entries, state),
+        Kind::Range {
+            keys,
+            limit,
+            entries,
+        } => range_matches(keys, *limit, entries, state),
         Kind::Write(pairs) => {
             for &(k, v) in pairs.iter() {
                 state.set(k, v, undo);
@@ -157,7 +161,12 @@ pub(super) fn apply(kind: &Kind, state: &mut State, undo: &mut Vec<Undo>) -> boo
 /// Whether a range over `keys` would return exactly `entries` in `state`:
 /// the entries must be the first existing keys, and there must be no more
 /// existing keys unless the limit was reached. Allocation-free.
-fn range_matches(keys: &[KeyIdx], limit: u64, entries: &[(KeyIdx, ValueId)], state: &State) -> bool {
+fn range_matches(
+    keys: &[KeyIdx],
+    limit: u64,
+    entries: &[(KeyIdx, ValueId)],
+    state: &State,
+) -> bool {
     let mut existing = keys
         .iter()
         .map(|&k| (k, state.get(k)))

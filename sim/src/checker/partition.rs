@@ -101,7 +101,11 @@ impl<'h> Universe<'h> {
         all.extend(written.iter().copied());
         let keys: Vec<&'h str> = all.into_iter().collect();
         let index = keys.iter().enumerate().map(|(i, &k)| (k, i)).collect();
-        Universe { keys, index, written }
+        Universe {
+            keys,
+            index,
+            written,
+        }
     }
 
     fn idx(&self, key: &str) -> usize {
@@ -154,7 +158,10 @@ fn compile<'h>(
         values,
     };
     Component {
-        keys: keys.iter().filter_map(|&k| universe.keys.get(k).copied()).collect(),
+        keys: keys
+            .iter()
+            .filter_map(|&k| universe.keys.get(k).copied())
+            .collect(),
         ops: members
             .iter()
             .filter_map(|&m| ops.get(m))
@@ -172,7 +179,10 @@ struct Compiler<'a, 'h> {
 
 impl<'h> Compiler<'_, 'h> {
     fn key(&self, key: &str) -> KeyIdx {
-        self.local.get(&self.universe.idx(key)).copied().unwrap_or(0)
+        self.local
+            .get(&self.universe.idx(key))
+            .copied()
+            .unwrap_or(0)
     }
 
     fn pairs(&mut self, pairs: &[(&'h str, Option<&'h str>)]) -> Box<[(KeyIdx, ValueId)]> {
@@ -186,15 +196,29 @@ impl<'h> Compiler<'_, 'h> {
         let kind = match &op.body {
             Body::Read(pairs) => Kind::Read(self.pairs(pairs)),
             Body::Write(pairs) => Kind::Write(self.pairs(pairs)),
-            Body::Range { lo, hi, limit, entries } => Kind::Range {
-                keys: self.universe.written_in(lo, hi).map(|k| self.key(k)).collect(),
+            Body::Range {
+                lo,
+                hi,
+                limit,
+                entries,
+            } => Kind::Range {
+                keys: self
+                    .universe
+                    .written_in(lo, hi)
+                    .map(|k| self.key(k))
+                    .collect(),
                 limit: limit.unwrap_or(u64::MAX),
                 entries: entries
                     .iter()
                     .map(|(k, v)| (self.key(k), self.values.intern(Some(v))))
                     .collect(),
             },
-            Body::Cas { key, expected, new, outcome } => self.cas(key, *expected, new, *outcome),
+            Body::Cas {
+                key,
+                expected,
+                new,
+                outcome,
+            } => self.cas(key, *expected, new, *outcome),
         };
         CompiledOp {
             call: op.call,
@@ -204,7 +228,13 @@ impl<'h> Compiler<'_, 'h> {
         }
     }
 
-    fn cas(&mut self, key: &str, expected: Option<&'h str>, new: &'h str, outcome: CasOutcome) -> Kind {
+    fn cas(
+        &mut self,
+        key: &str,
+        expected: Option<&'h str>,
+        new: &'h str,
+        outcome: CasOutcome,
+    ) -> Kind {
         let key = self.key(key);
         let expected = self.values.intern(expected);
         let new = self.values.intern(Some(new));

@@ -71,7 +71,9 @@ impl<'h> PrepOp<'h> {
     fn written(&self) -> Vec<Written<'h>> {
         match &self.body {
             Body::Write(pairs) => pairs.iter().filter_map(|&(k, v)| Some((k, v?))).collect(),
-            Body::Cas { key, new, outcome, .. } if *outcome != CasOutcome::Mismatch => {
+            Body::Cas {
+                key, new, outcome, ..
+            } if *outcome != CasOutcome::Mismatch => {
                 vec![(key, new)]
             }
             _ => Vec::new(),
@@ -82,7 +84,10 @@ impl<'h> PrepOp<'h> {
     fn observed(&self) -> Vec<Written<'h>> {
         match &self.body {
             Body::Read(pairs) => pairs.iter().filter_map(|&(k, v)| Some((k, v?))).collect(),
-            Body::Range { entries, .. } => entries.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            Body::Range { entries, .. } => entries
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
             Body::Cas {
                 key,
                 expected: Some(v),
@@ -220,7 +225,10 @@ fn check_reads(history: &History, ops: &[PrepOp<'_>]) -> Result<(), Violation> {
                 component: vec![key.to_owned()],
                 op: operation.map_or(0, |o| o.id),
                 linearization: Vec::new(),
-                reason: format!("{}: {reason}", operation.map_or(String::new(), |o| o.to_string())),
+                reason: format!(
+                    "{}: {reason}",
+                    operation.map_or(String::new(), |o| o.to_string())
+                ),
             });
         }
     }
@@ -230,20 +238,38 @@ fn check_reads(history: &History, ops: &[PrepOp<'_>]) -> Result<(), Violation> {
 /// Checks that a range answer is ascending, inside `[lo, hi)` and within its
 /// limit. Returns the offending key and why.
 fn range_problem<'h>(op: &PrepOp<'h>) -> Option<(&'h str, String)> {
-    let Body::Range { lo, hi, limit, entries } = op.body else {
+    let Body::Range {
+        lo,
+        hi,
+        limit,
+        entries,
+    } = op.body
+    else {
         return None;
     };
     let over_limit = limit.is_some_and(|l| entries.len() as u64 > l);
     if let (true, Some((key, _))) = (over_limit, entries.last()) {
-        return Some((key, format!("range returned {} entries, more than its limit", entries.len())));
+        return Some((
+            key,
+            format!(
+                "range returned {} entries, more than its limit",
+                entries.len()
+            ),
+        ));
     }
     let mut previous: Option<&str> = None;
     for (key, _) in entries {
         if key.as_str() < lo || key.as_str() >= hi {
-            return Some((key, format!("range returned key {key:?} outside [{lo:?}, {hi:?})")));
+            return Some((
+                key,
+                format!("range returned key {key:?} outside [{lo:?}, {hi:?})"),
+            ));
         }
         if previous.is_some_and(|p| p >= key.as_str()) {
-            return Some((key, format!("range entries are not strictly ascending at key {key:?}")));
+            return Some((
+                key,
+                format!("range entries are not strictly ascending at key {key:?}"),
+            ));
         }
         previous = Some(key);
     }
@@ -257,7 +283,10 @@ fn garbage_problem<'h>(
     op: &PrepOp<'h>,
     written: &HashSet<Written<'h>>,
 ) -> Option<(&'h str, String)> {
-    let (key, value) = op.observed().into_iter().find(|pair| !written.contains(pair))?;
+    let (key, value) = op
+        .observed()
+        .into_iter()
+        .find(|pair| !written.contains(pair))?;
     let verb = match op.body {
         Body::Cas { .. } => "succeeded, so it saw",
         _ => "returned",
@@ -280,7 +309,10 @@ fn failed_writers(history: &History, key: &str, value: &str) -> String {
     if ids.is_empty() {
         String::new()
     } else {
-        format!(" (only operations reported as failed did: {})", ids.join(", "))
+        format!(
+            " (only operations reported as failed did: {})",
+            ids.join(", ")
+        )
     }
 }
 
@@ -327,7 +359,12 @@ fn clamp_observed<'h>(
     }
     let mut changed = false;
     for op in ops.iter_mut().filter(|op| op.is_pending_write()) {
-        let seen_by = op.written().iter().filter(|p| unique(p)).filter_map(|p| earliest.get(p).copied()).min();
+        let seen_by = op
+            .written()
+            .iter()
+            .filter(|p| unique(p))
+            .filter_map(|p| earliest.get(p).copied())
+            .min();
         if let Some(ret) = seen_by {
             // A read that returned before the write was even called is a
             // violation the search will find; keep the interval well formed.
@@ -353,7 +390,15 @@ fn drop_unobserved(ops: &mut Vec<PrepOp<'_>>, stats: &mut Stats) -> bool {
     let mut last_mismatch: HashMap<&str, u64> = HashMap::new();
     for op in ops.iter() {
         referenced.extend(op.referenced());
-        if let (Body::Cas { key, outcome: CasOutcome::Mismatch, .. }, Some(ret)) = (&op.body, op.ret) {
+        if let (
+            Body::Cas {
+                key,
+                outcome: CasOutcome::Mismatch,
+                ..
+            },
+            Some(ret),
+        ) = (&op.body, op.ret)
+        {
             let slot = last_mismatch.entry(key).or_insert(ret);
             *slot = (*slot).max(ret);
         }

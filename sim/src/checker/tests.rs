@@ -132,7 +132,12 @@ fn report(history: &History) -> Report {
 /// the violation.
 fn assert_illegal(history: &History) -> Violation {
     let report = report(history);
-    assert_eq!(check_brute_force(history), Ok(false), "brute force disagrees on\n{}", jsonl(history));
+    assert_eq!(
+        check_brute_force(history),
+        Ok(false),
+        "brute force disagrees on\n{}",
+        jsonl(history)
+    );
     match report.verdict {
         Verdict::Illegal(v) => {
             assert!(!v.reason.is_empty());
@@ -145,7 +150,12 @@ fn assert_illegal(history: &History) -> Violation {
 /// Asserts the history is linearizable (and that brute force agrees).
 fn assert_ok(history: &History) -> Stats {
     let report = report(history);
-    assert_eq!(check_brute_force(history), Ok(true), "brute force disagrees on\n{}", jsonl(history));
+    assert_eq!(
+        check_brute_force(history),
+        Ok(true),
+        "brute force disagrees on\n{}",
+        jsonl(history)
+    );
     assert_eq!(report.verdict, Verdict::Ok, "for\n{}", jsonl(history));
     report.stats
 }
@@ -163,12 +173,19 @@ fn stale_read_is_illegal() {
     assert_eq!(v.op, 2);
     assert_eq!(v.component, vec!["a".to_owned()]);
     assert_eq!(v.linearization, vec![0, 1]);
-    assert!(v.reason.contains(r#"the key holds "2" (written by op 1)"#), "{}", v.reason);
+    assert!(
+        v.reason.contains(r#"the key holds "2" (written by op 1)"#),
+        "{}",
+        v.reason
+    );
 }
 
 #[test]
 fn lost_acknowledged_write_is_illegal() {
-    let h = H::default().ok(0, 1, put("a", "1")).get(2, 3, "a", None).history();
+    let h = H::default()
+        .ok(0, 1, put("a", "1"))
+        .get(2, 3, "a", None)
+        .history();
     assert_eq!(assert_illegal(&h).op, 1);
     let later = H::default()
         .ok(0, 1, put("a", "1"))
@@ -182,7 +199,12 @@ fn lost_acknowledged_write_is_illegal() {
 fn torn_batch_in_get_many_is_illegal() {
     let h = H::default()
         .ok(0, 10, batch(&[("a", Some("1")), ("b", Some("1"))]))
-        .op(2, Some(3), get_many(&["a", "b"]), values(&[Some("1"), None]))
+        .op(
+            2,
+            Some(3),
+            get_many(&["a", "b"]),
+            values(&[Some("1"), None]),
+        )
         .history();
     let v = assert_illegal(&h);
     assert_eq!(v.component, vec!["a".to_owned(), "b".to_owned()]);
@@ -222,34 +244,57 @@ fn resurrected_deleted_value_is_illegal() {
     let by_batch = H::default()
         .ok(0, 1, put("a", "1"))
         .ok(2, 3, batch(&[("a", None), ("b", Some("2"))]))
-        .op(4, Some(5), range("a", "c", None), entries(&[("a", "1"), ("b", "2")]))
+        .op(
+            4,
+            Some(5),
+            range("a", "c", None),
+            entries(&[("a", "1"), ("b", "2")]),
+        )
         .history();
     assert_illegal(&by_batch);
 }
 
 #[test]
 fn value_never_written_is_illegal() {
-    let h = H::default().ok(0, 1, put("a", "1")).get(2, 3, "a", Some("ghost")).history();
+    let h = H::default()
+        .ok(0, 1, put("a", "1"))
+        .get(2, 3, "a", Some("ghost"))
+        .history();
     let v = assert_illegal(&h);
     assert_eq!(v.op, 1);
     assert!(v.reason.contains("no write"), "{}", v.reason);
-    let wrong_key = H::default().ok(0, 1, put("a", "1")).get(2, 3, "b", Some("1")).history();
+    let wrong_key = H::default()
+        .ok(0, 1, put("a", "1"))
+        .get(2, 3, "b", Some("1"))
+        .history();
     assert_illegal(&wrong_key);
     let in_range = H::default()
         .op(0, Some(1), range("a", "z", None), entries(&[("q", "1")]))
         .history();
     assert_illegal(&in_range);
     let in_get_many = H::default()
-        .op(0, Some(1), get_many(&["a", "b"]), values(&[None, Some("1")]))
+        .op(
+            0,
+            Some(1),
+            get_many(&["a", "b"]),
+            values(&[None, Some("1")]),
+        )
         .history();
     assert_illegal(&in_get_many);
 }
 
 #[test]
 fn value_of_a_failed_write_is_illegal() {
-    let h = H::default().fail(0, 1, put("a", "1")).get(2, 3, "a", Some("1")).history();
+    let h = H::default()
+        .fail(0, 1, put("a", "1"))
+        .get(2, 3, "a", Some("1"))
+        .history();
     let v = assert_illegal(&h);
-    assert!(v.reason.contains("reported as failed did: 0"), "{}", v.reason);
+    assert!(
+        v.reason.contains("reported as failed did: 0"),
+        "{}",
+        v.reason
+    );
     let failed_batch = H::default()
         .fail(0, 1, batch(&[("a", Some("1")), ("b", Some("1"))]))
         .get(2, 3, "b", Some("1"))
@@ -265,7 +310,11 @@ fn failed_cas_whose_write_is_visible_is_illegal() {
         .get(4, 5, "a", Some("3"))
         .history();
     let v = assert_illegal(&h);
-    assert!(v.reason.contains("reported as failed did: 1"), "{}", v.reason);
+    assert!(
+        v.reason.contains("reported as failed did: 1"),
+        "{}",
+        v.reason
+    );
 }
 
 #[test]
@@ -310,10 +359,26 @@ fn range_missing_an_existing_key_is_illegal() {
 fn malformed_range_answers_are_illegal() {
     let base = || H::default().ok(0, 1, put("a", "1")).ok(0, 1, put("b", "2"));
     let cases = [
-        (range("a", "z", Some(1)), entries(&[("a", "1"), ("b", "2")]), "more than its limit"),
-        (range("b", "z", None), entries(&[("a", "1"), ("b", "2")]), "outside"),
-        (range("a", "z", None), entries(&[("b", "2"), ("a", "1")]), "ascending"),
-        (range("a", "z", None), entries(&[("a", "1"), ("a", "1")]), "ascending"),
+        (
+            range("a", "z", Some(1)),
+            entries(&[("a", "1"), ("b", "2")]),
+            "more than its limit",
+        ),
+        (
+            range("b", "z", None),
+            entries(&[("a", "1"), ("b", "2")]),
+            "outside",
+        ),
+        (
+            range("a", "z", None),
+            entries(&[("b", "2"), ("a", "1")]),
+            "ascending",
+        ),
+        (
+            range("a", "z", None),
+            entries(&[("a", "1"), ("a", "1")]),
+            "ascending",
+        ),
         (range("z", "a", None), entries(&[("a", "1")]), "outside"),
     ];
     for (op, result, needle) in cases {
@@ -339,7 +404,10 @@ fn observed_unknown_write_cannot_vanish() {
 fn read_before_the_write_was_called_is_illegal() {
     for write in [OpResult::Ok, OpResult::Unknown] {
         let ret = (write == OpResult::Ok).then_some(6);
-        let h = H::default().get(0, 1, "a", Some("1")).op(5, ret, put("a", "1"), write).history();
+        let h = H::default()
+            .get(0, 1, "a", Some("1"))
+            .op(5, ret, put("a", "1"), write)
+            .history();
         assert_illegal(&h);
     }
 }
@@ -378,7 +446,10 @@ fn concurrent_writes_may_land_in_either_order() {
 
 #[test]
 fn unknown_write_that_happened_is_ok() {
-    let h = H::default().unknown(0, put("a", "1")).get(5, 6, "a", Some("1")).history();
+    let h = H::default()
+        .unknown(0, put("a", "1"))
+        .get(5, 6, "a", Some("1"))
+        .history();
     let stats = assert_ok(&h);
     assert_eq!(stats.clamped_writes, 1);
     assert_eq!(stats.pending_unknown_writes, 0);
@@ -447,20 +518,29 @@ fn range_with_limit_is_ok() {
         (None, entries(&[("a", "1"), ("b", "2"), ("c", "3")])),
     ];
     for (limit, result) in cases {
-        assert_ok(&base().op(2, Some(3), range("a", "z", limit), result).history());
+        assert_ok(
+            &base()
+                .op(2, Some(3), range("a", "z", limit), result)
+                .history(),
+        );
     }
     let after_delete = base()
         .ok(2, 3, del("a"))
         .op(4, Some(5), range("a", "z", Some(1)), entries(&[("b", "2")]))
         .history();
     assert_ok(&after_delete);
-    let reversed = base().op(2, Some(3), range("z", "a", None), entries(&[])).history();
+    let reversed = base()
+        .op(2, Some(3), range("z", "a", None), entries(&[]))
+        .history();
     assert_ok(&reversed);
 }
 
 #[test]
 fn intervals_are_closed() {
-    let h = H::default().ok(0, 5, put("a", "1")).get(5, 6, "a", None).history();
+    let h = H::default()
+        .ok(0, 5, put("a", "1"))
+        .get(5, 6, "a", None)
+        .history();
     assert_ok(&h);
 }
 
@@ -502,7 +582,10 @@ fn empty_history_is_ok() {
 
 #[test]
 fn malformed_history_is_an_error_not_a_verdict() {
-    let h = H::default().ok(0, 1, put("a", "1")).ok(0, 1, put("a", "2")).history();
+    let h = H::default()
+        .ok(0, 1, put("a", "1"))
+        .ok(0, 1, put("a", "2"))
+        .history();
     let mut dup = h.clone();
     dup.ops[1].id = 0;
     let err = check(&dup, DEFAULT_BUDGET).expect_err("duplicate id");
@@ -512,13 +595,21 @@ fn malformed_history_is_an_error_not_a_verdict() {
 
 #[test]
 fn components_follow_shared_keys_and_ranges() {
-    let independent = H::default().ok(0, 1, put("a", "1")).ok(0, 1, put("b", "1")).history();
+    let independent = H::default()
+        .ok(0, 1, put("a", "1"))
+        .ok(0, 1, put("b", "1"))
+        .history();
     assert_eq!(report(&independent).stats.components, 2);
     let glued = H::default()
         .ok(0, 1, put("a", "1"))
         .ok(0, 1, put("b", "1"))
         .ok(0, 1, put("c", "1"))
-        .op(2, Some(3), range("a", "c", None), entries(&[("a", "1"), ("b", "1")]))
+        .op(
+            2,
+            Some(3),
+            range("a", "c", None),
+            entries(&[("a", "1"), ("b", "1")]),
+        )
         .history();
     let stats = report(&glued).stats;
     assert_eq!((stats.components, stats.largest_component_keys), (2, 2));
@@ -538,7 +629,10 @@ fn budget_exhaustion_is_unknown() {
             steps: 2
         }
     );
-    assert_eq!(check(&h, DEFAULT_BUDGET).expect("well formed").verdict, Verdict::Ok);
+    assert_eq!(
+        check(&h, DEFAULT_BUDGET).expect("well formed").verdict,
+        Verdict::Ok
+    );
 }
 
 #[test]
@@ -559,11 +653,17 @@ fn illegal_component_beats_earlier_unknown_one() {
 
 #[test]
 fn verdicts_and_stats_display() {
-    let h = H::default().ok(0, 1, put("a", "1")).get(2, 3, "a", None).history();
+    let h = H::default()
+        .ok(0, 1, put("a", "1"))
+        .get(2, 3, "a", None)
+        .history();
     let report = report(&h);
     let text = format!("{}\n{}", report.stats, report.verdict);
     assert!(text.contains("verdict: NOT linearizable"), "{text}");
-    assert!(text.contains("operation that could not be linearized: 1"), "{text}");
+    assert!(
+        text.contains("operation that could not be linearized: 1"),
+        "{text}"
+    );
     assert!(text.contains("components: 1"), "{text}");
 }
 
@@ -577,7 +677,12 @@ fn generated_linearizable_histories_are_ok_for_brute_force() {
             let shape = Shape::tiny(&mut rng);
             gen::linearizable(&mut rng, &shape)
         };
-        assert_eq!(check_brute_force(&h), Ok(true), "generator bug:\n{}", jsonl(&h));
+        assert_eq!(
+            check_brute_force(&h),
+            Ok(true),
+            "generator bug:\n{}",
+            jsonl(&h)
+        );
     }
 }
 
@@ -600,7 +705,10 @@ fn wgl_agrees_with_brute_force_on_5000_tiny_histories() {
         match (&verdict, expected) {
             (Verdict::Ok, true) => ok += 1,
             (Verdict::Illegal(_), false) => illegal += 1,
-            _ => panic!("round {round}: WGL says {verdict:?}, brute force says {expected}, for\n{}", jsonl(&h)),
+            _ => panic!(
+                "round {round}: WGL says {verdict:?}, brute force says {expected}, for\n{}",
+                jsonl(&h)
+            ),
         }
     }
     println!("5000 tiny histories: {ok} ok, {illegal} illegal");
@@ -626,9 +734,51 @@ fn ten_thousand_ops_over_small_groups_check_fast() {
         "checked {} ops in {:.1} ms ({} build)\n{}",
         h.ops.len(),
         elapsed.as_secs_f64() * 1e3,
-        if cfg!(debug_assertions) { "debug" } else { "release" },
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
         report.stats
     );
     assert_eq!(report.verdict, Verdict::Ok);
     assert_eq!(report.stats.components, 100);
+}
+
+/// Timings for several workload shapes, linearizable and perturbed. Run
+/// with `cargo test -p level2pc-sim --release --lib bench_shapes --
+/// --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark; prints timings"]
+fn bench_shapes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let ms = |start: Instant| start.elapsed().as_secs_f64() * 1e3;
+    for (groups, per_group, clients) in [(100, 100, 5), (10, 1000, 5), (100, 100, 8), (20, 500, 10)] {
+        let h = gen::grouped(&mut rng, groups, per_group, clients);
+        let start = Instant::now();
+        let report = check(&h, DEFAULT_BUDGET).expect("well formed");
+        println!(
+            "{groups} groups x {per_group} ops, {clients} clients/group: {:?} in {:.1} ms ({} steps)",
+            report.verdict.is_ok(),
+            ms(start),
+            report.stats.steps
+        );
+        let mut times = Vec::new();
+        let (mut illegal, mut unknown) = (0, 0);
+        for _ in 0..20 {
+            let mut bad = h.clone();
+            gen::perturb(&mut rng, &mut bad);
+            let start = Instant::now();
+            let verdict = check(&bad, DEFAULT_BUDGET).expect("well formed").verdict;
+            times.push(ms(start));
+            illegal += usize::from(verdict.is_illegal());
+            unknown += usize::from(verdict.is_unknown());
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "  20 perturbed: {illegal} illegal, {unknown} unknown; median {:.1} ms, max {:.1} ms",
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+    }
 }

@@ -71,7 +71,9 @@ impl List {
         entries.sort_unstable();
         let n = entries.len() + 1;
         let mut list = List {
-            next: (1..=n as u32).map(|i| if i as usize == n { NIL } else { i }).collect(),
+            next: (1..=n as u32)
+                .map(|i| if i as usize == n { NIL } else { i })
+                .collect(),
             prev: (0..n as u32).map(|i| i.wrapping_sub(1)).collect(),
             op: vec![0; n],
             partner: vec![NIL; n],
@@ -247,7 +249,11 @@ impl<'a> Search<'a> {
                 self.record_stuck(op);
                 match self.backtrack() {
                     Some(next) => node = next,
-                    None => return Outcome::Illegal(self.best.take().unwrap_or_else(|| self.stuck_here(op))),
+                    None => {
+                        return Outcome::Illegal(
+                            self.best.take().unwrap_or_else(|| self.stuck_here(op)),
+                        )
+                    }
                 }
             }
         }
@@ -261,7 +267,10 @@ impl<'a> Search<'a> {
         if model::apply(&self.ops[op].kind, &mut self.state, &mut self.undo) {
             self.flip(op);
             let hash = self.bits_hash ^ self.state.hash();
-            if self.cache.insert(hash, &self.linearized, self.state.values()) {
+            if self
+                .cache
+                .insert(hash, &self.linearized, self.state.values())
+            {
                 self.stack.push(Frame { node, undo_mark });
                 self.list.lift(node);
                 return self.list.next[HEAD as usize];
@@ -294,7 +303,11 @@ impl<'a> Search<'a> {
     /// maximum every candidate failed its step outright (a cached successor
     /// would have been deeper), which makes `op`'s failure explainable.
     fn record_stuck(&mut self, op: usize) {
-        if self.best.as_ref().is_some_and(|b| b.linearization.len() >= self.stack.len()) {
+        if self
+            .best
+            .as_ref()
+            .is_some_and(|b| b.linearization.len() >= self.stack.len())
+        {
             return;
         }
         self.best = Some(self.stuck_here(op));
