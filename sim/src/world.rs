@@ -684,10 +684,11 @@ impl World {
             self.oracle.violate(Invariant::BoundedCompletion, self.now, detail);
         }
         let history = History { ops: std::mem::take(&mut self.history) };
-        let verdict = match crate::checker::check(&history, opts.check_budget) {
-            _ if !opts.check_history => None,
-            Ok(report) => Some(report.verdict),
-            Err(e) => {
+        let checked = opts.check_history.then(|| crate::checker::check(&history, opts.check_budget));
+        let verdict = match checked {
+            None => None,
+            Some(Ok(report)) => Some(report.verdict),
+            Some(Err(e)) => {
                 self.oracle.violate(Invariant::Linearizability, self.now, format!("malformed history: {e}"));
                 None
             }

@@ -110,3 +110,18 @@ fn missing_file_and_bad_usage_exit_3() {
     assert_eq!(code, 0);
     assert!(out.contains("check"), "{out}");
 }
+
+#[test]
+fn readme_example_history_is_linearizable() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read sim/README.md");
+    let example: String = readme
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a json block in the README")
+        .to_owned();
+    assert_eq!(example.lines().count(), 9);
+    let (code, out, err) = check(&write("readme.jsonl", &example), &[]);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -1,7 +1,8 @@
 //! The key-value model of one component: its state is the value of each of
 //! the component's keys, as interned ids (0 = absent).
 
-use crate::history::{History, Op, OpResult, Shown};
+use super::prepare::writer_ids;
+use crate::history::{History, Shown};
 
 /// An interned value; `ABSENT` means the key does not exist.
 pub(super) type ValueId = u32;
@@ -201,7 +202,7 @@ impl Names<'_> {
     fn describe(&self, key: KeyIdx, value: ValueId) -> String {
         let shown = Shown(self.value(value)).to_string();
         match self.value(value) {
-            Some(v) => match writers(self.history, self.key(key), v).as_slice() {
+            Some(v) => match writer_ids(self.history, self.key(key), v, false).as_slice() {
                 [] => shown,
                 ids => format!("{shown} (written by op {})", ids.join(", ")),
             },
@@ -261,21 +262,4 @@ impl Names<'_> {
             Kind::Write(_) | Kind::CasMaybe { .. } => "a write is always legal".to_owned(),
         }
     }
-}
-
-/// Ids of the operations that may have written `value` to `key`.
-fn writers(history: &History, key: &str, value: &str) -> Vec<String> {
-    history
-        .ops
-        .iter()
-        .filter(|o| o.result != OpResult::Fail)
-        .filter(|o| match &o.op {
-            Op::Put { key: k, value: v } | Op::Cas { key: k, new: v, .. } => k == key && v == value,
-            Op::Batch { writes } => writes
-                .iter()
-                .any(|w| w.key == key && w.value.as_deref() == Some(value)),
-            _ => false,
-        })
-        .map(|o| o.id.to_string())
-        .collect()
 }

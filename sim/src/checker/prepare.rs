@@ -146,6 +146,7 @@ pub(super) fn prepare<'h>(
 
 /// The fate of one operation.
 enum Class<'h> {
+    /// Checked.
     Keep(PrepOp<'h>),
     /// A definite failure of a put/del/batch, or a refused read: no effect.
     Failed,
@@ -300,12 +301,7 @@ fn garbage_problem<'h>(
 
 /// Explains where a garbage value came from, if a failed write wrote it.
 fn failed_writers(history: &History, key: &str, value: &str) -> String {
-    let ids: Vec<String> = history
-        .ops
-        .iter()
-        .filter(|o| o.result == OpResult::Fail && writes_value(&o.op, key, value))
-        .map(|o| o.id.to_string())
-        .collect();
+    let ids = writer_ids(history, key, value, true);
     if ids.is_empty() {
         String::new()
     } else {
@@ -314,6 +310,17 @@ fn failed_writers(history: &History, key: &str, value: &str) -> String {
             ids.join(", ")
         )
     }
+}
+
+/// Ids of the operations reported as failed (if `failed`) or not (if not)
+/// that would write `value` to `key` if they took effect.
+pub(super) fn writer_ids(history: &History, key: &str, value: &str, failed: bool) -> Vec<String> {
+    history
+        .ops
+        .iter()
+        .filter(|o| (o.result == OpResult::Fail) == failed && writes_value(&o.op, key, value))
+        .map(|o| o.id.to_string())
+        .collect()
 }
 
 /// Whether `op` would write `value` to `key` if it took effect.

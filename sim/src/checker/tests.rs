@@ -753,7 +753,8 @@ fn ten_thousand_ops_over_small_groups_check_fast() {
 fn bench_shapes() {
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let ms = |start: Instant| start.elapsed().as_secs_f64() * 1e3;
-    for (groups, per_group, clients) in [(100, 100, 5), (10, 1000, 5), (100, 100, 8), (20, 500, 10)] {
+    for (groups, per_group, clients) in [(100, 100, 5), (10, 1000, 5), (100, 100, 8), (20, 500, 10)]
+    {
         let h = gen::grouped(&mut rng, groups, per_group, clients);
         let start = Instant::now();
         let report = check(&h, DEFAULT_BUDGET).expect("well formed");
