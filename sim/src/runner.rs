@@ -181,7 +181,7 @@ fn report_failure(args: &RunArgs, seed: u64, outcome: &Outcome, out: &mut dyn Wr
     let written = if args.shrink {
         let (params, shrunk) = shrink(&outcome.params, run(&outcome.params, args.options()), args.options());
         let min_command = reproduce_command(&params);
-        writeln!(out, "  shrunk to {} ops, {} faults: {min_command}", shrunk.history.ops.len(), shrunk.faults.len())?;
+        writeln!(out, "  shrunk to {} ops, {} faults: {min_command}", shrunk.history.ops.len(), shrunk.injected_faults())?;
         report::write_failure(&dir, &shrunk, &min_command)
     } else {
         report::write_failure(&dir, outcome, &command)

@@ -30,7 +30,7 @@ pub fn shrink(failing: &SimParams, original: Outcome, opts: RunOptions) -> (SimP
         }
     };
     // Fewer faults: cap at what was injected, then halve while it still fails.
-    let injected = best.1.faults.len();
+    let injected = best.1.injected_faults();
     let mut cap = injected;
     while cap > 0 {
         let mut c = best.0.clone();

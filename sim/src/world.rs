@@ -29,6 +29,8 @@ const GOOD_OPS_PER_CLIENT: usize = 5;
 const GOOD_OP_BOUND_NS: u64 = 3_000 * MS;
 /// Hard stop for the good period.
 const GOOD_PERIOD_MAX_NS: u64 = 60_000 * MS;
+/// The fault record that marks the end of the fault phase.
+const HEAL: &str = "heal: faults stop";
 /// Valid agreement is checked every this many events.
 const AGREEMENT_EVERY: u64 = 512;
 
@@ -56,6 +58,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Faults actually injected (the record of the healing is not one).
+    pub fn injected_faults(&self) -> usize {
+        self.faults.iter().filter(|f| f.what != HEAL).count()
+    }
+
     /// Whether the run broke no invariant (an inconclusive linearizability check counts as
     /// passing here; it is reported separately).
     pub fn passed(&self) -> bool {
@@ -624,7 +631,7 @@ impl World {
         }
         self.phase = Phase::Heal;
         self.log(|| "HEAL: faults stop".into());
-        self.faults.push(FaultRecord { at_ns: self.now, node: None, what: "heal: faults stop".into() });
+        self.faults.push(FaultRecord { at_ns: self.now, node: None, what: HEAL.into() });
         self.net.heal();
         self.net.lossy = false;
         for i in 0..self.p.nodes {
