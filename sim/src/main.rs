@@ -79,6 +79,9 @@ struct RunCli {
     /// Override the seed's drawn number of clients.
     #[arg(long)]
     clients: Option<usize>,
+    /// Force the contention-heavy workload (2 keys per group, 40 % batches) on every seed.
+    #[arg(long)]
+    hot: bool,
     /// Inject at most this many faults.
     #[arg(long)]
     max_faults: Option<usize>,
@@ -189,6 +192,7 @@ fn run_sim(cli: &RunCli) -> u8 {
         faults,
         swarm: !cli.no_swarm,
         clients: cli.clients,
+        hot: cli.hot,
         max_faults: cli.max_faults,
         mutant,
         clock_violation: cli.clock_violation,

@@ -132,6 +132,22 @@ pub struct Workload {
     pub deadline_ms: u64,
 }
 
+impl Workload {
+    /// Reshapes the workload for contention: `keys` keys per group and a batch-heavy mix.
+    pub fn make_hot(&mut self, keys: usize) {
+        self.keys_per_group = keys;
+        self.mix = HOT_MIX;
+    }
+
+    /// Whether this is the contention-heavy shape.
+    pub fn is_hot(&self) -> bool {
+        self.mix == HOT_MIX
+    }
+}
+
+/// The op mix of the contention-heavy shape (get, get_many, range, put, del, batch).
+const HOT_MIX: [u32; 6] = [10, 15, 5, 20, 10, 40];
+
 /// Everything that determines a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimParams {
@@ -201,7 +217,11 @@ impl SimParams {
         let total: u32 = mix.iter().sum();
         let mut pct: Vec<u32> = mix.iter().map(|m| m * 100 / total).collect();
         pct[0] += 100 - pct.iter().sum::<u32>();
-        let workload = Workload {
+        // A third of the seeds get a contention-heavy shape: few keys, many batches. That is
+        // where the guardian rule and replays are exercised hardest.
+        let hot = rng.gen_bool(0.3);
+        let hot_keys = rng.gen_range(2..=3);
+        let mut workload = Workload {
             clients: rng.gen_range(2..=5),
             keys_per_group: rng.gen_range(2..=5),
             ops_per_group: rng.gen_range(20..80),
@@ -209,6 +229,9 @@ impl SimParams {
             think_us: rng.gen_range(0..2_000),
             deadline_ms: rng.gen_range(500..3_000),
         };
+        if hot {
+            workload.make_hot(hot_keys);
+        }
         SimParams {
             seed,
             nodes,
@@ -226,7 +249,7 @@ impl SimParams {
     pub fn describe(&self) -> String {
         let w = &self.workload;
         format!(
-            "nodes={} ops={} faults={} max_faults={} loss={:.3} dup={:.3} reorder={:.3} fault_every={}ms clients={} keys/group={} mix(get,mget,range,put,del,batch)={:?}",
+            "nodes={} ops={} faults={} max_faults={} loss={:.3} dup={:.3} reorder={:.3} fault_every={}ms clients={} keys/group={} mix(get,mget,range,put,del,batch)={:?}{}",
             self.nodes,
             self.ops,
             self.faults.to_list(),
@@ -237,7 +260,8 @@ impl SimParams {
             self.rates.fault_interval_ms,
             w.clients,
             w.keys_per_group,
-            w.mix
+            w.mix,
+            if w.is_hot() { " (hot)" } else { "" }
         )
     }
 }

@@ -26,6 +26,8 @@ pub struct RunArgs {
     pub swarm: bool,
     /// Override of the drawn client count.
     pub clients: Option<usize>,
+    /// Force the contention-heavy workload shape.
+    pub hot: bool,
     /// Cap on injected faults.
     pub max_faults: Option<usize>,
     /// Engine mutant.
@@ -55,6 +57,9 @@ impl RunArgs {
         if let Some(c) = self.clients {
             p.workload.clients = c.max(1);
         }
+        if self.hot && !p.workload.is_hot() {
+            p.workload.make_hot(2);
+        }
         if let Some(m) = self.max_faults {
             p.max_faults = m;
         }
@@ -69,12 +74,13 @@ impl RunArgs {
 /// The command line that reruns exactly `p` (the drawn fault list, without swarm).
 pub fn reproduce_command(p: &SimParams) -> String {
     let mut cmd = format!(
-        "level2pc-sim run --seed {} --nodes {} --ops {} --faults {} --no-swarm --clients {}",
+        "level2pc-sim run --seed {} --nodes {} --ops {} --faults {} --no-swarm --clients {}{}",
         p.seed,
         p.nodes,
         p.ops,
         p.faults.to_list(),
-        p.workload.clients
+        p.workload.clients,
+        if p.workload.is_hot() { " --hot" } else { "" }
     );
     if p.max_faults != usize::MAX {
         cmd += &format!(" --max-faults {}", p.max_faults);

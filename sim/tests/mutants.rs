@@ -10,6 +10,8 @@ const MAX_SEEDS: u64 = 300;
 fn first_catch(mutant: Mutant) -> Option<(u64, String)> {
     (0..MAX_SEEDS).find_map(|seed| {
         let mut p = SimParams::draw(seed, 3, 300, FaultKinds::parse("all").expect("profile"), true);
+        // The contention-heavy shape (`--hot`): few keys, many batches, so every rule is exercised.
+        p.workload.make_hot(2);
         p.mutant = Some(mutant);
         let outcome = run(&p, RunOptions::default());
         (!outcome.passed()).then(|| (seed, outcome.violations[0].invariant.name().to_string()))

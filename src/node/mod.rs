@@ -218,6 +218,21 @@ impl Node {
     /// itself, or from another epoch are dropped (the sender retransmits).
     pub fn handle_message(&mut self, now: Instant, from: NodeId, msg: Message) {
         self.advance(now);
+        self.on_message(from, msg);
+        self.end_step();
+    }
+
+    /// Feeds every message of one received frame in one step, so that their effects share one
+    /// `Persist` (and one fsync) and their replies share one `Send` per peer.
+    pub fn handle_messages(&mut self, now: Instant, from: NodeId, msgs: Vec<Message>) {
+        self.advance(now);
+        for msg in msgs {
+            self.on_message(from, msg);
+        }
+        self.end_step();
+    }
+
+    fn on_message(&mut self, from: NodeId, msg: Message) {
         if from == self.cfg.id || !self.view.contains(from) {
             return;
         }
@@ -227,14 +242,6 @@ impl Node {
             Message::Ack { epoch, ts } => self.on_ack(from, epoch, ts),
             Message::Val { ts, .. } => self.on_val(ts),
             Message::Ping { .. } => {}
-        }
-        self.end_step();
-    }
-
-    /// Feeds several messages from one peer (one received frame) in one step.
-    pub fn handle_messages(&mut self, now: Instant, from: NodeId, msgs: Vec<Message>) {
-        for msg in msgs {
-            self.handle_message(now, from, msg);
         }
     }
 
