@@ -4,6 +4,7 @@ pub mod checker;
 pub mod history;
 pub mod clock;
 pub mod disk;
+pub mod entropy;
 pub mod network;
 pub mod oracle;
 pub mod params;

@@ -4,7 +4,7 @@
 
 use crate::params::{FaultKinds, Rates};
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
+use crate::entropy::SimRng;
 use std::collections::BTreeSet;
 
 /// Directed connectivity between nodes plus the per-link reset generation.
@@ -63,7 +63,7 @@ impl Network {
     }
 
     /// Delays (ns) of the copies of one frame: none if lost, two if duplicated.
-    pub fn transmit(&self, rng: &mut ChaCha8Rng, from: usize, to: usize) -> Vec<u64> {
+    pub fn transmit(&self, rng: &mut SimRng, from: usize, to: usize) -> Vec<u64> {
         if self.blocked.contains(&(from, to)) {
             return Vec::new();
         }
@@ -91,7 +91,7 @@ impl Network {
     }
 
     /// Draws a partition shape.
-    pub fn random_partition(&self, rng: &mut ChaCha8Rng) -> Partition {
+    pub fn random_partition(&self, rng: &mut SimRng) -> Partition {
         let n = self.n;
         match rng.gen_range(0..4) {
             0 => Partition::Isolate(rng.gen_range(0..n)),

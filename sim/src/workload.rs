@@ -6,7 +6,7 @@ use crate::history;
 use crate::params::Workload;
 use level2pc::{Bytes, Op, Write};
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
+use crate::entropy::SimRng;
 
 /// A generated operation, in both the engine's and the history's vocabulary.
 #[derive(Clone, Debug)]
@@ -33,7 +33,7 @@ fn bytes(s: &str) -> Bytes {
 }
 
 /// Draws the next operation of `client` on `group`; `n` makes its value unique.
-pub fn next_op(rng: &mut ChaCha8Rng, w: &Workload, group: usize, client: usize, n: u64) -> GenOp {
+pub fn next_op(rng: &mut SimRng, w: &Workload, group: usize, client: usize, n: u64) -> GenOp {
     let keys = w.keys_per_group;
     let value = format!("c{client}.{n}");
     let pick = rng.gen_range(0..100);
@@ -42,7 +42,7 @@ pub fn next_op(rng: &mut ChaCha8Rng, w: &Workload, group: usize, client: usize, 
         acc += p;
         pick < acc
     });
-    let distinct_keys = |rng: &mut ChaCha8Rng, count: usize| -> Vec<String> {
+    let distinct_keys = |rng: &mut SimRng, count: usize| -> Vec<String> {
         let mut idx: Vec<usize> = (0..keys).collect();
         for i in (1..keys).rev() {
             idx.swap(i, rng.gen_range(0..=i));

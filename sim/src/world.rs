@@ -15,8 +15,8 @@ use crate::oracle::{Invariant, Oracle, Violation};
 use crate::params::{SimParams, RHO_PPM};
 use crate::workload::{self, GenOp};
 use level2pc::{Config, Event, Instant, Message, Node, NodeId, OpResult, Output, PersistOp, RequestId};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use crate::entropy::SimRng;
+use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
 const MS: u64 = 1_000_000;
@@ -132,7 +132,7 @@ struct World {
     p: SimParams,
     now: u64,
     seq: u64,
-    rng: ChaCha8Rng,
+    rng: SimRng,
     nodes: Vec<Option<Node>>,
     next_timer: Vec<Option<u64>>,
     clocks: Vec<NodeClock>,
@@ -160,15 +160,22 @@ struct World {
 
 /// Runs one simulation.
 pub fn run(params: &SimParams, opts: RunOptions) -> Outcome {
-    let mut w = World::new(params.clone(), opts.trace);
+    let rng = SimRng::seeded(params.seed);
+    let mut w = World::new(params.clone(), rng, opts.trace);
+    w.run();
+    w.finish(opts)
+}
+
+/// Runs one simulation whose random choices come from `entropy` first (fuzzing).
+pub fn run_with_entropy(params: &SimParams, entropy: &[u8], opts: RunOptions) -> Outcome {
+    let mut w = World::new(params.clone(), SimRng::from_bytes(entropy), opts.trace);
     w.run();
     w.finish(opts)
 }
 
 impl World {
-    fn new(p: SimParams, trace: bool) -> World {
+    fn new(p: SimParams, mut rng: SimRng, trace: bool) -> World {
         let n = p.nodes;
-        let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         let clocks = (0..n).map(|_| Self::draw_clock(&mut rng, &p)).collect();
         let net = Network::new(n, p.rates.clone(), p.faults);
         let clients = (0..p.workload.clients).map(|_| Client::default()).collect();
@@ -212,7 +219,7 @@ impl World {
         w
     }
 
-    fn draw_clock(rng: &mut ChaCha8Rng, p: &SimParams) -> NodeClock {
+    fn draw_clock(rng: &mut SimRng, p: &SimParams) -> NodeClock {
         if !p.faults.clock_drift {
             return NodeClock::IDEAL;
         }
