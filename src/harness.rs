@@ -134,8 +134,14 @@ impl Cluster {
         self.queue.insert((at, self.seq), ev);
     }
 
-    /// Routes every output of node `i` into the network, the disk or the reply log.
+    /// Routes every output of node `i` into the network, the disk or the reply log, after
+    /// checking the engine's invariants.
     fn drain(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].as_ref() {
+            if let Err(e) = n.check_invariants() {
+                panic!("node {i}: {e}");
+            }
+        }
         while let Some(out) = self.nodes[i].as_mut().and_then(|n| n.poll_output()) {
             match out {
                 Output::Send { to, msgs } => {

@@ -29,6 +29,8 @@ pub enum Invariant {
     PartialReplay,
     /// §9.1.9: a node's highest acknowledged ts on a key went backwards across a restart.
     Monotonicity,
+    /// The engine's own consistency check (`Node::check_invariants`) failed.
+    EngineInvariant,
     /// §9.2.1: replicas did not converge after the faults stopped.
     Convergence,
     /// §9.2.2: an operation in the good period did not complete in time.
@@ -47,6 +49,7 @@ impl Invariant {
             Invariant::TsUniqueness => "ts-uniqueness",
             Invariant::PartialReplay => "partial-replay",
             Invariant::Monotonicity => "monotonicity",
+            Invariant::EngineInvariant => "engine-invariant",
             Invariant::Convergence => "convergence",
             Invariant::BoundedCompletion => "bounded-completion",
         }

@@ -341,10 +341,20 @@ impl World {
             self.events += 1;
             if self.events % AGREEMENT_EVERY == 0 {
                 self.oracle.check_recent_agreement(self.now, &self.nodes);
+                self.check_engine_invariants();
             }
             if self.done() {
                 break;
             }
+        }
+    }
+
+    /// The engines' own invariants (`Node::check_invariants`), reported as violations.
+    fn check_engine_invariants(&mut self) {
+        let broken: Vec<(usize, String)> =
+            self.nodes.iter().enumerate().filter_map(|(i, n)| n.as_ref()?.check_invariants().err().map(|e| (i, e))).collect();
+        for (i, e) in broken {
+            self.oracle.violate(Invariant::EngineInvariant, self.now, format!("n{i}: {e}"));
         }
     }
 

@@ -19,6 +19,7 @@
 //! * Reads are answered in the step that finds every key they touch Valid; otherwise they park.
 
 mod follower;
+mod invariants;
 mod peers;
 mod read;
 mod requests;

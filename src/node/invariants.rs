@@ -1,0 +1,80 @@
+//! The engine's own consistency checks, for tests, the simulator and fuzzers. They state, in
+//! both directions, what must always hold between the engine's data structures.
+
+use super::{Node, Waiting};
+
+impl Node {
+    /// Checks the engine's internal invariants; `Err` names the first one broken. Costs a pass
+    /// over the key space, so drivers call it in tests, not on a hot path.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.check_keys_and_records()?;
+        self.check_requests()?;
+        self.check_bookkeeping()
+    }
+
+    fn check_keys_and_records(&self) -> Result<(), String> {
+        // Every Invalid key belongs to an update whose full record is here: replays never
+        // have to guess a batch's other keys (§4.6, §5.5.2).
+        for (key, e) in &self.store {
+            if !e.valid && !self.records.contains_key(&e.ts) {
+                return Err(format!("key {key:?} is Invalid at {} without its update record", e.ts));
+            }
+        }
+        for (ts, rec) in &self.records {
+            if rec.update.ts != *ts || !rec.update.is_canonical() {
+                return Err(format!("record {ts} is filed under the wrong ts or is not canonical"));
+            }
+            if rec.update.is_multi_key() != self.multi_records.contains(ts) {
+                return Err(format!("record {ts} and the multi-key index disagree"));
+            }
+            let pending = self.has_invalid_key_at(&rec.update, *ts);
+            if rec.drive.is_none() && !pending && !self.keeps_committed_records() {
+                return Err(format!("record {ts} is neither driven nor referenced by an Invalid key"));
+            }
+            if rec.drive.is_some() && !self.blocked_commits.contains(ts) {
+                return Err(format!("driven update {ts} is not awaiting its commit"));
+            }
+        }
+        if let Some(ts) = self.multi_records.iter().find(|ts| !self.records.contains_key(ts)) {
+            return Err(format!("multi-key index names a missing record {ts}"));
+        }
+        Ok(())
+    }
+
+    fn check_requests(&self) -> Result<(), String> {
+        if self.requests.len() > self.cfg.max_requests {
+            return Err(format!("{} requests exceed the bound {}", self.requests.len(), self.cfg.max_requests));
+        }
+        for (id, req) in &self.requests {
+            if let Waiting::Commit(ts) = &req.waiting {
+                let driven_for = self.records.get(ts).and_then(|r| r.drive.as_ref()).and_then(|d| d.client);
+                if driven_for != Some(*id) {
+                    return Err(format!("request {} waits for {ts}, which is not driven for it", id.0));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_bookkeeping(&self) -> Result<(), String> {
+        if self.persisted_upto >= self.next_seq {
+            return Err(format!("persisted up to {} but only {} persists were emitted", self.persisted_upto, self.next_seq - 1));
+        }
+        if let Some(d) = self.deferred_acks.iter().find(|d| d.after_seq > self.next_seq) {
+            return Err(format!("an ACK waits for persist {} that will never be emitted", d.after_seq));
+        }
+        if self.ready != self.peers.values().all(|p| p.up) {
+            return Err("readiness disagrees with peer liveness".into());
+        }
+        Ok(())
+    }
+
+    /// Only the literal-hold mutant keeps records of updates no key references.
+    fn keeps_committed_records(&self) -> bool {
+        #[cfg(feature = "mutants")]
+        if self.mutant(crate::mutant::Mutant::GuardianLiteralHold) {
+            return true;
+        }
+        false
+    }
+}
