@@ -188,9 +188,12 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
     Ok(value)
 }
 
+/// A whole frame found in a buffer: its kind, its raw body, and the bytes it occupies.
+pub type RawFrame<'a> = (FrameKind, &'a [u8], usize);
+
 /// Decodes one whole frame at the start of `buf`: `Ok(None)` if it is incomplete, otherwise the
 /// kind, the raw body and the number of bytes the frame occupies.
-pub fn split_frame(buf: &[u8], max_frame_bytes: usize) -> Result<Option<(FrameKind, &[u8], usize)>, DecodeError> {
+pub fn split_frame(buf: &[u8], max_frame_bytes: usize) -> Result<Option<RawFrame<'_>>, DecodeError> {
     let Some(header) = decode_header(buf, max_frame_bytes)? else { return Ok(None) };
     let end = HEADER_BYTES + header.len;
     Ok(buf.get(HEADER_BYTES..end).map(|body| (header.kind, body, end)))

@@ -225,7 +225,9 @@ impl Oracle {
     /// The guardian lemma (§5.3, §9.1.7): if a multi-key U and an overlapping W both committed
     /// and ts(U) < ts(W), U committed first.
     pub fn check_guardian_order(&mut self) {
-        let mut per_key: BTreeMap<&Bytes, Vec<(Ts, (u64, u64), bool)>> = BTreeMap::new();
+        // Per key: (ts, first commit (time, seq), multi-key?) in ts order.
+        type Commit = (Ts, (u64, u64), bool);
+        let mut per_key: BTreeMap<&Bytes, Vec<Commit>> = BTreeMap::new();
         for (ts, at) in &self.commits {
             let Some(u) = self.updates.get(ts) else { continue };
             for w in &u.writes {

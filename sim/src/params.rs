@@ -179,7 +179,7 @@ impl SimParams {
     /// subset of the allowed fault kinds, so that each seed explores its own mix.
     pub fn draw(seed: u64, nodes: usize, ops: usize, allowed: FaultKinds, swarm: bool) -> SimParams {
         use rand::SeedableRng;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_5a1a_d0c5);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_5a1a_d0c5);
         // The swarm draws are made whether or not swarm mode is on, so that the rates below
         // come out the same either way and `--faults <drawn list> --no-swarm` reproduces a seed.
         let keep: Vec<bool> = (0..8).map(|_| rng.gen_bool(0.7)).collect();

@@ -673,24 +673,21 @@ impl World {
 
     /// §9.2.1: all replicas hold the same (ts, value) per key, all Valid, no pending records.
     fn check_convergence(&mut self) {
-        let states: Vec<Vec<(Vec<u8>, level2pc::Ts, bool, Option<Vec<u8>>)>> = self
-            .nodes
-            .iter()
-            .flatten()
-            .map(|n| n.inspect_all().map(|(k, ts, valid, v)| (k.to_vec(), ts, valid, v.map(|v| v.to_vec()))).collect())
-            .collect();
+        let up: Vec<&Node> = self.nodes.iter().flatten().collect();
         let mut problems = Vec::new();
-        if states.len() != self.p.nodes {
+        if up.len() != self.p.nodes {
             problems.push("a node is down".to_string());
         }
-        if states.windows(2).any(|w| w[0].iter().map(|e| (&e.0, e.1, &e.3)).ne(w[1].iter().map(|e| (&e.0, e.1, &e.3)))) {
+        let same = |a: &Node, b: &Node| a.inspect_all().map(|e| (e.0, e.1, e.3)).eq(b.inspect_all().map(|e| (e.0, e.1, e.3)));
+        if up.windows(2).any(|w| !same(w[0], w[1])) {
             problems.push("replicas differ".to_string());
         }
-        let invalid: Vec<String> = states.iter().flatten().filter(|e| !e.2).map(|e| String::from_utf8_lossy(&e.0).into_owned()).take(3).collect();
+        let invalid: Vec<String> =
+            up.iter().flat_map(|n| n.inspect_all()).filter(|e| !e.2).map(|e| String::from_utf8_lossy(e.0).into_owned()).take(3).collect();
         if !invalid.is_empty() {
             problems.push(format!("keys still Invalid: {invalid:?}"));
         }
-        let pending: usize = self.nodes.iter().flatten().map(|n| n.inspect_records().count()).sum();
+        let pending: usize = up.iter().map(|n| n.inspect_records().count()).sum();
         if pending > 0 {
             problems.push(format!("{pending} update records still pending"));
         }
