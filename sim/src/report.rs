@@ -3,7 +3,7 @@
 //! cannot be linearized highlighted).
 
 use crate::checker::Verdict;
-use crate::history::{write_history, OpResult};
+use crate::history::{write_history, Op, OpResult};
 use crate::world::Outcome;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -44,21 +44,39 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// A self-contained HTML page (inline SVG and CSS, no scripts needed) of the run.
+/// Whether `op` touches any key of `keys` (a range touches the keys inside its bounds).
+fn touches(op: &Op, keys: &BTreeSet<String>) -> bool {
+    match op {
+        Op::Get { key } | Op::Put { key, .. } | Op::Del { key } | Op::Cas { key, .. } => keys.contains(key),
+        Op::GetMany { keys: ks } => ks.iter().any(|k| keys.contains(k)),
+        Op::Batch { writes } => writes.iter().any(|w| keys.contains(&w.key)),
+        Op::Range { lo, hi, .. } => keys.iter().any(|k| k >= lo && k < hi),
+    }
+}
+
+/// A self-contained HTML page (inline SVG and CSS, no scripts needed) of the run. When the
+/// history is not linearizable, only the failing component's operations are drawn. Time is
+/// drawn by rank (every distinct instant one step), as porcupine does, so short operations next
+/// to long ones stay visible.
 pub fn timeline_html(outcome: &Outcome) -> String {
     let verdict = outcome.verdict.as_ref();
-    let ops = &outcome.history.ops;
-    let end = outcome.sim_ns.max(1);
-    let (bad, path): (Option<u64>, BTreeSet<u64>) = match verdict {
-        Some(Verdict::Illegal(v)) => (Some(v.op), v.linearization.iter().copied().collect()),
-        _ => (None, BTreeSet::new()),
+    let (bad, path, component): (Option<u64>, BTreeSet<u64>, Option<BTreeSet<String>>) = match verdict {
+        Some(Verdict::Illegal(v)) => (Some(v.op), v.linearization.iter().copied().collect(), Some(v.component.iter().cloned().collect())),
+        _ => (None, BTreeSet::new(), None),
     };
+    let ops: Vec<_> = outcome.history.ops.iter().filter(|o| component.as_ref().is_none_or(|c| touches(&o.op, c))).collect();
+    // Rank-compress every instant drawn.
+    let mut instants: BTreeSet<u64> = ops.iter().flat_map(|o| [Some(o.call), o.ret]).flatten().collect();
+    instants.extend(outcome.faults.iter().map(|f| f.at_ns));
+    let rank: BTreeMap<u64, usize> = instants.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+    let end_rank = rank.len() + 1;
     let clients: BTreeSet<u64> = ops.iter().map(|o| o.client).collect();
     let lanes: BTreeMap<u64, usize> = clients.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let node_lane0 = lanes.len();
     let n_lanes = node_lane0 + outcome.params.nodes;
-    let (width, lane_h, left) = (1600.0, 28.0, 90.0);
-    let x = |t: u64| left + (t as f64 / end as f64) * (width - left - 10.0);
+    let (lane_h, left, step) = (28.0, 90.0, 14.0);
+    let width = left + step * end_rank as f64 + 20.0;
+    let x = |t: Option<u64>| left + step * t.and_then(|t| rank.get(&t)).map_or(end_rank, |r| *r) as f64;
     let mut svg = String::new();
     let height = (n_lanes as f64 + 1.0) * lane_h + 20.0;
     let _ = write!(svg, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">"#);
@@ -70,15 +88,14 @@ pub fn timeline_html(outcome: &Outcome) -> String {
         let _ = write!(svg, r#"<text x="4" y="{}" class="lane">node n{n}</text><line x1="{left}" x2="{width}" y1="{}" y2="{}" class="axis"/>"#, y + lane_h * 0.7, y + lane_h / 2.0, y + lane_h / 2.0);
     }
     for f in &outcome.faults {
-        let (at, what) = (&f.at_ns, &f.what);
         let lane = f.node.map(|n| node_lane0 + n);
         let y = lane.map_or(0.0, |l| l as f64 * lane_h);
         let h = if lane.is_some() { lane_h } else { n_lanes as f64 * lane_h };
-        let _ = write!(svg, r#"<rect x="{:.1}" y="{y}" width="3" height="{h}" class="fault"><title>{:.3}ms {}</title></rect>"#, x(*at), *at as f64 / 1e6, esc(what));
+        let _ = write!(svg, r#"<rect x="{:.1}" y="{y}" width="4" height="{h}" class="fault"><title>{:.3}ms {}</title></rect>"#, x(Some(f.at_ns)), f.at_ns as f64 / 1e6, esc(&f.what));
     }
-    for o in ops {
+    for o in &ops {
         let Some(&lane) = lanes.get(&o.client) else { continue };
-        let (x0, x1) = (x(o.call), x(o.ret.unwrap_or(end)));
+        let (x0, x1) = (x(Some(o.call)), x(o.ret));
         let class = if Some(o.id) == bad {
             "op bad"
         } else if path.contains(&o.id) {
@@ -101,7 +118,7 @@ pub fn timeline_html(outcome: &Outcome) -> String {
             svg,
             r#"<rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" class="{class}"><title>{}</title></rect>"#,
             lane as f64 * lane_h + 4.0,
-            (x1 - x0).max(1.5),
+            (x1 - x0).max(4.0),
             lane_h - 8.0,
             esc(&tip)
         );
@@ -121,9 +138,11 @@ body{{font-family:sans-serif;margin:16px}} .lane{{font-size:12px}} .axis{{stroke
 .op.bad{{fill:#f55;stroke:#900;stroke-width:2}} .fault{{fill:#f90;opacity:.6}}
 </style></head><body><h2>level2pc-sim seed {seed}</h2><p>{params}</p><p><b>{verdict_text}</b></p>
 <ul>{violations}</ul><p>Legend: green = completed, grey = unknown outcome, blue = in the longest partial linearization,
-red = the first operation that cannot be linearized, orange = faults (hover for details).</p>
+red = the first operation that cannot be linearized, orange = faults (hover for details).
+Time runs left to right by rank: each distinct instant is one step.{scope}</p>
 <div style="overflow-x:auto">{svg}</div></body></html>"#,
         seed = outcome.params.seed,
         params = esc(&outcome.params.describe()),
+        scope = if component.is_some() { " Only the failing component's operations are shown." } else { "" },
     )
 }
