@@ -66,6 +66,11 @@ pub enum Unavailable {
     NotReady,
     /// The request waited for keys that stayed Invalid until its deadline.
     Timeout,
+    /// The node holds no valid read lease (it cannot reach a majority of acceptors, or is
+    /// about to be removed), so it may not serve reads.
+    NoLease,
+    /// The node is not an Active member of the current view (removed, or still joining).
+    NotMember,
     /// The node's bounded request queue is full; retry later.
     Overloaded,
     /// The request is malformed (e.g. an empty batch or a range with `lo > hi`).
@@ -79,6 +84,8 @@ impl std::fmt::Display for Unavailable {
         f.write_str(match self {
             Unavailable::NotReady => "not ready: required peers unreachable",
             Unavailable::Timeout => "timed out waiting for keys to become valid",
+            Unavailable::NoLease => "no lease: cannot reach a majority of the cluster",
+            Unavailable::NotMember => "not an active member of the cluster (removed or joining)",
             Unavailable::Overloaded => "overloaded: request queue full",
             Unavailable::BadRequest => "bad request",
             Unavailable::TooLarge => "request too large",
@@ -118,7 +125,9 @@ pub enum SubmitError {
 impl std::fmt::Display for SubmitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SubmitError::DuplicateRequestId(id) => write!(f, "request id {} already in flight", id.0),
+            SubmitError::DuplicateRequestId(id) => {
+                write!(f, "request id {} already in flight", id.0)
+            }
         }
     }
 }

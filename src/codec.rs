@@ -77,11 +77,16 @@ impl std::fmt::Display for DecodeError {
         match self {
             DecodeError::BadMagic(m) => write!(f, "bad frame magic {m:02x?}"),
             DecodeError::UnsupportedVersion(v) => {
-                write!(f, "unsupported protocol version {v} (this build speaks {PROTOCOL_VERSION})")
+                write!(
+                    f,
+                    "unsupported protocol version {v} (this build speaks {PROTOCOL_VERSION})"
+                )
             }
             DecodeError::UnknownKind(k) => write!(f, "unknown frame kind {k}"),
             DecodeError::UnexpectedKind(k) => write!(f, "unexpected frame kind {k}"),
-            DecodeError::TooLarge { len, max } => write!(f, "frame body of {len} bytes exceeds the limit of {max}"),
+            DecodeError::TooLarge { len, max } => {
+                write!(f, "frame body of {len} bytes exceeds the limit of {max}")
+            }
             DecodeError::Malformed(e) => write!(f, "malformed frame body: {e}"),
             DecodeError::TrailingBytes(n) => write!(f, "{n} unused bytes after the frame body"),
         }
@@ -107,7 +112,9 @@ pub enum EncodeError {
 impl std::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EncodeError::TooLarge { len, max } => write!(f, "frame body of {len} bytes exceeds the limit of {max}"),
+            EncodeError::TooLarge { len, max } => {
+                write!(f, "frame body of {len} bytes exceeds the limit of {max}")
+            }
             EncodeError::Serialize(e) => write!(f, "cannot serialize frame body: {e}"),
         }
     }
@@ -127,11 +134,16 @@ pub fn encode_frame<T: Serialize + ?Sized>(
     out.push(PROTOCOL_VERSION);
     out.push(kind as u8);
     out.extend_from_slice(&[0; 4]);
-    let result = postcard::to_io(body, &mut *out).map(|_| ()).map_err(|e| EncodeError::Serialize(e.to_string()));
+    let result = postcard::to_io(body, &mut *out)
+        .map(|_| ())
+        .map_err(|e| EncodeError::Serialize(e.to_string()));
     let len = out.len() - start - HEADER_BYTES;
     let checked = result.and_then(|()| {
         if len > max_frame_bytes || u32::try_from(len).is_err() {
-            Err(EncodeError::TooLarge { len, max: max_frame_bytes })
+            Err(EncodeError::TooLarge {
+                len,
+                max: max_frame_bytes,
+            })
         } else {
             Ok(())
         }
@@ -149,7 +161,11 @@ pub fn encode_frame<T: Serialize + ?Sized>(
 }
 
 /// Appends one frame of protocol messages to `out`.
-pub fn encode_messages(msgs: &[Message], max_frame_bytes: usize, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+pub fn encode_messages(
+    msgs: &[Message],
+    max_frame_bytes: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     encode_frame(FrameKind::Messages, msgs, max_frame_bytes, out)
 }
 
@@ -164,7 +180,9 @@ pub struct Header {
 
 /// Parses a frame header from the first [`HEADER_BYTES`] of `buf`; `Ok(None)` if fewer are there.
 pub fn decode_header(buf: &[u8], max_frame_bytes: usize) -> Result<Option<Header>, DecodeError> {
-    let Some(h) = buf.get(..HEADER_BYTES) else { return Ok(None) };
+    let Some(h) = buf.get(..HEADER_BYTES) else {
+        return Ok(None);
+    };
     if h[..2] != MAGIC {
         return Err(DecodeError::BadMagic([h[0], h[1]]));
     }
@@ -174,14 +192,21 @@ pub fn decode_header(buf: &[u8], max_frame_bytes: usize) -> Result<Option<Header
     let kind = FrameKind::from_byte(h[3]).ok_or(DecodeError::UnknownKind(h[3]))?;
     let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
     if len as u64 > max_frame_bytes as u64 {
-        return Err(DecodeError::TooLarge { len: len.into(), max: max_frame_bytes });
+        return Err(DecodeError::TooLarge {
+            len: len.into(),
+            max: max_frame_bytes,
+        });
     }
-    Ok(Some(Header { kind, len: len as usize }))
+    Ok(Some(Header {
+        kind,
+        len: len as usize,
+    }))
 }
 
 /// Decodes a frame body produced by [`encode_frame`].
 pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
-    let (value, rest) = postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let (value, rest) =
+        postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes(rest.len()));
     }
@@ -193,16 +218,28 @@ pub type RawFrame<'a> = (FrameKind, &'a [u8], usize);
 
 /// Decodes one whole frame at the start of `buf`: `Ok(None)` if it is incomplete, otherwise the
 /// kind, the raw body and the number of bytes the frame occupies.
-pub fn split_frame(buf: &[u8], max_frame_bytes: usize) -> Result<Option<RawFrame<'_>>, DecodeError> {
-    let Some(header) = decode_header(buf, max_frame_bytes)? else { return Ok(None) };
+pub fn split_frame(
+    buf: &[u8],
+    max_frame_bytes: usize,
+) -> Result<Option<RawFrame<'_>>, DecodeError> {
+    let Some(header) = decode_header(buf, max_frame_bytes)? else {
+        return Ok(None);
+    };
     let end = HEADER_BYTES + header.len;
-    Ok(buf.get(HEADER_BYTES..end).map(|body| (header.kind, body, end)))
+    Ok(buf
+        .get(HEADER_BYTES..end)
+        .map(|body| (header.kind, body, end)))
 }
 
 /// Decodes one frame of protocol messages at the start of `buf`: `Ok(None)` if incomplete,
 /// otherwise the messages and the bytes consumed.
-pub fn decode_messages(buf: &[u8], max_frame_bytes: usize) -> Result<Option<(Vec<Message>, usize)>, DecodeError> {
-    let Some((kind, body, used)) = split_frame(buf, max_frame_bytes)? else { return Ok(None) };
+pub fn decode_messages(
+    buf: &[u8],
+    max_frame_bytes: usize,
+) -> Result<Option<(Vec<Message>, usize)>, DecodeError> {
+    let Some((kind, body, used)) = split_frame(buf, max_frame_bytes)? else {
+        return Ok(None);
+    };
     if kind != FrameKind::Messages {
         return Err(DecodeError::UnexpectedKind(kind as u8));
     }
@@ -221,7 +258,11 @@ pub struct FrameReader {
 impl FrameReader {
     /// A reader accepting bodies up to `max_frame_bytes`.
     pub fn new(max_frame_bytes: usize) -> FrameReader {
-        FrameReader { buf: Vec::new(), start: 0, max_frame_bytes }
+        FrameReader {
+            buf: Vec::new(),
+            start: 0,
+            max_frame_bytes,
+        }
     }
 
     /// How many bytes the reader can take before it must yield a frame; the driver reads at most
@@ -282,7 +323,11 @@ mod tests {
     }
 
     fn ts(g: &mut Gen) -> Ts {
-        Ts::new(u64::arbitrary(g), NodeId(u32::arbitrary(g)), BootInc(u64::arbitrary(g)))
+        Ts::new(
+            u64::arbitrary(g),
+            NodeId(u32::arbitrary(g)),
+            BootInc(u64::arbitrary(g)),
+        )
     }
 
     fn message(g: &mut Gen) -> Message {
@@ -291,9 +336,15 @@ mod tests {
             0 => {
                 let n = usize::arbitrary(g) % 4;
                 let writes = (0..n)
-                    .map(|_| Write { key: bytes(g), value: bool::arbitrary(g).then(|| bytes(g)) })
+                    .map(|_| Write {
+                        key: bytes(g),
+                        value: bool::arbitrary(g).then(|| bytes(g)),
+                    })
                     .collect();
-                Message::Inv { epoch, update: Arc::new(Update { ts: ts(g), writes }) }
+                Message::Inv {
+                    epoch,
+                    update: Arc::new(Update { ts: ts(g), writes }),
+                }
             }
             1 => Message::Ack { epoch, ts: ts(g) },
             2 => Message::Val { epoch, ts: ts(g) },
@@ -350,13 +401,28 @@ mod tests {
 
     #[test]
     fn header_errors_are_typed() {
-        assert_eq!(decode_messages(b"XX\x01\x01\0\0\0\0", 10), Err(DecodeError::BadMagic(*b"XX")));
-        assert_eq!(decode_messages(b"L2\x09\x01\0\0\0\0", 10), Err(DecodeError::UnsupportedVersion(9)));
-        assert_eq!(decode_messages(b"L2\x01\x07\0\0\0\0", 10), Err(DecodeError::UnknownKind(7)));
-        assert_eq!(decode_messages(b"L2\x01\x02\0\0\0\0", 10), Err(DecodeError::UnexpectedKind(2)));
+        assert_eq!(
+            decode_messages(b"XX\x01\x01\0\0\0\0", 10),
+            Err(DecodeError::BadMagic(*b"XX"))
+        );
+        assert_eq!(
+            decode_messages(b"L2\x09\x01\0\0\0\0", 10),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
+        assert_eq!(
+            decode_messages(b"L2\x01\x07\0\0\0\0", 10),
+            Err(DecodeError::UnknownKind(7))
+        );
+        assert_eq!(
+            decode_messages(b"L2\x01\x02\0\0\0\0", 10),
+            Err(DecodeError::UnexpectedKind(2))
+        );
         assert_eq!(
             decode_messages(b"L2\x01\x01\xff\xff\xff\xff", 10),
-            Err(DecodeError::TooLarge { len: u32::MAX as u64, max: 10 })
+            Err(DecodeError::TooLarge {
+                len: u32::MAX as u64,
+                max: 10
+            })
         );
     }
 
@@ -365,7 +431,10 @@ mod tests {
         // A Vec<Message> claiming 2^60 elements in a tiny body.
         let mut framed = Vec::from(&b"L2\x01\x01\0\0\0\x0a"[..]);
         framed.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]);
-        assert!(matches!(decode_messages(&framed, 1024), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode_messages(&framed, 1024),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -374,10 +443,16 @@ mod tests {
         encode_messages(&[Message::Ping { epoch: Epoch(1) }], 1024, &mut out).unwrap();
         out[7] += 1;
         out.push(0);
-        assert_eq!(decode_messages(&out, 1024), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            decode_messages(&out, 1024),
+            Err(DecodeError::TrailingBytes(1))
+        );
         let big = vec![Message::Ping { epoch: Epoch(1) }; 100];
         let mut out = Vec::new();
-        assert!(matches!(encode_messages(&big, 10, &mut out), Err(EncodeError::TooLarge { .. })));
+        assert!(matches!(
+            encode_messages(&big, 10, &mut out),
+            Err(EncodeError::TooLarge { .. })
+        ));
         assert!(out.is_empty());
     }
 

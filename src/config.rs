@@ -7,7 +7,8 @@ use crate::timestamp::NodeId;
 pub struct Config {
     /// This node's id; must be one of `members`.
     pub id: NodeId,
-    /// Every member of the cluster, this node included. The view at epoch 1.
+    /// The configured nodes: the static Paxos acceptor set, and the members of the bootstrap
+    /// view (epoch 1). A node that joins a running cluster later is not among them.
     pub members: Vec<NodeId>,
     /// Resend an INV to members that have not acknowledged it after this long.
     pub retransmit_ms: u64,
@@ -16,8 +17,23 @@ pub struct Config {
     pub stuck_ms: u64,
     /// Send a heartbeat to every peer this often.
     pub heartbeat_ms: u64,
-    /// A peer not heard from for this long is considered unreachable (`NotReady` follows).
+    /// A peer not heard from for this long is suspected (`T_fd`): a member is then removed from
+    /// the view by a view change. Suspicion never affects safety, only availability.
     pub peer_timeout_ms: u64,
+    /// Lease length `L`, measured by the holder from when it sent the request (§7.3).
+    pub lease_ms: u64,
+    /// Lease promise `W`, measured by each acceptor from when it granted: it accepts no view
+    /// removing the holder for this long. Must satisfy `W ≥ L·(1+ρ)/(1−ρ) + 1 ms` (§7.4).
+    pub promise_ms: u64,
+    /// Lease renewal period `R`; `2·R ≤ L` leaves a round trip of slack.
+    pub renew_ms: u64,
+    /// Bound ρ on clock-rate drift, parts per million.
+    pub drift_ppm: u64,
+    /// A view never shrinks below this many members (the Node module's `minConsensus`): every
+    /// acknowledged write is on at least this many nodes. Below it the node is not ready.
+    pub min_consensus: usize,
+    /// Most entries in one state-transfer chunk.
+    pub snapshot_chunk_entries: usize,
     /// Most client requests in flight at once (queued, parked or writing); more are answered
     /// `Unavailable(Overloaded)` at once.
     pub max_requests: usize,
@@ -45,7 +61,13 @@ impl Config {
             retransmit_ms: 50,
             stuck_ms: 500,
             heartbeat_ms: 100,
-            peer_timeout_ms: 1_000,
+            peer_timeout_ms: 500,
+            lease_ms: 1_000,
+            promise_ms: 1_050,
+            renew_ms: 250,
+            drift_ppm: 1_000,
+            min_consensus: 1,
+            snapshot_chunk_entries: 1_000,
             max_requests: 100_000,
             max_range_entries: 10_000,
             max_batch_writes: 10_000,
@@ -65,18 +87,43 @@ impl Config {
         if sorted.len() != self.members.len() {
             return Err(ConfigError::DuplicateMember);
         }
-        if !self.members.contains(&self.id) {
-            return Err(ConfigError::SelfNotMember);
+        if self.members.is_empty() {
+            return Err(ConfigError::NoMembers);
         }
-        let times = [self.retransmit_ms, self.stuck_ms, self.heartbeat_ms, self.peer_timeout_ms];
+        let times = [
+            self.retransmit_ms,
+            self.stuck_ms,
+            self.heartbeat_ms,
+            self.peer_timeout_ms,
+            self.lease_ms,
+            self.renew_ms,
+        ];
         if times.contains(&0) {
             return Err(ConfigError::ZeroInterval);
         }
         if self.peer_timeout_ms <= self.heartbeat_ms {
             return Err(ConfigError::PeerTimeoutTooShort);
         }
-        if self.max_requests == 0 || self.max_range_entries == 0 || self.max_batch_writes == 0 {
+        if self.max_requests == 0
+            || self.max_range_entries == 0
+            || self.max_batch_writes == 0
+            || self.snapshot_chunk_entries == 0
+        {
             return Err(ConfigError::ZeroLimit);
+        }
+        if self.drift_ppm >= 100_000 {
+            return Err(ConfigError::DriftTooLarge);
+        }
+        // §7.4: W·(1−ρ) ≥ L·(1+ρ) + ε, with ε = 1 ms, in integer parts per million.
+        let need = u128::from(self.lease_ms) * u128::from(1_000_000 + self.drift_ppm) + 1_000_000;
+        if u128::from(self.promise_ms) * u128::from(1_000_000 - self.drift_ppm) < need {
+            return Err(ConfigError::LeaseInequality);
+        }
+        if self.renew_ms.saturating_mul(2) > self.lease_ms {
+            return Err(ConfigError::RenewTooSlow);
+        }
+        if self.min_consensus == 0 || self.min_consensus > self.members.len() {
+            return Err(ConfigError::MinConsensus);
         }
         Ok(())
     }
@@ -87,8 +134,16 @@ impl Config {
 pub enum ConfigError {
     /// A node id appears twice in `members`.
     DuplicateMember,
-    /// `id` is not in `members`.
-    SelfNotMember,
+    /// `members` is empty.
+    NoMembers,
+    /// `drift_ppm` is 10 % or more: no lease could be safe.
+    DriftTooLarge,
+    /// `promise_ms` is too short for `lease_ms` and `drift_ppm` (§7.4).
+    LeaseInequality,
+    /// `renew_ms` is more than half of `lease_ms`.
+    RenewTooSlow,
+    /// `min_consensus` is zero or larger than the configured node count.
+    MinConsensus,
     /// An interval is zero.
     ZeroInterval,
     /// `peer_timeout_ms` must exceed `heartbeat_ms`, or healthy peers flap.
@@ -101,7 +156,15 @@ impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             ConfigError::DuplicateMember => "a node id appears twice in members",
-            ConfigError::SelfNotMember => "this node's id is not in members",
+            ConfigError::NoMembers => "members is empty",
+            ConfigError::DriftTooLarge => "drift_ppm must be below 100000 (10 %)",
+            ConfigError::LeaseInequality => {
+                "promise_ms must be at least lease_ms·(1+ρ)/(1−ρ) + 1 ms"
+            }
+            ConfigError::RenewTooSlow => "renew_ms must be at most half of lease_ms",
+            ConfigError::MinConsensus => {
+                "min_consensus must be between 1 and the number of configured nodes"
+            }
             ConfigError::ZeroInterval => "every interval must be positive",
             ConfigError::PeerTimeoutTooShort => "peer_timeout_ms must exceed heartbeat_ms",
             ConfigError::ZeroLimit => "every size limit must be positive",

@@ -7,55 +7,31 @@ use crate::config::Config;
 use crate::message::Message;
 use crate::node::Node;
 use crate::output::Output;
-use crate::storage::{PersistOp, Recovered, StoredEntry};
+use crate::storage::{MemDisk, PersistOp};
 use crate::time::Instant;
-use crate::timestamp::{BootInc, Epoch, NodeId, Ts};
-use crate::update::{Bytes, UpdateRef};
+use crate::timestamp::NodeId;
+use crate::update::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What survives a crash: exactly the persists whose completion was delivered.
-#[derive(Default, Clone)]
-pub(crate) struct Disk {
-    boot: u64,
-    epoch: Epoch,
-    entries: BTreeMap<Bytes, StoredEntry>,
-    records: BTreeMap<Ts, UpdateRef>,
-}
-
-impl Disk {
-    fn apply(&mut self, ops: &[PersistOp]) {
-        for op in ops {
-            match op {
-                PersistOp::Entry { key, entry } => {
-                    self.entries.insert(key.clone(), entry.clone());
-                }
-                PersistOp::Validate { key, ts } => {
-                    if let Some(e) = self.entries.get_mut(key).filter(|e| e.ts == *ts) {
-                        e.valid = true;
-                    }
-                }
-                PersistOp::Record(u) => {
-                    self.records.insert(u.ts, u.clone());
-                }
-                PersistOp::DropRecord(ts) => {
-                    self.records.remove(ts);
-                }
-                PersistOp::Epoch(e) => self.epoch = *e,
-            }
-        }
-    }
-}
-
 enum Ev {
-    Deliver { from: usize, to: usize, msgs: Vec<Message> },
-    Persisted { node: usize, boot: u64, seq: u64, ops: Vec<PersistOp> },
+    Deliver {
+        from: usize,
+        to: usize,
+        msgs: Vec<Message>,
+    },
+    Persisted {
+        node: usize,
+        boot: u64,
+        seq: u64,
+        ops: Vec<PersistOp>,
+    },
 }
 
 pub(crate) struct Cluster {
     pub nodes: Vec<Option<Node>>,
-    pub disks: Vec<Disk>,
+    pub disks: Vec<MemDisk>,
     pub now: Instant,
     rng: ChaCha8Rng,
     queue: BTreeMap<(Instant, u64), Ev>,
@@ -74,7 +50,7 @@ impl Cluster {
     pub fn new(n: usize, seed: u64, loss: f64) -> Cluster {
         let mut c = Cluster {
             nodes: (0..n).map(|_| None).collect(),
-            disks: vec![Disk::default(); n],
+            disks: vec![MemDisk::default(); n],
             now: Instant::ZERO,
             rng: ChaCha8Rng::seed_from_u64(seed),
             queue: BTreeMap::new(),
@@ -99,14 +75,7 @@ impl Cluster {
 
     /// Starts (or restarts) node `i` from its disk, with a new boot incarnation.
     pub fn start(&mut self, i: usize) {
-        let disk = &mut self.disks[i];
-        disk.boot += 1;
-        let recovered = Recovered {
-            boot: BootInc(disk.boot),
-            epoch: disk.epoch,
-            entries: disk.entries.iter().map(|(k, e)| (k.clone(), e.clone())).collect(),
-            records: disk.records.values().cloned().collect(),
-        };
+        let recovered = self.disks[i].recover(false);
         let node = Node::new(self.config(i), recovered, self.now).expect("valid config");
         self.nodes[i] = Some(node);
         self.drain(i);
@@ -130,7 +99,9 @@ impl Cluster {
 
     fn push(&mut self, delay_ms: u64, ev: Ev) {
         self.seq += 1;
-        let at = self.now.plus_ns(delay_ms * 1_000_000 + self.rng.gen_range(0..1_000_000));
+        let at = self
+            .now
+            .plus_ns(delay_ms * 1_000_000 + self.rng.gen_range(0..1_000_000));
         self.queue.insert((at, self.seq), ev);
     }
 
@@ -154,8 +125,16 @@ impl Cluster {
                 }
                 Output::Persist { seq, ops } => {
                     let delay = self.rng.gen_range(0..5);
-                    let boot = self.disks[i].boot;
-                    self.push(delay, Ev::Persisted { node: i, boot, seq, ops });
+                    let boot = self.disks[i].boots;
+                    self.push(
+                        delay,
+                        Ev::Persisted {
+                            node: i,
+                            boot,
+                            seq,
+                            ops,
+                        },
+                    );
                 }
                 Output::Reply { id, result } => {
                     self.replies.insert((i, id), result);
@@ -168,7 +147,12 @@ impl Cluster {
     /// Advances to the next event or timer; false if there is none before `until`.
     fn step(&mut self, until: Instant) -> bool {
         let next_timer = (0..self.nodes.len())
-            .filter_map(|i| self.nodes[i].as_ref().and_then(|n| n.poll_timeout()).map(|t| (t, i)))
+            .filter_map(|i| {
+                self.nodes[i]
+                    .as_ref()
+                    .and_then(|n| n.poll_timeout())
+                    .map(|t| (t, i))
+            })
             .min();
         let next_ev = self.queue.first_key_value().map(|(k, _)| k.0);
         match (next_timer, next_ev) {
@@ -201,9 +185,14 @@ impl Cluster {
                 }
                 self.drain(to);
             }
-            Ev::Persisted { node, boot, seq, ops } => {
+            Ev::Persisted {
+                node,
+                boot,
+                seq,
+                ops,
+            } => {
                 // A completion from before a crash never happened.
-                if self.nodes[node].is_none() || self.disks[node].boot != boot {
+                if self.nodes[node].is_none() || self.disks[node].boots != boot {
                     return;
                 }
                 self.disks[node].apply(&ops);
@@ -255,7 +244,10 @@ mod tests {
         Op::Get { key: b(key) }
     }
     fn put(key: &str, value: &str) -> Op {
-        Op::Put { key: b(key), value: b(value) }
+        Op::Put {
+            key: b(key),
+            value: b(value),
+        }
     }
     fn value(v: &str) -> OpResult {
         OpResult::Value(Some(b(v)))
@@ -265,7 +257,12 @@ mod tests {
     fn ready_cluster(n: usize, seed: u64, loss: f64) -> Cluster {
         let mut c = Cluster::new(n, seed, loss);
         c.run_for(2_000);
-        assert!(c.nodes.iter().all(|n| n.as_ref().is_some_and(|n| n.is_ready())), "cluster never became ready");
+        assert!(
+            c.nodes
+                .iter()
+                .all(|n| n.as_ref().is_some_and(|n| n.is_ready())),
+            "cluster never became ready"
+        );
         c
     }
 
@@ -281,7 +278,11 @@ mod tests {
                 // Reads are submitted the instant the put returned.
                 let ids: Vec<_> = (0..3).map(|i| (i, c.submit(i, get("x")))).collect();
                 for (i, id) in ids {
-                    assert_eq!(c.run_until_reply(i, id, 10_000), Some(value(&v)), "seed {seed} node {i}");
+                    assert_eq!(
+                        c.run_until_reply(i, id, 10_000),
+                        Some(value(&v)),
+                        "seed {seed} node {i}"
+                    );
                 }
             }
         }
@@ -295,12 +296,25 @@ mod tests {
             let b_ = c.submit(1, put("k", "from1"));
             let ra = c.run_until_reply(0, a, 20_000);
             let rb = c.run_until_reply(1, b_, 20_000);
-            assert!(matches!(ra, Some(OpResult::Written { .. })) && matches!(rb, Some(OpResult::Written { .. })));
+            assert!(
+                matches!(ra, Some(OpResult::Written { .. }))
+                    && matches!(rb, Some(OpResult::Written { .. }))
+            );
             c.loss = 0.0;
             c.run_for(3_000);
-            let states: Vec<_> = c.nodes.iter().map(|n| n.as_ref().unwrap().inspect_key(b"k")).collect();
-            assert!(states.iter().all(|s| s == &states[0]), "seed {seed}: diverged {states:?}");
-            assert!(states[0].as_ref().is_some_and(|s| s.1), "seed {seed}: not valid");
+            let states: Vec<_> = c
+                .nodes
+                .iter()
+                .map(|n| n.as_ref().unwrap().inspect_key(b"k"))
+                .collect();
+            assert!(
+                states.iter().all(|s| s == &states[0]),
+                "seed {seed}: diverged {states:?}"
+            );
+            assert!(
+                states[0].as_ref().is_some_and(|s| s.1),
+                "seed {seed}: not valid"
+            );
             let winner = states[0].as_ref().unwrap().2.clone();
             for i in 0..3 {
                 assert_eq!(c.call(i, get("k")), Some(OpResult::Value(winner.clone())));
@@ -317,26 +331,58 @@ mod tests {
             for round in 0..4 {
                 let v = format!("b{round}");
                 let batch = Op::Batch {
-                    writes: vec![Write { key: b("a"), value: Some(b(&v)) }, Write { key: b("b"), value: Some(b(&v)) }],
+                    writes: vec![
+                        Write {
+                            key: b("a"),
+                            value: Some(b(&v)),
+                        },
+                        Write {
+                            key: b("b"),
+                            value: Some(b(&v)),
+                        },
+                    ],
                 };
                 let bid = c.submit((round + seed as usize) % 3, batch);
                 let mut reads = Vec::new();
                 for step in 0..30 {
                     let node = step % 3;
-                    reads.push((node, c.submit(node, Op::GetMany { keys: vec![b("a"), b("b")] })));
+                    reads.push((
+                        node,
+                        c.submit(
+                            node,
+                            Op::GetMany {
+                                keys: vec![b("a"), b("b")],
+                            },
+                        ),
+                    ));
                     c.run_for(2);
                 }
                 for (node, id) in reads {
-                    let Some(OpResult::Values(vals)) = c.run_until_reply(node, id, 10_000) else { panic!("no read") };
+                    let Some(OpResult::Values(vals)) = c.run_until_reply(node, id, 10_000) else {
+                        panic!("no read")
+                    };
                     let new = (Some(b(&v)), Some(b(&v)));
                     let got = (vals[0].clone(), vals[1].clone());
-                    assert!(got == new || got == expected_old, "seed {seed}: torn read {got:?}");
-                    if got == new { saw_new += 1 } else { saw_old += 1 }
+                    assert!(
+                        got == new || got == expected_old,
+                        "seed {seed}: torn read {got:?}"
+                    );
+                    if got == new {
+                        saw_new += 1
+                    } else {
+                        saw_old += 1
+                    }
                 }
-                assert!(matches!(c.run_until_reply((round + seed as usize) % 3, bid, 20_000), Some(OpResult::Written { .. })));
+                assert!(matches!(
+                    c.run_until_reply((round + seed as usize) % 3, bid, 20_000),
+                    Some(OpResult::Written { .. })
+                ));
                 expected_old = (Some(b(&v)), Some(b(&v)));
             }
-            assert!(saw_old > 0 && saw_new > 0, "seed {seed}: reads never overlapped the batch ({saw_old} old, {saw_new} new)");
+            assert!(
+                saw_old > 0 && saw_new > 0,
+                "seed {seed}: reads never overlapped the batch ({saw_old} old, {saw_new} new)"
+            );
         }
     }
 
@@ -350,13 +396,23 @@ mod tests {
             c.crash(0);
             c.blocked.clear();
             c.run_for(50);
-            assert_eq!(c.nodes[1].as_ref().unwrap().inspect_key(b"x").map(|s| s.1), Some(false));
+            assert_eq!(
+                c.nodes[1].as_ref().unwrap().inspect_key(b"x").map(|s| s.1),
+                Some(false)
+            );
             c.start(0);
             c.run_for(3_000);
             for i in 0..3 {
-                assert_eq!(c.call(i, get("x")), Some(value("orphan")), "seed {seed} node {i}");
+                assert_eq!(
+                    c.call(i, get("x")),
+                    Some(value("orphan")),
+                    "seed {seed} node {i}"
+                );
             }
-            assert!(!c.replies.contains_key(&(0, id)), "the crashed process cannot answer");
+            assert!(
+                !c.replies.contains_key(&(0, id)),
+                "the crashed process cannot answer"
+            );
         }
     }
 
@@ -368,7 +424,15 @@ mod tests {
                 c.submit(i % 3, put(&format!("k{}", i % 4), &format!("v{i}")));
             }
             c.run_for(5_000);
-            c.nodes.iter().map(|n| format!("{:?}", n.as_ref().unwrap().inspect_all().collect::<Vec<_>>())).collect::<Vec<_>>()
+            c.nodes
+                .iter()
+                .map(|n| {
+                    format!(
+                        "{:?}",
+                        n.as_ref().unwrap().inspect_all().collect::<Vec<_>>()
+                    )
+                })
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
     }

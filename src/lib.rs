@@ -117,6 +117,8 @@
 pub mod client;
 pub mod codec;
 pub mod config;
+#[cfg(test)]
+mod harness;
 pub mod message;
 #[cfg(feature = "mutants")]
 pub mod mutant;
@@ -127,21 +129,19 @@ pub mod time;
 pub mod timestamp;
 pub mod update;
 pub mod view;
-#[cfg(test)]
-mod harness;
 
 pub use client::{Op, OpResult, RequestId, SubmitError, Unavailable};
 pub use config::{Config, ConfigError};
-pub use message::Message;
+pub use message::{Ballot, Message};
 #[cfg(feature = "mutants")]
 pub use mutant::Mutant;
 pub use node::Node;
 pub use output::{Event, Output};
-pub use storage::{PersistOp, Recovered, StoredEntry};
+pub use storage::{AcceptorRecord, Identity, MemDisk, PersistOp, Recovered, StoredEntry};
 pub use time::Instant;
 pub use timestamp::{BootInc, Epoch, NodeId, Ts, WriterId};
 pub use update::{Bytes, Update, UpdateRef, Write};
-pub use view::{Role, View};
+pub use view::{Member, MemberId, Role, View};
 
 #[cfg(test)]
 mod purity {

@@ -29,11 +29,24 @@ pub enum Mutant {
     CommitWithoutAllAcks,
     /// Version = 1 + max over the keys only, without the writer's last version (amendment F1).
     NoWriterLastVersion,
+    /// Serve reads without checking the lease (§7.3, §4.7).
+    ReadWithoutLease,
+    /// Accept a view removing a lease holder before the acceptor's promise expired (§7.3).
+    AcceptRemovalEarly,
+    /// Accept removals right after an acceptor restart, without waiting `W` (§7.3).
+    SkipRestartWait,
+    /// Keep ACKs collected in an older epoch when a new view is installed (§7.6, the 2024 TLA+
+    /// fix).
+    KeepAcksAcrossEpochs,
+    /// Let a Joining member serve reads (§8.2).
+    JoiningServesReads,
+    /// Ask for promotion before the state transfer completed (§8.2 step 5).
+    PromoteBeforeTransfer,
 }
 
 impl Mutant {
     /// Every mutant, for tests that must catch each of them.
-    pub const ALL: [Mutant; 10] = [
+    pub const ALL: [Mutant; 16] = [
         Mutant::ReadNonValid,
         Mutant::AckBeforePersist,
         Mutant::SkipGuardian,
@@ -44,6 +57,12 @@ impl Mutant {
         Mutant::NoBootInTs,
         Mutant::CommitWithoutAllAcks,
         Mutant::NoWriterLastVersion,
+        Mutant::ReadWithoutLease,
+        Mutant::AcceptRemovalEarly,
+        Mutant::SkipRestartWait,
+        Mutant::KeepAcksAcrossEpochs,
+        Mutant::JoiningServesReads,
+        Mutant::PromoteBeforeTransfer,
     ];
 
     /// The mutant's command-line name (kebab case).
@@ -59,6 +78,12 @@ impl Mutant {
             Mutant::NoBootInTs => "no-boot-in-ts",
             Mutant::CommitWithoutAllAcks => "commit-without-all-acks",
             Mutant::NoWriterLastVersion => "no-writer-last-version",
+            Mutant::ReadWithoutLease => "read-without-lease",
+            Mutant::AcceptRemovalEarly => "accept-removal-early",
+            Mutant::SkipRestartWait => "skip-restart-wait",
+            Mutant::KeepAcksAcrossEpochs => "keep-acks-across-epochs",
+            Mutant::JoiningServesReads => "joining-serves-reads",
+            Mutant::PromoteBeforeTransfer => "promote-before-transfer",
         }
     }
 

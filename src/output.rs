@@ -37,10 +37,13 @@ pub enum Output {
 /// A notable change of the engine's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The node can reach every member it needs: writes are accepted.
+    /// The node can serve: it is an Active member of its view, holds a lease, and the view has
+    /// at least `min_consensus` members. Writes start (they still need every member's ACK).
     Ready,
-    /// The node cannot reach a member it needs: writes wait (until ready or their deadline).
+    /// The node cannot serve (see `Ready`): writes and reads wait, until ready or their deadline.
     NotReady,
+    /// A new view was installed.
+    View(crate::view::View),
     /// A peer was heard from after being silent (or for the first time).
     PeerUp(NodeId),
     /// A peer has been silent longer than `peer_timeout_ms`.

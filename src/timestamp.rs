@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A node's static identity in the cluster configuration.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct NodeId(pub u32);
 
 impl std::fmt::Display for NodeId {
@@ -19,11 +21,15 @@ impl std::fmt::Display for NodeId {
 /// A node's boot incarnation: bumped and made durable at every process start, before the node
 /// coordinates anything. It keeps timestamps unique across crashes (a node that crashed before
 /// persisting its own INV cannot re-issue the same `Ts` for a different value).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct BootInc(pub u64);
 
 /// The writer half of a timestamp: which node, in which boot incarnation, issued it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct WriterId {
     /// The coordinating node.
     pub node: NodeId,
@@ -34,7 +40,9 @@ pub struct WriterId {
 /// An update's timestamp, ordered lexicographically by `version`, then `writer`.
 ///
 /// `Ts::ZERO` is the timestamp of a key that was never written (absent, Valid everywhere).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Ts {
     /// Lamport-style version: `1 + max(local versions of the keys, writer's last issued version)`.
     pub version: u64,
@@ -44,23 +52,38 @@ pub struct Ts {
 
 impl Ts {
     /// The timestamp of a never-written key.
-    pub const ZERO: Ts = Ts { version: 0, writer: WriterId { node: NodeId(0), boot: BootInc(0) } };
+    pub const ZERO: Ts = Ts {
+        version: 0,
+        writer: WriterId {
+            node: NodeId(0),
+            boot: BootInc(0),
+        },
+    };
 
     /// A timestamp from its parts.
     pub const fn new(version: u64, node: NodeId, boot: BootInc) -> Ts {
-        Ts { version, writer: WriterId { node, boot } }
+        Ts {
+            version,
+            writer: WriterId { node, boot },
+        }
     }
 }
 
 impl std::fmt::Display for Ts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "({},{}.{})", self.version, self.writer.node, self.writer.boot.0)
+        write!(
+            f,
+            "({},{}.{})",
+            self.version, self.writer.node, self.writer.boot.0
+        )
     }
 }
 
 /// A membership epoch. Every data-path message carries one and is processed only in the receiver's
 /// installed epoch (epoch fencing, protocol.md §7).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Epoch(pub u64);
 
 #[cfg(test)]

@@ -36,7 +36,10 @@ impl Update {
 
     /// Whether the (sorted) write sets of `self` and `other` share a key.
     pub fn overlaps(&self, other: &Update) -> bool {
-        let (mut a, mut b) = (self.writes.iter().peekable(), other.writes.iter().peekable());
+        let (mut a, mut b) = (
+            self.writes.iter().peekable(),
+            other.writes.iter().peekable(),
+        );
         while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
             match x.key.cmp(&y.key) {
                 std::cmp::Ordering::Less => {
@@ -80,7 +83,10 @@ mod tests {
     use super::*;
 
     fn w(k: &str, v: Option<&str>) -> Write {
-        Write { key: k.as_bytes().into(), value: v.map(|v| v.as_bytes().into()) }
+        Write {
+            key: k.as_bytes().into(),
+            value: v.map(|v| v.as_bytes().into()),
+        }
     }
 
     #[test]
@@ -91,7 +97,10 @@ mod tests {
 
     #[test]
     fn overlap_is_detected_on_sorted_sets() {
-        let u = |ws| Update { ts: Ts::ZERO, writes: ws };
+        let u = |ws| Update {
+            ts: Ts::ZERO,
+            writes: ws,
+        };
         assert!(u(vec![w("a", None), w("c", None)]).overlaps(&u(vec![w("b", None), w("c", None)])));
         assert!(!u(vec![w("a", None), w("c", None)]).overlaps(&u(vec![w("b", None), w("d", None)])));
     }

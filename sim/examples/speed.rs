@@ -10,7 +10,14 @@ fn main() {
     let ops: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let seeds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     for check_history in [false, true] {
-        measure(ops, seeds, RunOptions { check_history, ..RunOptions::default() });
+        measure(
+            ops,
+            seeds,
+            RunOptions {
+                check_history,
+                ..RunOptions::default()
+            },
+        );
     }
 }
 
@@ -18,7 +25,13 @@ fn measure(ops: usize, seeds: u64, opts: RunOptions) {
     let started = std::time::Instant::now();
     let (mut events, mut sim_ns, mut failed) = (0u64, 0u128, 0);
     for seed in 0..seeds {
-        let p = SimParams::draw(seed, 3, ops, FaultKinds::parse("all").expect("profile"), true);
+        let p = SimParams::draw(
+            seed,
+            3,
+            ops,
+            FaultKinds::parse("all").expect("profile"),
+            true,
+        );
         let o = run(&p, opts);
         events += o.events;
         sim_ns += u128::from(o.sim_ns);

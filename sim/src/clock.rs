@@ -17,7 +17,10 @@ const MILLION: i128 = 1_000_000;
 
 impl NodeClock {
     /// A perfect clock.
-    pub const IDEAL: NodeClock = NodeClock { offset_ns: 0, drift_ppm: 0 };
+    pub const IDEAL: NodeClock = NodeClock {
+        offset_ns: 0,
+        drift_ppm: 0,
+    };
 
     /// The node's reading at true time `t_ns`.
     pub fn local(&self, t_ns: u64) -> Instant {

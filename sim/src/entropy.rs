@@ -29,7 +29,11 @@ impl SimRng {
 
     /// A stream that yields `data` first.
     pub fn from_bytes(data: &[u8]) -> SimRng {
-        SimRng::Bytes { data: data.to_vec(), pos: 0, fallback: ChaCha8Rng::seed_from_u64(data.len() as u64) }
+        SimRng::Bytes {
+            data: data.to_vec(),
+            pos: 0,
+            fallback: ChaCha8Rng::seed_from_u64(data.len() as u64),
+        }
     }
 }
 
@@ -49,7 +53,11 @@ impl RngCore for SimRng {
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         match self {
             SimRng::Seeded(r) => r.fill_bytes(dest),
-            SimRng::Bytes { data, pos, fallback } => {
+            SimRng::Bytes {
+                data,
+                pos,
+                fallback,
+            } => {
                 let take = dest.len().min(data.len().saturating_sub(*pos));
                 dest[..take].copy_from_slice(&data[*pos..*pos + take]);
                 *pos += take;

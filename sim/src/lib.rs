@@ -1,10 +1,9 @@
 //! Deterministic simulator for level2pc (skeleton; see issue 3).
 
 pub mod checker;
-pub mod history;
 pub mod clock;
-pub mod disk;
 pub mod entropy;
+pub mod history;
 pub mod network;
 pub mod oracle;
 pub mod params;

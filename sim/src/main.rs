@@ -10,8 +10,8 @@
 //! (step budget exhausted), 3 unusable input or command line.
 
 use clap::{Args, Parser, Subcommand};
-use level2pc_sim::checker::{self, Report, Verdict, DEFAULT_BUDGET};
 use level2pc::Mutant;
+use level2pc_sim::checker::{self, Report, Verdict, DEFAULT_BUDGET};
 use level2pc_sim::history::{read_history_file, ParsedHistory};
 use level2pc_sim::params::FaultKinds;
 use level2pc_sim::runner::{run_command, RunArgs};
@@ -180,7 +180,10 @@ fn run_sim(cli: &RunCli) -> u8 {
         Some((_, Some(m))) => Some(m),
         Some((name, None)) => {
             let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
-            eprintln!("error: unknown mutant `{name}`; known: {}", names.join(", "));
+            eprintln!(
+                "error: unknown mutant `{name}`; known: {}",
+                names.join(", ")
+            );
             return EXIT_BAD_INPUT;
         }
     };

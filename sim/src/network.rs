@@ -2,9 +2,9 @@
 //! shape (symmetric, one-way, isolate a node, majority/minority, bridge); connection resets
 //! that lose every frame in flight on a link.
 
+use crate::entropy::SimRng;
 use crate::params::{FaultKinds, Rates};
 use rand::Rng;
-use crate::entropy::SimRng;
 use std::collections::BTreeSet;
 
 /// Directed connectivity between nodes plus the per-link reset generation.
@@ -45,7 +45,14 @@ pub enum Partition {
 impl Network {
     /// A fully connected network of `n` nodes.
     pub fn new(n: usize, rates: Rates, kinds: FaultKinds) -> Network {
-        Network { n, blocked: BTreeSet::new(), generation: vec![0; n * n], rates, kinds, lossy: true }
+        Network {
+            n,
+            blocked: BTreeSet::new(),
+            generation: vec![0; n * n],
+            rates,
+            kinds,
+            lossy: true,
+        }
     }
 
     fn link(&self, from: usize, to: usize) -> usize {
@@ -71,10 +78,15 @@ impl Network {
         if lossy && self.kinds.loss && rng.gen_bool(self.rates.loss) {
             return Vec::new();
         }
-        let copies = if lossy && self.kinds.duplicate && rng.gen_bool(self.rates.duplicate) { 2 } else { 1 };
+        let copies = if lossy && self.kinds.duplicate && rng.gen_bool(self.rates.duplicate) {
+            2
+        } else {
+            1
+        };
         (0..copies)
             .map(|_| {
-                let mut us = self.rates.delay_min_us + rng.gen_range(0..=self.rates.delay_jitter_us);
+                let mut us =
+                    self.rates.delay_min_us + rng.gen_range(0..=self.rates.delay_jitter_us);
                 if lossy && self.kinds.reorder && rng.gen_bool(self.rates.reorder) {
                     us += rng.gen_range(0..=20 * self.rates.delay_jitter_us);
                 }
@@ -96,15 +108,23 @@ impl Network {
         match rng.gen_range(0..4) {
             0 => Partition::Isolate(rng.gen_range(0..n)),
             1 => {
-                let minority = rng.gen_range(1..=n.saturating_sub(1).max(1) / 2 + 1).min(n - 1).max(1);
+                let minority = rng
+                    .gen_range(1..=n.saturating_sub(1).max(1) / 2 + 1)
+                    .min(n - 1)
+                    .max(1);
                 let mut nodes: Vec<usize> = (0..n).collect();
                 for i in (1..n).rev() {
                     nodes.swap(i, rng.gen_range(0..=i));
                 }
                 Partition::Split(nodes[..minority].to_vec())
             }
-            2 => Partition::OneWay { node: rng.gen_range(0..n), outbound: rng.gen_bool(0.5) },
-            _ => Partition::Bridge { bridge: rng.gen_range(0..n) },
+            2 => Partition::OneWay {
+                node: rng.gen_range(0..n),
+                outbound: rng.gen_bool(0.5),
+            },
+            _ => Partition::Bridge {
+                bridge: rng.gen_range(0..n),
+            },
         }
     }
 
@@ -116,9 +136,17 @@ impl Network {
                 let cut = match p {
                     Partition::Isolate(x) => a == *x || b == *x,
                     Partition::Split(side) => side.contains(&a) != side.contains(&b),
-                    Partition::OneWay { node, outbound: true } => a == *node,
-                    Partition::OneWay { node, outbound: false } => b == *node,
-                    Partition::Bridge { bridge } => a != *bridge && b != *bridge && (a % 2 != b % 2),
+                    Partition::OneWay {
+                        node,
+                        outbound: true,
+                    } => a == *node,
+                    Partition::OneWay {
+                        node,
+                        outbound: false,
+                    } => b == *node,
+                    Partition::Bridge { bridge } => {
+                        a != *bridge && b != *bridge && (a % 2 != b % 2)
+                    }
                 };
                 if cut {
                     self.blocked.insert((a, b));

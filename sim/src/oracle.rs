@@ -5,8 +5,7 @@
 //! [`crate::checker`]; this module checks the protocol's internal invariants, which point much
 //! closer to a bug's cause.
 
-use crate::disk::Disk;
-use level2pc::{Bytes, Message, Node, Ts, UpdateRef};
+use level2pc::{Bytes, MemDisk, Message, Node, Ts, UpdateRef, View};
 use std::collections::BTreeMap;
 
 /// What rule a violation broke.
@@ -29,6 +28,11 @@ pub enum Invariant {
     PartialReplay,
     /// §9.1.9: a node's highest acknowledged ts on a key went backwards across a restart.
     Monotonicity,
+    /// §9.1.3 / §9.1.12: a read was served by a node that is not an Active member, or after a
+    /// view removing or demoting it was decided.
+    ReadWithoutLease,
+    /// §9.1.11: two views decided for one epoch, or a decided view breaking the chain rule.
+    MembershipSafety,
     /// The engine's own consistency check (`Node::check_invariants`) failed.
     EngineInvariant,
     /// §9.2.1: replicas did not converge after the faults stopped.
@@ -49,6 +53,8 @@ impl Invariant {
             Invariant::TsUniqueness => "ts-uniqueness",
             Invariant::PartialReplay => "partial-replay",
             Invariant::Monotonicity => "monotonicity",
+            Invariant::ReadWithoutLease => "read-without-lease",
+            Invariant::MembershipSafety => "membership-safety",
             Invariant::EngineInvariant => "engine-invariant",
             Invariant::Convergence => "convergence",
             Invariant::BoundedCompletion => "bounded-completion",
@@ -76,8 +82,13 @@ pub struct Oracle {
     pub commits: BTreeMap<Ts, (u64, u64)>,
     /// Per key, the highest committed ts.
     committed_max: BTreeMap<Bytes, Ts>,
-    /// Per node, per key: the highest ts it acknowledged (it must never hold less afterwards).
-    acked_max: Vec<BTreeMap<Bytes, Ts>>,
+    /// Per node: its admission epoch and, per key, the highest ts it acknowledged under that
+    /// identity (it must never hold less afterwards).
+    acked_max: Vec<(u64, BTreeMap<Bytes, Ts>)>,
+    /// Every decided view seen, by epoch.
+    views: BTreeMap<level2pc::Epoch, View>,
+    /// When each identity was first removed or demoted by a decided view (true time).
+    removed_at: BTreeMap<level2pc::MemberId, u64>,
     /// Keys touched by INVs since the last incremental agreement check.
     dirty: std::collections::BTreeSet<Bytes>,
     /// Timestamps already reported as colliding.
@@ -91,21 +102,30 @@ const MAX_VIOLATIONS: usize = 20;
 impl Oracle {
     /// An oracle for `n` nodes.
     pub fn new(n: usize) -> Oracle {
-        Oracle { acked_max: vec![BTreeMap::new(); n], ..Default::default() }
+        Oracle {
+            acked_max: vec![(0, BTreeMap::new()); n],
+            ..Default::default()
+        }
     }
 
     /// Records a violation (keeps the first few).
     pub fn violate(&mut self, invariant: Invariant, at_ns: u64, detail: String) {
         if self.violations.len() < MAX_VIOLATIONS {
-            self.violations.push(Violation { invariant, at_ns, detail });
+            self.violations.push(Violation {
+                invariant,
+                at_ns,
+                detail,
+            });
         }
     }
 
-    /// Looks at every message a node sends.
-    pub fn on_send(&mut self, now: u64, from: usize, msg: &Message) {
+    /// Looks at every message a node (admitted at `adm`) sends.
+    pub fn on_send(&mut self, now: u64, from: usize, adm: u64, msg: &Message) {
         match msg {
+            Message::Decided { view } | Message::ViewInfo { view } => self.on_view(now, view),
             Message::Inv { update, .. } => {
-                self.dirty.extend(update.writes.iter().map(|w| w.key.clone()));
+                self.dirty
+                    .extend(update.writes.iter().map(|w| w.key.clone()));
                 self.on_inv(now, update)
             }
             Message::Val { ts, .. } => {
@@ -114,9 +134,13 @@ impl Oracle {
                 }
             }
             Message::Ack { ts, .. } => {
+                let acked = &mut self.acked_max[from];
+                if acked.0 != adm {
+                    *acked = (adm, BTreeMap::new()); // a new identity starts from a clean slate
+                }
                 if let Some(u) = self.updates.get(ts) {
                     for w in &u.writes {
-                        let max = self.acked_max[from].entry(w.key.clone()).or_insert(Ts::ZERO);
+                        let max = acked.1.entry(w.key.clone()).or_insert(Ts::ZERO);
                         *max = (*max).max(*ts);
                     }
                 }
@@ -135,25 +159,57 @@ impl Oracle {
         }
         let subset = update.writes.iter().all(|w| first.writes.contains(w));
         let (inv, what) = if subset {
-            (Invariant::PartialReplay, "an INV carried part of the update")
+            (
+                Invariant::PartialReplay,
+                "an INV carried part of the update",
+            )
         } else {
             (Invariant::TsUniqueness, "two different updates share a ts")
         };
-        let detail = format!("{what}: ts {} first {} writes, now {}", update.ts, first.writes.len(), update.writes.len());
+        let detail = format!(
+            "{what}: ts {} first {} writes, now {}",
+            update.ts,
+            first.writes.len(),
+            update.writes.len()
+        );
         // Report each ts once; keep the first version as the reference.
         if self.reported.insert(update.ts) {
             self.violate(inv, now, detail);
         }
     }
 
-    /// A node reports that an update it drove committed: every member must hold it durably.
-    pub fn on_commit(&mut self, now: u64, seq: u64, node: usize, ts: Ts, disks: &[Disk]) {
+    /// A node reports that an update it drove committed: every member of its view must hold it
+    /// durably.
+    pub fn on_commit(
+        &mut self,
+        now: u64,
+        seq: u64,
+        node: usize,
+        ts: Ts,
+        view: &View,
+        disks: &[MemDisk],
+    ) {
         self.commits.entry(ts).or_insert((now, seq));
-        let Some(update) = self.updates.get(&ts).cloned() else { return };
+        let Some(update) = self.updates.get(&ts).cloned() else {
+            return;
+        };
         for w in &update.writes {
             let max = self.committed_max.entry(w.key.clone()).or_insert(Ts::ZERO);
             *max = (*max).max(ts);
-            for (i, disk) in disks.iter().enumerate() {
+            // A member whose disk was lost since (its stored identity is no longer the one the
+            // view lists) is the explicit exception: the data lives on the others.
+            let members = view.members.iter().filter(|m| {
+                disks
+                    .get(m.id.node.0 as usize)
+                    .and_then(|d| d.identity)
+                    .map(|i| i.adm)
+                    == Some(m.id.adm)
+            });
+            for (i, disk) in members.filter_map(|m| {
+                disks
+                    .get(m.id.node.0 as usize)
+                    .map(|d| (m.id.node.0 as usize, d))
+            }) {
                 if disk.ts_of(&w.key) < ts {
                     let detail = format!(
                         "n{node} committed {ts} but n{i}'s disk has key {} at {}",
@@ -166,20 +222,80 @@ impl Oracle {
         }
     }
 
-    /// A node restarted: its recovered state must not be below anything it acknowledged.
+    /// A node restarted: its recovered state must not be below anything it acknowledged under
+    /// the identity it still has.
     pub fn on_restart(&mut self, now: u64, i: usize, node: &Node, disk_lost: bool) {
-        if disk_lost {
-            self.acked_max[i].clear(); // the one explicit exception (§9.1 item 9)
+        let same_identity = node
+            .member_id()
+            .is_some_and(|id| id.adm == self.acked_max[i].0);
+        if disk_lost || !same_identity {
+            self.acked_max[i].1.clear(); // explicitly discarded state (§9.1 item 9)
             return;
         }
         let regressions: Vec<String> = self.acked_max[i]
+            .1
             .iter()
             .filter(|(k, ts)| node.inspect_key(k).map_or(Ts::ZERO, |s| s.0) < **ts)
             .map(|(k, ts)| format!("{} acked {ts}", String::from_utf8_lossy(k)))
             .take(3)
             .collect();
         if !regressions.is_empty() {
-            self.violate(Invariant::Monotonicity, now, format!("n{i} restarted below what it acknowledged: {regressions:?}"));
+            self.violate(
+                Invariant::Monotonicity,
+                now,
+                format!("n{i} restarted below what it acknowledged: {regressions:?}"),
+            );
+        }
+    }
+
+    /// A decided view: at most one per epoch, each following its predecessor by the chain rule;
+    /// remember when identities were removed.
+    fn on_view(&mut self, now: u64, view: &View) {
+        if let Some(known) = self.views.get(&view.epoch) {
+            if known != view {
+                self.violate(
+                    Invariant::MembershipSafety,
+                    now,
+                    format!("two views decided for epoch {}", view.epoch.0),
+                );
+            }
+            return;
+        }
+        let prev = level2pc::Epoch(view.epoch.0.saturating_sub(1));
+        if let Some(p) = self.views.get(&prev).cloned() {
+            if !p.may_precede(view) {
+                self.violate(
+                    Invariant::MembershipSafety,
+                    now,
+                    format!("view {} breaks the chain rule", view.epoch.0),
+                );
+            }
+            for id in p.removed_or_demoted(view) {
+                self.removed_at.entry(id).or_insert(now);
+            }
+        }
+        self.views.insert(view.epoch, view.clone());
+    }
+
+    /// A read was answered by `node` at true time `now`: it must be an Active member, and no
+    /// view removing it may have been decided before (§9.1.3, §9.1.12).
+    pub fn on_read(&mut self, now: u64, i: usize, node: &Node) {
+        let Some(id) = node.member_id().filter(|id| node.view().is_active(*id)) else {
+            self.violate(
+                Invariant::ReadWithoutLease,
+                now,
+                format!("n{i} served a read while not an Active member"),
+            );
+            return;
+        };
+        if let Some(&at) = self.removed_at.get(&id).filter(|&&at| at < now) {
+            let detail = format!(
+                "n{i} ({}.{}) served a read {}us after a view removing it was decided",
+                id.node,
+                id.adm,
+                (now - at) / 1_000
+            );
+            self.violate(Invariant::ReadWithoutLease, now, detail);
         }
     }
 
@@ -191,27 +307,51 @@ impl Oracle {
 
     /// Valid agreement (§9.1.2) on every key any node holds (run at the end).
     pub fn check_valid_agreement(&mut self, now: u64, nodes: &[Option<Node>]) {
-        let keys: std::collections::BTreeSet<Bytes> = nodes.iter().flatten().flat_map(|n| n.inspect_all().map(|e| e.0.clone())).collect();
+        let keys: std::collections::BTreeSet<Bytes> = nodes
+            .iter()
+            .flatten()
+            .flat_map(|n| n.inspect_all().map(|e| e.0.clone()))
+            .collect();
         self.check_agreement(now, nodes, keys.iter());
     }
 
-    /// For each key: every up node holding it Valid holds the same (ts, value), and no lower than
-    /// the highest committed ts.
-    fn check_agreement<'k>(&mut self, now: u64, nodes: &[Option<Node>], keys: impl Iterator<Item = &'k Bytes>) {
+    /// For each key: every node that is a member of the latest view and holds the key Valid
+    /// holds the same (ts, value), and no lower than the highest committed ts. (A removed node
+    /// may keep stale Valid entries; it just must not serve them, which the lease check covers.)
+    fn check_agreement<'k>(
+        &mut self,
+        now: u64,
+        nodes: &[Option<Node>],
+        keys: impl Iterator<Item = &'k Bytes>,
+    ) {
+        // The latest view decided anywhere (a node that has not learned it yet may be stale).
+        let installed = nodes.iter().flatten().map(|n| n.view().epoch).max();
+        let latest = self.views.keys().next_back().copied().max(installed);
+        let counts = |n: &&Node| Some(n.view().epoch) == latest && n.member_id().is_some();
         let mut found = Vec::new();
         for key in keys {
             let mut first: Option<(usize, Ts, Option<Bytes>)> = None;
             for (i, node) in nodes.iter().enumerate() {
-                let Some((ts, true, value)) = node.as_ref().and_then(|n| n.inspect_key(key)) else { continue };
+                let Some((ts, true, value)) = node
+                    .as_ref()
+                    .filter(counts)
+                    .and_then(|n| n.inspect_key(key))
+                else {
+                    continue;
+                };
                 if let Some(&max) = self.committed_max.get(key) {
                     if ts < max {
-                        found.push(format!("n{i} holds {} Valid at {ts} below committed {max}", String::from_utf8_lossy(key)));
+                        found.push(format!(
+                            "n{i} holds {} Valid at {ts} below committed {max}",
+                            String::from_utf8_lossy(key)
+                        ));
                     }
                 }
                 match &first {
-                    Some((j, ts2, v2)) if *ts2 != ts || *v2 != value => {
-                        found.push(format!("{} Valid at {ts} on n{i} but at {ts2} on n{j}", String::from_utf8_lossy(key)))
-                    }
+                    Some((j, ts2, v2)) if *ts2 != ts || *v2 != value => found.push(format!(
+                        "{} Valid at {ts} on n{i} but at {ts2} on n{j}",
+                        String::from_utf8_lossy(key)
+                    )),
                     Some(_) => {}
                     None => first = Some((i, ts, value)),
                 }
@@ -222,16 +362,41 @@ impl Oracle {
         }
     }
 
+    /// Whether update `u` was still observable when it committed: some key of it was not yet
+    /// overwritten by a higher update that had committed before. An unobservable update may
+    /// commit in any order (it can be linearized just before its superseders); this happens
+    /// when a removed coordinator completes it with ACKs its old epoch collected.
+    fn observable_at_commit(&self, u: Ts) -> bool {
+        let (Some(update), Some(&u_at)) = (self.updates.get(&u), self.commits.get(&u)) else {
+            return true;
+        };
+        update.writes.iter().any(|w| {
+            !self.commits.range(u..).any(|(v, at)| {
+                *v > u
+                    && *at < u_at
+                    && self
+                        .updates
+                        .get(v)
+                        .is_some_and(|vu| vu.writes.iter().any(|x| x.key == w.key))
+            })
+        })
+    }
+
     /// The guardian lemma (§5.3, §9.1.7): if a multi-key U and an overlapping W both committed
-    /// and ts(U) < ts(W), U committed first.
+    /// and ts(U) < ts(W), U committed first — unless U was no longer observable by then.
     pub fn check_guardian_order(&mut self) {
         // Per key: (ts, first commit (time, seq), multi-key?) in ts order.
         type Commit = (Ts, (u64, u64), bool);
         let mut per_key: BTreeMap<&Bytes, Vec<Commit>> = BTreeMap::new();
         for (ts, at) in &self.commits {
-            let Some(u) = self.updates.get(ts) else { continue };
+            let Some(u) = self.updates.get(ts) else {
+                continue;
+            };
             for w in &u.writes {
-                per_key.entry(&w.key).or_default().push((*ts, *at, u.is_multi_key()));
+                per_key
+                    .entry(&w.key)
+                    .or_default()
+                    .push((*ts, *at, u.is_multi_key()));
             }
         }
         let mut found = Vec::new();
@@ -240,7 +405,7 @@ impl Oracle {
             let mut latest_multi: Option<(Ts, (u64, u64))> = None;
             for (ts, at, multi) in list {
                 if let Some((u, u_at)) = latest_multi {
-                    if at < u_at {
+                    if at < u_at && self.observable_at_commit(u) {
                         found.push(format!(
                             "on {} batch {u} committed at {}ns after higher {ts} at {}ns",
                             String::from_utf8_lossy(key),

@@ -26,8 +26,8 @@ pub struct FaultKinds {
     pub pauses: bool,
     /// Per-node clock rate drift within ρ and random offsets.
     pub clock_drift: bool,
-    /// Disk loss: the node restarts empty. Needs membership (state transfer) to be survivable;
-    /// with static membership it is expected to produce violations, so no profile enables it.
+    /// Disk loss: the node restarts empty, asks to join, and is re-admitted as a new identity
+    /// that catches up by state transfer.
     pub disk_loss: bool,
 }
 
@@ -35,14 +35,35 @@ impl FaultKinds {
     /// Parses a profile name: `none`, `net`, `crash`, `clock`, `all`, or a comma-separated list
     /// of kinds (`loss,duplicate,reorder,partitions,resets,crashes,pauses,clock-drift,disk-loss`).
     pub fn parse(profile: &str) -> Result<FaultKinds, String> {
-        let net = FaultKinds { loss: true, duplicate: true, reorder: true, partitions: true, resets: true, ..Default::default() };
-        let node = FaultKinds { crashes: true, pauses: true, ..Default::default() };
+        let net = FaultKinds {
+            loss: true,
+            duplicate: true,
+            reorder: true,
+            partitions: true,
+            resets: true,
+            ..Default::default()
+        };
+        let node = FaultKinds {
+            crashes: true,
+            pauses: true,
+            disk_loss: true,
+            ..Default::default()
+        };
         Ok(match profile {
             "none" => FaultKinds::default(),
             "net" => net,
             "crash" => node,
-            "clock" => FaultKinds { clock_drift: true, ..Default::default() },
-            "all" => FaultKinds { crashes: true, pauses: true, clock_drift: true, ..net },
+            "clock" => FaultKinds {
+                clock_drift: true,
+                ..Default::default()
+            },
+            "all" => FaultKinds {
+                crashes: true,
+                pauses: true,
+                disk_loss: true,
+                clock_drift: true,
+                ..net
+            },
             list => {
                 let mut k = FaultKinds::default();
                 for name in list.split(',').map(str::trim) {
@@ -177,12 +198,18 @@ pub const RHO_PPM: u64 = 1_000;
 impl SimParams {
     /// Draws rates and workload from `seed`. With `swarm`, the seed also switches off a random
     /// subset of the allowed fault kinds, so that each seed explores its own mix.
-    pub fn draw(seed: u64, nodes: usize, ops: usize, allowed: FaultKinds, swarm: bool) -> SimParams {
+    pub fn draw(
+        seed: u64,
+        nodes: usize,
+        ops: usize,
+        allowed: FaultKinds,
+        swarm: bool,
+    ) -> SimParams {
         use rand::SeedableRng;
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_5a1a_d0c5);
         // The swarm draws are made whether or not swarm mode is on, so that the rates below
         // come out the same either way and `--faults <drawn list> --no-swarm` reproduces a seed.
-        let keep: Vec<bool> = (0..8).map(|_| rng.gen_bool(0.7)).collect();
+        let keep: Vec<bool> = (0..9).map(|_| rng.gen_bool(0.7)).collect();
         let mut faults = allowed;
         if swarm {
             let kinds = [
@@ -194,6 +221,7 @@ impl SimParams {
                 &mut faults.crashes,
                 &mut faults.pauses,
                 &mut faults.clock_drift,
+                &mut faults.disk_loss,
             ];
             for (on, keep) in kinds.into_iter().zip(keep) {
                 *on = *on && keep;

@@ -26,10 +26,20 @@ pub fn summary(outcome: &Outcome, command: &str) -> String {
     let _ = writeln!(s, "reproduce: {command}");
     let _ = writeln!(s, "params: {}", outcome.params.describe());
     for v in &outcome.violations {
-        let _ = writeln!(s, "violation [{}] at {:.3}ms: {}", v.invariant.name(), v.at_ns as f64 / 1e6, v.detail);
+        let _ = writeln!(
+            s,
+            "violation [{}] at {:.3}ms: {}",
+            v.invariant.name(),
+            v.at_ns as f64 / 1e6,
+            v.detail
+        );
     }
     if let Some(Verdict::Illegal(v)) = verdict {
-        let _ = writeln!(s, "first op that cannot be linearized: #{} ({})", v.op, v.reason);
+        let _ = writeln!(
+            s,
+            "first op that cannot be linearized: #{} ({})",
+            v.op, v.reason
+        );
         let _ = writeln!(s, "component keys: {:?}", v.component);
         let _ = writeln!(s, "longest partial linearization: {:?}", v.linearization);
     }
@@ -41,13 +51,18 @@ pub fn summary(outcome: &Outcome, command: &str) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Whether `op` touches any key of `keys` (a range touches the keys inside its bounds).
 fn touches(op: &Op, keys: &BTreeSet<String>) -> bool {
     match op {
-        Op::Get { key } | Op::Put { key, .. } | Op::Del { key } | Op::Cas { key, .. } => keys.contains(key),
+        Op::Get { key } | Op::Put { key, .. } | Op::Del { key } | Op::Cas { key, .. } => {
+            keys.contains(key)
+        }
         Op::GetMany { keys: ks } => ks.iter().any(|k| keys.contains(k)),
         Op::Batch { writes } => writes.iter().any(|w| keys.contains(&w.key)),
         Op::Range { lo, hi, .. } => keys.iter().any(|k| k >= lo && k < hi),
@@ -60,13 +75,27 @@ fn touches(op: &Op, keys: &BTreeSet<String>) -> bool {
 /// to long ones stay visible.
 pub fn timeline_html(outcome: &Outcome) -> String {
     let verdict = outcome.verdict.as_ref();
-    let (bad, path, component): (Option<u64>, BTreeSet<u64>, Option<BTreeSet<String>>) = match verdict {
-        Some(Verdict::Illegal(v)) => (Some(v.op), v.linearization.iter().copied().collect(), Some(v.component.iter().cloned().collect())),
-        _ => (None, BTreeSet::new(), None),
-    };
-    let ops: Vec<_> = outcome.history.ops.iter().filter(|o| component.as_ref().is_none_or(|c| touches(&o.op, c))).collect();
+    let (bad, path, component): (Option<u64>, BTreeSet<u64>, Option<BTreeSet<String>>) =
+        match verdict {
+            Some(Verdict::Illegal(v)) => (
+                Some(v.op),
+                v.linearization.iter().copied().collect(),
+                Some(v.component.iter().cloned().collect()),
+            ),
+            _ => (None, BTreeSet::new(), None),
+        };
+    let ops: Vec<_> = outcome
+        .history
+        .ops
+        .iter()
+        .filter(|o| component.as_ref().is_none_or(|c| touches(&o.op, c)))
+        .collect();
     // Rank-compress every instant drawn.
-    let mut instants: BTreeSet<u64> = ops.iter().flat_map(|o| [Some(o.call), o.ret]).flatten().collect();
+    let mut instants: BTreeSet<u64> = ops
+        .iter()
+        .flat_map(|o| [Some(o.call), o.ret])
+        .flatten()
+        .collect();
     instants.extend(outcome.faults.iter().map(|f| f.at_ns));
     let rank: BTreeMap<u64, usize> = instants.iter().enumerate().map(|(i, t)| (*t, i)).collect();
     let end_rank = rank.len() + 1;
@@ -76,25 +105,51 @@ pub fn timeline_html(outcome: &Outcome) -> String {
     let n_lanes = node_lane0 + outcome.params.nodes;
     let (lane_h, left, step) = (28.0, 90.0, 14.0);
     let width = left + step * end_rank as f64 + 20.0;
-    let x = |t: Option<u64>| left + step * t.and_then(|t| rank.get(&t)).map_or(end_rank, |r| *r) as f64;
+    let x =
+        |t: Option<u64>| left + step * t.and_then(|t| rank.get(&t)).map_or(end_rank, |r| *r) as f64;
     let mut svg = String::new();
     let height = (n_lanes as f64 + 1.0) * lane_h + 20.0;
-    let _ = write!(svg, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">"#);
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">"#
+    );
     for (c, i) in &lanes {
-        let _ = write!(svg, r#"<text x="4" y="{}" class="lane">client {c}</text>"#, (*i as f64 + 0.7) * lane_h);
+        let _ = write!(
+            svg,
+            r#"<text x="4" y="{}" class="lane">client {c}</text>"#,
+            (*i as f64 + 0.7) * lane_h
+        );
     }
     for n in 0..outcome.params.nodes {
         let y = (node_lane0 + n) as f64 * lane_h;
-        let _ = write!(svg, r#"<text x="4" y="{}" class="lane">node n{n}</text><line x1="{left}" x2="{width}" y1="{}" y2="{}" class="axis"/>"#, y + lane_h * 0.7, y + lane_h / 2.0, y + lane_h / 2.0);
+        let _ = write!(
+            svg,
+            r#"<text x="4" y="{}" class="lane">node n{n}</text><line x1="{left}" x2="{width}" y1="{}" y2="{}" class="axis"/>"#,
+            y + lane_h * 0.7,
+            y + lane_h / 2.0,
+            y + lane_h / 2.0
+        );
     }
     for f in &outcome.faults {
         let lane = f.node.map(|n| node_lane0 + n);
         let y = lane.map_or(0.0, |l| l as f64 * lane_h);
-        let h = if lane.is_some() { lane_h } else { n_lanes as f64 * lane_h };
-        let _ = write!(svg, r#"<rect x="{:.1}" y="{y}" width="4" height="{h}" class="fault"><title>{:.3}ms {}</title></rect>"#, x(Some(f.at_ns)), f.at_ns as f64 / 1e6, esc(&f.what));
+        let h = if lane.is_some() {
+            lane_h
+        } else {
+            n_lanes as f64 * lane_h
+        };
+        let _ = write!(
+            svg,
+            r#"<rect x="{:.1}" y="{y}" width="4" height="{h}" class="fault"><title>{:.3}ms {}</title></rect>"#,
+            x(Some(f.at_ns)),
+            f.at_ns as f64 / 1e6,
+            esc(&f.what)
+        );
     }
     for o in &ops {
-        let Some(&lane) = lanes.get(&o.client) else { continue };
+        let Some(&lane) = lanes.get(&o.client) else {
+            continue;
+        };
         let (x0, x1) = (x(Some(o.call)), x(o.ret));
         let class = if Some(o.id) == bad {
             "op bad"
@@ -112,7 +167,10 @@ pub fn timeline_html(outcome: &Outcome) -> String {
             o.op,
             o.result,
             o.call as f64 / 1e6,
-            o.ret.map_or("never returned".into(), |r| format!("{:.3}ms", r as f64 / 1e6))
+            o.ret.map_or("never returned".into(), |r| format!(
+                "{:.3}ms",
+                r as f64 / 1e6
+            ))
         );
         let _ = write!(
             svg,
@@ -130,7 +188,11 @@ pub fn timeline_html(outcome: &Outcome) -> String {
         Some(Verdict::Ok) => "linearizable".into(),
         None => "not checked".into(),
     };
-    let violations: String = outcome.violations.iter().map(|v| format!("<li>[{}] {}</li>", v.invariant.name(), esc(&v.detail))).collect();
+    let violations: String = outcome
+        .violations
+        .iter()
+        .map(|v| format!("<li>[{}] {}</li>", v.invariant.name(), esc(&v.detail)))
+        .collect();
     format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>level2pc-sim seed {seed}</title><style>
 body{{font-family:sans-serif;margin:16px}} .lane{{font-size:12px}} .axis{{stroke:#ccc}}
@@ -143,6 +205,10 @@ Time runs left to right by rank: each distinct instant is one step.{scope}</p>
 <div style="overflow-x:auto">{svg}</div></body></html>"#,
         seed = outcome.params.seed,
         params = esc(&outcome.params.describe()),
-        scope = if component.is_some() { " Only the failing component's operations are shown." } else { "" },
+        scope = if component.is_some() {
+            " Only the failing component's operations are shown."
+        } else {
+            ""
+        },
     )
 }

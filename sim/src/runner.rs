@@ -67,7 +67,11 @@ impl RunArgs {
     }
 
     fn options(&self) -> RunOptions {
-        RunOptions { trace: self.trace, check_budget: self.check_budget, check_history: true }
+        RunOptions {
+            trace: self.trace,
+            check_budget: self.check_budget,
+            check_history: true,
+        }
     }
 }
 
@@ -115,7 +119,12 @@ pub fn run_command(args: &RunArgs, out: &mut dyn Write) -> std::io::Result<u8> {
             for line in outcome.trace.iter().flatten() {
                 writeln!(out, "{line}")?;
             }
-            writeln!(out, "trace_hash={:016x} violations={}", outcome.trace_hash, outcome.violations.len())?;
+            writeln!(
+                out,
+                "trace_hash={:016x} violations={}",
+                outcome.trace_hash,
+                outcome.violations.len()
+            )?;
         }
         return Ok(u8::from(!outcome.passed()));
     }
@@ -149,7 +158,11 @@ pub fn run_command(args: &RunArgs, out: &mut dyn Write) -> std::io::Result<u8> {
 fn tally(t: &mut Totals, o: &Outcome) {
     t.seeds += 1;
     t.failed += u64::from(!o.passed());
-    let unknown = o.violations.iter().filter(|v| v.invariant == crate::oracle::Invariant::LinearizabilityUnknown).count();
+    let unknown = o
+        .violations
+        .iter()
+        .filter(|v| v.invariant == crate::oracle::Invariant::LinearizabilityUnknown)
+        .count();
     t.unknown += unknown as u64;
     t.violations += (o.violations.len() - unknown) as u64;
     t.ops += o.history.ops.len() as u64;
@@ -162,38 +175,74 @@ fn run_seeds(args: &RunArgs, seeds: &[u64]) -> Vec<(u64, Outcome)> {
     let jobs = args.jobs.max(1);
     let opts = args.options();
     if jobs == 1 {
-        return seeds.iter().map(|&s| (s, run(&args.params(s), opts))).collect();
+        return seeds
+            .iter()
+            .map(|&s| (s, run(&args.params(s), opts)))
+            .collect();
     }
     let mut results: Vec<(u64, Outcome)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..jobs)
             .map(|j| {
                 let mine: Vec<u64> = seeds.iter().copied().skip(j).step_by(jobs).collect();
-                scope.spawn(move || mine.into_iter().map(|s| (s, run(&args.params(s), opts))).collect::<Vec<_>>())
+                scope.spawn(move || {
+                    mine.into_iter()
+                        .map(|s| (s, run(&args.params(s), opts)))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     results.sort_by_key(|(s, _)| *s);
     results
 }
 
-fn report_failure(args: &RunArgs, seed: u64, outcome: &Outcome, out: &mut dyn Write) -> std::io::Result<()> {
+fn report_failure(
+    args: &RunArgs,
+    seed: u64,
+    outcome: &Outcome,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let command = reproduce_command(&outcome.params);
-    let first = outcome.violations.iter().find(|v| v.invariant != crate::oracle::Invariant::LinearizabilityUnknown);
+    let first = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant != crate::oracle::Invariant::LinearizabilityUnknown);
     if let Some(v) = first {
-        writeln!(out, "FAIL seed={seed} [{}] {} — reproduce: {command}", v.invariant.name(), v.detail)?;
+        writeln!(
+            out,
+            "FAIL seed={seed} [{}] {} — reproduce: {command}",
+            v.invariant.name(),
+            v.detail
+        )?;
     }
     let dir = args.out.join(format!("seed-{seed}"));
     let written = if args.shrink {
-        let (params, shrunk) = shrink(&outcome.params, run(&outcome.params, args.options()), args.options());
+        let (params, shrunk) = shrink(
+            &outcome.params,
+            run(&outcome.params, args.options()),
+            args.options(),
+        );
         let min_command = reproduce_command(&params);
-        writeln!(out, "  shrunk to {} ops, {} faults: {min_command}", shrunk.history.ops.len(), shrunk.injected_faults())?;
+        writeln!(
+            out,
+            "  shrunk to {} ops, {} faults: {min_command}",
+            shrunk.history.ops.len(),
+            shrunk.injected_faults()
+        )?;
         report::write_failure(&dir, &shrunk, &min_command)
     } else {
         report::write_failure(&dir, outcome, &command)
     };
     match written {
-        Ok(()) => writeln!(out, "  artefacts: {}/{{summary.txt,history.jsonl,timeline.html}}", dir.display()),
+        Ok(()) => writeln!(
+            out,
+            "  artefacts: {}/{{summary.txt,history.jsonl,timeline.html}}",
+            dir.display()
+        ),
         Err(e) => writeln!(out, "  could not write artefacts to {}: {e}", dir.display()),
     }
 }

@@ -2,13 +2,16 @@
 //! delivers it, so a test can replay an exact interleaving (protocol.md §5.2, the model
 //! checker's counter-examples in `modelcheck/REPORT.md`) and check the resulting history.
 //!
-//! Heartbeats are delivered at once (they only keep nodes ready); persists complete at the end
-//! of every scripted action unless [`Script::hold_persists`] is set.
+//! Membership traffic (heartbeats, leases, views) is delivered at once; only INV, ACK and VAL
+//! wait for the script. Persists complete at the end of every scripted action unless
+//! [`Script::hold_persists`] is set.
 
-use crate::disk::Disk;
 use crate::history::{self, History};
 use crate::workload::record_result;
-use level2pc::{Config, Instant, Message, Mutant, Node, NodeId, Op, OpResult, Output, PersistOp, RequestId, Ts};
+use level2pc::{
+    Config, Instant, MemDisk, Message, Mutant, Node, NodeId, Op, OpResult, Output, PersistOp,
+    RequestId, Ts,
+};
 use std::collections::BTreeMap;
 
 /// A message in flight, waiting for the script.
@@ -27,7 +30,7 @@ pub struct Script {
     /// The engines (`None` while crashed).
     pub nodes: Vec<Option<Node>>,
     /// Their disks.
-    pub disks: Vec<Disk>,
+    pub disks: Vec<MemDisk>,
     /// Messages not yet delivered, in send order.
     pub pool: Vec<InFlight>,
     /// When set, persists wait for [`Script::flush_persists`].
@@ -50,7 +53,7 @@ impl Script {
     pub fn new(n: usize, mutant: Option<Mutant>) -> Script {
         let mut s = Script {
             nodes: (0..n).map(|_| None).collect(),
-            disks: vec![Disk::default(); n],
+            disks: vec![MemDisk::default(); n],
             pool: Vec::new(),
             hold_persists: false,
             pending_persists: vec![Vec::new(); n],
@@ -84,8 +87,9 @@ impl Script {
 
     /// (Re)starts node `i` from its disk.
     pub fn start(&mut self, i: usize) {
-        let recovered = self.disks[i].recover();
-        let node = Node::new(self.config(i), recovered, self.now()).unwrap_or_else(|e| panic!("bad config: {e}"));
+        let recovered = self.disks[i].recover(false);
+        let node = Node::new(self.config(i), recovered, self.now())
+            .unwrap_or_else(|e| panic!("bad config: {e}"));
         self.nodes[i] = Some(node);
         self.pending_persists[i].clear();
         self.drain(i);
@@ -109,7 +113,7 @@ impl Script {
                                 seen.push(update.clone());
                             }
                         }
-                        if let Message::Ping { .. } = msg {
+                        if !msg.is_data_path() {
                             self.deliver_now(i, to, msg);
                         } else {
                             self.pool.push(InFlight { from: i, to, msg });
@@ -130,7 +134,9 @@ impl Script {
     /// Completes every pending persist of node `i`.
     pub fn flush_persists(&mut self, i: usize) {
         let pending = std::mem::take(&mut self.pending_persists[i]);
-        let Some(last) = pending.last().map(|p| p.0) else { return };
+        let Some(last) = pending.last().map(|p| p.0) else {
+            return;
+        };
         for (_, ops) in &pending {
             self.disks[i].apply(ops);
         }
@@ -152,7 +158,9 @@ impl Script {
     }
 
     fn record_reply(&mut self, id: RequestId, result: OpResult) {
-        let Some(idx) = self.requests.remove(&id) else { return };
+        let Some(idx) = self.requests.remove(&id) else {
+            return;
+        };
         let op = &mut self.history[idx];
         op.result = record_result(&result);
         if op.result != history::OpResult::Unknown {
@@ -178,7 +186,8 @@ impl Script {
         self.requests.insert(id, idx);
         let (now, deadline) = (self.now(), Instant::from_millis(self.now_ms + DEADLINE_MS));
         if let Some(n) = self.nodes[i].as_mut() {
-            n.submit(now, id, op, deadline).unwrap_or_else(|e| panic!("{e}"));
+            n.submit(now, id, op, deadline)
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         self.drain(i);
         idx
@@ -188,9 +197,15 @@ impl Script {
     /// Panics (a broken script) if there is none.
     pub fn deliver(&mut self, from: usize, to: usize, pred: impl Fn(&Message) -> bool) {
         self.now_ms += 1;
-        let pos = self.pool.iter().position(|m| m.from == from && m.to == to && pred(&m.msg));
+        let pos = self
+            .pool
+            .iter()
+            .position(|m| m.from == from && m.to == to && pred(&m.msg));
         let Some(pos) = pos else {
-            panic!("script: no message n{from}->n{to} matches; in flight: {:?}", self.pool)
+            panic!(
+                "script: no message n{from}->n{to} matches; in flight: {:?}",
+                self.pool
+            )
         };
         let m = self.pool.remove(pos);
         self.deliver_now(m.from, m.to, m.msg);
@@ -199,7 +214,11 @@ impl Script {
     /// Delivers the first matching message like [`Script::deliver`] but keeps a copy in flight
     /// (a duplicate).
     pub fn deliver_duplicate(&mut self, from: usize, to: usize, pred: impl Fn(&Message) -> bool) {
-        let copy = self.pool.iter().find(|m| m.from == from && m.to == to && pred(&m.msg)).cloned();
+        let copy = self
+            .pool
+            .iter()
+            .find(|m| m.from == from && m.to == to && pred(&m.msg))
+            .cloned();
         self.deliver(from, to, pred);
         if let Some(c) = copy {
             self.pool.push(c);
@@ -255,12 +274,18 @@ impl Script {
 
     /// The history so far.
     pub fn history(&self) -> History {
-        History { ops: self.history.clone() }
+        History {
+            ops: self.history.clone(),
+        }
     }
 
     /// Timestamps that two different updates were sent under (must be empty: §9.1 item 8).
     pub fn ts_collisions(&self) -> Vec<Ts> {
-        self.sent.iter().filter(|(_, v)| v.len() > 1).map(|(ts, _)| *ts).collect()
+        self.sent
+            .iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(ts, _)| *ts)
+            .collect()
     }
 
     /// `(node, ts)` of every commit event so far.

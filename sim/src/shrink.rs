@@ -8,12 +8,17 @@ use crate::world::{run, Outcome, RunOptions};
 const MAX_ATTEMPTS: usize = 80;
 
 fn failure_kind(o: &Outcome) -> Option<&'static str> {
-    o.violations.iter().find(|v| v.invariant != crate::oracle::Invariant::LinearizabilityUnknown).map(|v| v.invariant.name())
+    o.violations
+        .iter()
+        .find(|v| v.invariant != crate::oracle::Invariant::LinearizabilityUnknown)
+        .map(|v| v.invariant.name())
 }
 
 /// Returns the smallest failing parameters found and their outcome. `failing` must fail.
 pub fn shrink(failing: &SimParams, original: Outcome, opts: RunOptions) -> (SimParams, Outcome) {
-    let Some(kind) = failure_kind(&original) else { return (failing.clone(), original) };
+    let Some(kind) = failure_kind(&original) else {
+        return (failing.clone(), original);
+    };
     let mut best = (failing.clone(), original);
     let mut attempts = 0;
     let mut try_candidate = |candidate: SimParams, best: &mut (SimParams, Outcome)| -> bool {

@@ -2,11 +2,11 @@
 //! unique values against random nodes, confined to small key groups that rotate so the
 //! linearizability checker's components stay small (checker.md §2–§3).
 
+use crate::entropy::SimRng;
 use crate::history;
 use crate::params::Workload;
 use level2pc::{Bytes, Op, Write};
 use rand::Rng;
-use crate::entropy::SimRng;
 
 /// A generated operation, in both the engine's and the history's vocabulary.
 #[derive(Clone, Debug)]
@@ -54,13 +54,18 @@ pub fn next_op(rng: &mut SimRng, w: &Workload, group: usize, client: usize, n: u
     match kind.unwrap_or(0) {
         0 => {
             let k = key(group, rng.gen_range(0..keys));
-            GenOp { engine: Op::Get { key: bytes(&k) }, history: history::Op::Get { key: k } }
+            GenOp {
+                engine: Op::Get { key: bytes(&k) },
+                history: history::Op::Get { key: k },
+            }
         }
         1 => {
             let count = rng.gen_range(2..=keys.max(2)).min(keys);
             let ks = distinct_keys(rng, count);
             GenOp {
-                engine: Op::GetMany { keys: ks.iter().map(|k| bytes(k)).collect() },
+                engine: Op::GetMany {
+                    keys: ks.iter().map(|k| bytes(k)).collect(),
+                },
                 history: history::Op::GetMany { keys: ks },
             }
         }
@@ -68,32 +73,57 @@ pub fn next_op(rng: &mut SimRng, w: &Workload, group: usize, client: usize, n: u
             let (lo, hi) = group_bounds(group);
             let limit = rng.gen_bool(0.5).then(|| rng.gen_range(1..=keys));
             GenOp {
-                engine: Op::Range { lo: bytes(&lo), hi: bytes(&hi), limit },
-                history: history::Op::Range { lo, hi, limit: limit.map(|l| l as u64) },
+                engine: Op::Range {
+                    lo: bytes(&lo),
+                    hi: bytes(&hi),
+                    limit,
+                },
+                history: history::Op::Range {
+                    lo,
+                    hi,
+                    limit: limit.map(|l| l as u64),
+                },
             }
         }
         3 => {
             let k = key(group, rng.gen_range(0..keys));
             GenOp {
-                engine: Op::Put { key: bytes(&k), value: bytes(&value) },
+                engine: Op::Put {
+                    key: bytes(&k),
+                    value: bytes(&value),
+                },
                 history: history::Op::Put { key: k, value },
             }
         }
         4 => {
             let k = key(group, rng.gen_range(0..keys));
-            GenOp { engine: Op::Del { key: bytes(&k) }, history: history::Op::Del { key: k } }
+            GenOp {
+                engine: Op::Del { key: bytes(&k) },
+                history: history::Op::Del { key: k },
+            }
         }
         _ => {
             let count = rng.gen_range(2..=keys.max(2)).min(keys);
             let ks = distinct_keys(rng, count);
-            let writes: Vec<(String, Option<String>)> =
-                ks.into_iter().map(|k| (k, (!rng.gen_bool(0.2)).then(|| value.clone()))).collect();
+            let writes: Vec<(String, Option<String>)> = ks
+                .into_iter()
+                .map(|k| (k, (!rng.gen_bool(0.2)).then(|| value.clone())))
+                .collect();
             GenOp {
                 engine: Op::Batch {
-                    writes: writes.iter().map(|(k, v)| Write { key: bytes(k), value: v.as_deref().map(bytes) }).collect(),
+                    writes: writes
+                        .iter()
+                        .map(|(k, v)| Write {
+                            key: bytes(k),
+                            value: v.as_deref().map(bytes),
+                        })
+                        .collect(),
                 },
                 history: history::Op::Batch {
-                    writes: writes.into_iter().map(|(key, value)| history::BatchWrite { key, value }).collect(),
+                    writes: writes
+                        .into_iter()
+                        .map(|(key, value)| history::BatchWrite { key, value })
+                        .collect(),
                 },
             }
         }
@@ -104,8 +134,16 @@ pub fn next_op(rng: &mut SimRng, w: &Workload, group: usize, client: usize, n: u
 pub fn group_read(group: usize) -> GenOp {
     let (lo, hi) = group_bounds(group);
     GenOp {
-        engine: Op::Range { lo: bytes(&lo), hi: bytes(&hi), limit: None },
-        history: history::Op::Range { lo, hi, limit: None },
+        engine: Op::Range {
+            lo: bytes(&lo),
+            hi: bytes(&hi),
+            limit: None,
+        },
+        history: history::Op::Range {
+            lo,
+            hi,
+            limit: None,
+        },
     }
 }
 
@@ -115,9 +153,15 @@ pub fn record_result(result: &level2pc::OpResult) -> history::OpResult {
     let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
     match result {
         R::Written { .. } => history::OpResult::Ok,
-        R::Value(v) => history::OpResult::Value { value: v.as_ref().map(text) },
-        R::Values(vs) => history::OpResult::Values { values: vs.iter().map(|v| v.as_ref().map(text)).collect() },
-        R::Entries(es) => history::OpResult::Range { entries: es.iter().map(|(k, v)| (text(k), text(v))).collect() },
+        R::Value(v) => history::OpResult::Value {
+            value: v.as_ref().map(text),
+        },
+        R::Values(vs) => history::OpResult::Values {
+            values: vs.iter().map(|v| v.as_ref().map(text)).collect(),
+        },
+        R::Entries(es) => history::OpResult::Range {
+            entries: es.iter().map(|(k, v)| (text(k), text(v))).collect(),
+        },
         // Unavailable means the engine never started the operation: it definitely had no effect.
         R::Unavailable(_) => history::OpResult::Fail,
         R::Indeterminate => history::OpResult::Unknown,

@@ -8,20 +8,21 @@
 //! every key group that resolves most unknown writes).
 
 use crate::clock::NodeClock;
-use crate::disk::Disk;
+use crate::entropy::SimRng;
 use crate::history::{self, History};
 use crate::network::Network;
 use crate::oracle::{Invariant, Oracle, Violation};
 use crate::params::{SimParams, RHO_PPM};
 use crate::workload::{self, GenOp};
-use level2pc::{Config, Event, Instant, Message, Node, NodeId, OpResult, Output, PersistOp, RequestId};
-use crate::entropy::SimRng;
+use level2pc::{
+    Config, Event, Instant, MemDisk, Message, Node, NodeId, OpResult, Output, PersistOp, RequestId,
+};
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
 const MS: u64 = 1_000_000;
 /// Quiet time after healing before convergence is required.
-const SETTLE_NS: u64 = 5_000 * MS;
+const SETTLE_NS: u64 = 8_000 * MS;
 /// Operations each client issues in the good period.
 const GOOD_OPS_PER_CLIENT: usize = 5;
 /// Every operation in the good period must complete within this (§9.2.2:
@@ -66,7 +67,9 @@ impl Outcome {
     /// Whether the run broke no invariant (an inconclusive linearizability check counts as
     /// passing here; it is reported separately).
     pub fn passed(&self) -> bool {
-        self.violations.iter().all(|v| v.invariant == Invariant::LinearizabilityUnknown)
+        self.violations
+            .iter()
+            .all(|v| v.invariant == Invariant::LinearizabilityUnknown)
     }
 }
 
@@ -94,21 +97,53 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { trace: false, check_budget: 2_000_000, check_history: true }
+        RunOptions {
+            trace: false,
+            check_budget: 2_000_000,
+            check_history: true,
+        }
     }
 }
 
 #[derive(Debug)]
 enum Ev {
-    Deliver { from: usize, to: usize, gen: u64, msgs: Vec<Message> },
-    PersistDone { node: usize, inc: u64, seq: u64, ops: Vec<PersistOp> },
-    PersistAck { node: usize, inc: u64, seq: u64 },
-    Submit { client: usize, node: usize, req: RequestId, op: level2pc::Op, deadline_ns: u64 },
-    ClientTick { client: usize },
-    ClientGiveUp { client: usize, req: RequestId },
+    Deliver {
+        from: usize,
+        to: usize,
+        gen: u64,
+        msgs: Vec<Message>,
+    },
+    PersistDone {
+        node: usize,
+        inc: u64,
+        seq: u64,
+        ops: Vec<PersistOp>,
+    },
+    PersistAck {
+        node: usize,
+        inc: u64,
+        seq: u64,
+    },
+    Submit {
+        client: usize,
+        node: usize,
+        req: RequestId,
+        op: level2pc::Op,
+        deadline_ns: u64,
+    },
+    ClientTick {
+        client: usize,
+    },
+    ClientGiveUp {
+        client: usize,
+        req: RequestId,
+    },
     Fault,
     HealPartition,
-    Restart { node: usize, lose_disk: bool },
+    Restart {
+        node: usize,
+        lose_disk: bool,
+    },
     GoodStart,
 }
 
@@ -138,7 +173,7 @@ struct World {
     clocks: Vec<NodeClock>,
     paused_until: Vec<u64>,
     incarnation: Vec<u64>,
-    disks: Vec<Disk>,
+    disks: Vec<MemDisk>,
     fsync_free_at: Vec<u64>,
     net: Network,
     queue: BTreeMap<(u64, u64), Ev>,
@@ -188,7 +223,7 @@ impl World {
             clocks,
             paused_until: vec![0; n],
             incarnation: vec![0; n],
-            disks: vec![Disk::default(); n],
+            disks: vec![MemDisk::default(); n],
             fsync_free_at: vec![0; n],
             net,
             queue: BTreeMap::new(),
@@ -209,7 +244,7 @@ impl World {
             p,
         };
         for i in 0..n {
-            w.start_node(i);
+            w.start_node(i, false);
         }
         for c in 0..w.clients.len() {
             let at = w.rng.gen_range(0..10 * MS) + 500 * MS;
@@ -223,8 +258,15 @@ impl World {
         if !p.faults.clock_drift {
             return NodeClock::IDEAL;
         }
-        let bound = if p.clock_violation { 50 * RHO_PPM } else { p.rates.drift_ppm } as i64;
-        NodeClock { offset_ns: rng.gen_range(0..10_000 * MS), drift_ppm: rng.gen_range(-bound..=bound) }
+        let bound = if p.clock_violation {
+            50 * RHO_PPM
+        } else {
+            p.rates.drift_ppm
+        } as i64;
+        NodeClock {
+            offset_ns: rng.gen_range(0..10_000 * MS),
+            drift_ppm: rng.gen_range(-bound..=bound),
+        }
     }
 
     // ----- plumbing ------------------------------------------------------------------------
@@ -266,8 +308,8 @@ impl World {
         cfg
     }
 
-    fn start_node(&mut self, i: usize) {
-        let recovered = self.disks[i].recover();
+    fn start_node(&mut self, i: usize, join: bool) {
+        let recovered = self.disks[i].recover(join);
         let node = match Node::new(self.config(i), recovered, self.local_now(i)) {
             Ok(node) => node,
             Err(e) => panic!("the simulator built an invalid config: {e}"),
@@ -282,22 +324,36 @@ impl World {
         while let Some(out) = self.nodes[i].as_mut().and_then(|n| n.poll_output()) {
             self.route(i, out);
         }
-        self.next_timer[i] = self.nodes[i].as_ref().and_then(|n| n.poll_timeout()).map(|t| self.clocks[i].true_time_of(t).max(self.now));
+        self.next_timer[i] = self.nodes[i]
+            .as_ref()
+            .and_then(|n| n.poll_timeout())
+            .map(|t| self.clocks[i].true_time_of(t).max(self.now));
     }
 
     fn route(&mut self, i: usize, out: Output) {
         match out {
             Output::Send { to, msgs } => self.send(i, to.0 as usize, msgs),
             Output::Persist { seq, ops } => {
-                let done = self.fsync_free_at[i].max(self.now) + self.rng.gen_range(0..=self.p.rates.fsync_us) * 1_000;
+                let done = self.fsync_free_at[i].max(self.now)
+                    + self.rng.gen_range(0..=self.p.rates.fsync_us) * 1_000;
                 self.fsync_free_at[i] = done;
                 let inc = self.incarnation[i];
-                self.push(done - self.now, Ev::PersistDone { node: i, inc, seq, ops });
+                self.push(
+                    done - self.now,
+                    Ev::PersistDone {
+                        node: i,
+                        inc,
+                        seq,
+                        ops,
+                    },
+                );
             }
             Output::Reply { id, result } => self.on_reply(i, id, result),
             Output::Event(Event::Committed(ts)) => {
                 let (now, seq) = (self.now, self.seq);
-                self.oracle.on_commit(now, seq, i, ts, &self.disks);
+                if let Some(view) = self.nodes[i].as_ref().map(|n| n.view().clone()) {
+                    self.oracle.on_commit(now, seq, i, ts, &view, &self.disks);
+                }
             }
             Output::Event(_) => {}
         }
@@ -307,16 +363,36 @@ impl World {
         if to >= self.p.nodes {
             return;
         }
+        let adm = self.nodes[from]
+            .as_ref()
+            .and_then(|n| n.member_id())
+            .map_or(0, |id| id.adm);
         for m in &msgs {
-            self.oracle.on_send(self.now, from, m);
+            self.oracle.on_send(self.now, from, adm, m);
         }
         let delays = self.net.transmit(&mut self.rng, from, to);
         let gen = self.net.generation(from, to);
         if let Some((&last, rest)) = delays.split_last() {
             for &d in rest {
-                self.push(d, Ev::Deliver { from, to, gen, msgs: msgs.clone() });
+                self.push(
+                    d,
+                    Ev::Deliver {
+                        from,
+                        to,
+                        gen,
+                        msgs: msgs.clone(),
+                    },
+                );
             }
-            self.push(last, Ev::Deliver { from, to, gen, msgs });
+            self.push(
+                last,
+                Ev::Deliver {
+                    from,
+                    to,
+                    gen,
+                    msgs,
+                },
+            );
         }
     }
 
@@ -332,7 +408,9 @@ impl World {
             match (timer, event_at) {
                 (Some((t, i)), e) if e.is_none_or(|e| t <= e) => self.fire_timer(t, i),
                 (_, Some(_)) => {
-                    let Some(((at, _), ev)) = self.queue.pop_first() else { break };
+                    let Some(((at, _), ev)) = self.queue.pop_first() else {
+                        break;
+                    };
                     self.now = self.now.max(at);
                     self.handle(ev);
                 }
@@ -351,18 +429,27 @@ impl World {
 
     /// The engines' own invariants (`Node::check_invariants`), reported as violations.
     fn check_engine_invariants(&mut self) {
-        let broken: Vec<(usize, String)> =
-            self.nodes.iter().enumerate().filter_map(|(i, n)| n.as_ref()?.check_invariants().err().map(|e| (i, e))).collect();
+        let broken: Vec<(usize, String)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref()?.check_invariants().err().map(|e| (i, e)))
+            .collect();
         for (i, e) in broken {
-            self.oracle.violate(Invariant::EngineInvariant, self.now, format!("n{i}: {e}"));
+            self.oracle
+                .violate(Invariant::EngineInvariant, self.now, format!("n{i}: {e}"));
         }
     }
 
     fn done(&self) -> bool {
         match self.phase {
             Phase::Good => {
-                let idle = self.clients.iter().all(|c| c.busy.is_none() && c.good_left == 0);
-                (idle && self.final_reads_left.is_empty()) || self.now > self.good_start + GOOD_PERIOD_MAX_NS
+                let idle = self
+                    .clients
+                    .iter()
+                    .all(|c| c.busy.is_none() && c.good_left == 0);
+                (idle && self.final_reads_left.is_empty())
+                    || self.now > self.good_start + GOOD_PERIOD_MAX_NS
             }
             _ => false,
         }
@@ -380,10 +467,26 @@ impl World {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { from, to, gen, msgs } => self.deliver(from, to, gen, msgs),
-            Ev::PersistDone { node, inc, seq, ops } => self.persist_done(node, inc, seq, ops),
+            Ev::Deliver {
+                from,
+                to,
+                gen,
+                msgs,
+            } => self.deliver(from, to, gen, msgs),
+            Ev::PersistDone {
+                node,
+                inc,
+                seq,
+                ops,
+            } => self.persist_done(node, inc, seq, ops),
             Ev::PersistAck { node, inc, seq } => self.persist_ack(node, inc, seq),
-            Ev::Submit { client, node, req, op, deadline_ns } => self.submit(client, node, req, op, deadline_ns),
+            Ev::Submit {
+                client,
+                node,
+                req,
+                op,
+                deadline_ns,
+            } => self.submit(client, node, req, op, deadline_ns),
             Ev::ClientTick { client } => self.client_tick(client),
             Ev::ClientGiveUp { client, req } => self.client_give_up(client, req),
             Ev::Fault => self.inject_fault(),
@@ -412,7 +515,17 @@ impl World {
         if !self.net.deliverable(from, to, gen) || self.nodes[to].is_none() {
             return;
         }
-        let Some(Ev::Deliver { msgs, .. }) = self.defer_if_paused(to, Ev::Deliver { from, to, gen, msgs }) else { return };
+        let Some(Ev::Deliver { msgs, .. }) = self.defer_if_paused(
+            to,
+            Ev::Deliver {
+                from,
+                to,
+                gen,
+                msgs,
+            },
+        ) else {
+            return;
+        };
         self.mix(&[self.now, 2, from as u64, to as u64, msgs.len() as u64]);
         self.log(|| format!("n{from}->n{to} {}", describe(&msgs)));
         let local = self.local_now(to);
@@ -436,7 +549,10 @@ impl World {
         if self.incarnation[node] != inc {
             return;
         }
-        if self.defer_if_paused(node, Ev::PersistAck { node, inc, seq }).is_none() {
+        if self
+            .defer_if_paused(node, Ev::PersistAck { node, inc, seq })
+            .is_none()
+        {
             return;
         }
         let local = self.local_now(node);
@@ -479,9 +595,21 @@ impl World {
         self.requests.insert(req, c);
         let deadline_ns = self.p.workload.deadline_ms * MS;
         // Give up a little after the engine's own deadline, to allow for clock drift.
-        self.push(deadline_ns + deadline_ns / 50 + 100 * MS, Ev::ClientGiveUp { client: c, req });
+        self.push(
+            deadline_ns + deadline_ns / 50 + 100 * MS,
+            Ev::ClientGiveUp { client: c, req },
+        );
         let hop = self.rng.gen_range(10_000..200_000);
-        self.push(hop, Ev::Submit { client: c, node, req, op: gen.engine, deadline_ns });
+        self.push(
+            hop,
+            Ev::Submit {
+                client: c,
+                node,
+                req,
+                op: gen.engine,
+                deadline_ns,
+            },
+        );
     }
 
     fn next_client_op(&mut self, c: usize) -> GenOp {
@@ -503,12 +631,27 @@ impl World {
         workload::next_op(&mut self.rng, &w, group, c, n)
     }
 
-    fn submit(&mut self, client: usize, node: usize, req: RequestId, op: level2pc::Op, deadline_ns: u64) {
+    fn submit(
+        &mut self,
+        client: usize,
+        node: usize,
+        req: RequestId,
+        op: level2pc::Op,
+        deadline_ns: u64,
+    ) {
         if self.nodes[node].is_none() || !self.requests.contains_key(&req) {
             return; // the node is down: the client will give up
         }
-        let ev = Ev::Submit { client, node, req, op, deadline_ns };
-        let Some(Ev::Submit { op, .. }) = self.defer_if_paused(node, ev) else { return };
+        let ev = Ev::Submit {
+            client,
+            node,
+            req,
+            op,
+            deadline_ns,
+        };
+        let Some(Ev::Submit { op, .. }) = self.defer_if_paused(node, ev) else {
+            return;
+        };
         self.mix(&[self.now, 4, node as u64, req.0]);
         self.log(|| format!("c{client}->n{node} submit #{} {op:?}", req.0));
         let local = self.local_now(node);
@@ -524,16 +667,36 @@ impl World {
     fn on_reply(&mut self, node: usize, req: RequestId, result: OpResult) {
         self.mix(&[self.now, 5, node as u64, req.0]);
         self.log(|| format!("n{node} reply #{} {result:?}", req.0));
-        let Some(c) = self.requests.remove(&req) else { return };
-        let Some((_, idx)) = self.clients[c].busy.take() else { return };
+        if matches!(
+            result,
+            OpResult::Value(_) | OpResult::Values(_) | OpResult::Entries(_)
+        ) {
+            if let Some(n) = self.nodes[node].as_ref() {
+                self.oracle.on_read(self.now, node, n);
+            }
+        }
+        let Some(c) = self.requests.remove(&req) else {
+            return;
+        };
+        let Some((_, idx)) = self.clients[c].busy.take() else {
+            return;
+        };
         let op = &mut self.history[idx];
         let recorded = workload::record_result(&result);
         let latency = self.now - op.call;
         if self.phase == Phase::Good && op.call >= self.good_start {
-            let incomplete = matches!(recorded, history::OpResult::Fail | history::OpResult::Unknown);
+            let incomplete = matches!(
+                recorded,
+                history::OpResult::Fail | history::OpResult::Unknown
+            );
             if incomplete || latency > GOOD_OP_BOUND_NS {
-                let detail = format!("op {} at n{node} answered {result:?} after {}ms in the good period", op.id, latency / MS);
-                self.oracle.violate(Invariant::BoundedCompletion, self.now, detail);
+                let detail = format!(
+                    "op {} at n{node} answered {result:?} after {}ms in the good period",
+                    op.id,
+                    latency / MS
+                );
+                self.oracle
+                    .violate(Invariant::BoundedCompletion, self.now, detail);
             }
         }
         op.result = recorded;
@@ -549,8 +712,12 @@ impl World {
         }
         if let Some((_, idx)) = self.clients[c].busy.take() {
             if self.phase == Phase::Good && self.history[idx].call >= self.good_start {
-                let detail = format!("op {} never answered in the good period", self.history[idx].id);
-                self.oracle.violate(Invariant::BoundedCompletion, self.now, detail);
+                let detail = format!(
+                    "op {} never answered in the good period",
+                    self.history[idx].id
+                );
+                self.oracle
+                    .violate(Invariant::BoundedCompletion, self.now, detail);
             }
         }
         self.schedule_tick(c);
@@ -565,7 +732,9 @@ impl World {
 
     fn schedule_fault(&mut self) {
         let f = self.p.faults;
-        if !(f.partitions || f.resets || f.crashes || f.pauses || f.disk_loss) || self.faults.len() >= self.p.max_faults {
+        if !(f.partitions || f.resets || f.crashes || f.pauses || f.disk_loss)
+            || self.faults.len() >= self.p.max_faults
+        {
             return;
         }
         let mean = self.p.rates.fault_interval_ms * MS;
@@ -578,11 +747,17 @@ impl World {
             return;
         }
         let f = self.p.faults;
-        let kinds: Vec<u8> = [(f.partitions, 0), (f.resets, 1), (f.crashes, 2), (f.pauses, 3), (f.disk_loss, 4)]
-            .into_iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, k)| k)
-            .collect();
+        let kinds: Vec<u8> = [
+            (f.partitions, 0),
+            (f.resets, 1),
+            (f.crashes, 2),
+            (f.pauses, 3),
+            (f.disk_loss, 4),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, k)| k)
+        .collect();
         let kind = kinds[self.rng.gen_range(0..kinds.len())];
         let duration = self.rng.gen_range(1..=self.p.rates.fault_duration_ms) * MS;
         let n = self.p.nodes;
@@ -601,10 +776,23 @@ impl World {
                 self.net.reset(node, other);
                 format!("reset n{node}<->n{other}")
             }
+            4 if !self.disk_loss_survivable() => {
+                "skipped disk loss (the cluster has not recovered from the last one)".into()
+            }
             2 | 4 if self.nodes[node].is_some() => {
                 self.crash(node);
-                self.push(duration, Ev::Restart { node, lose_disk: kind == 4 });
-                format!("{} n{node} for {}ms", if kind == 4 { "disk loss" } else { "crash" }, duration / MS)
+                self.push(
+                    duration,
+                    Ev::Restart {
+                        node,
+                        lose_disk: kind == 4,
+                    },
+                );
+                format!(
+                    "{} n{node} for {}ms",
+                    if kind == 4 { "disk loss" } else { "crash" },
+                    duration / MS
+                )
             }
             3 if !self.is_paused(node) && self.nodes[node].is_some() => {
                 self.paused_until[node] = self.now + duration;
@@ -614,8 +802,27 @@ impl World {
         };
         self.mix(&[self.now, 6, u64::from(kind), node as u64]);
         self.log(|| format!("FAULT {what}"));
-        self.faults.push(FaultRecord { at_ns: self.now, node: hit, what });
+        self.faults.push(FaultRecord {
+            at_ns: self.now,
+            node: hit,
+            what,
+        });
         self.schedule_fault();
+    }
+
+    /// Disk loss is injected only when every node is up and an Active member of one view with
+    /// at least two Active members: then another member still holds all the data, and a
+    /// majority of acceptors still remembers its votes. Losing more at once is data loss by
+    /// definition, outside the fault model.
+    fn disk_loss_survivable(&self) -> bool {
+        let up: Vec<&Node> = self.nodes.iter().flatten().collect();
+        let epochs: BTreeSet<u64> = up.iter().map(|n| n.view().epoch.0).collect();
+        up.len() == self.p.nodes
+            && epochs.len() == 1
+            && up
+                .iter()
+                .all(|n| n.member_id().is_some_and(|id| n.view().is_active(id)))
+            && up.first().is_some_and(|n| n.view().active().count() >= 2)
     }
 
     fn crash(&mut self, i: usize) {
@@ -630,11 +837,16 @@ impl World {
             return;
         }
         if lose_disk {
-            self.disks[i].lose();
+            self.disks[i] = MemDisk::default();
         }
         self.mix(&[self.now, 7, i as u64]);
-        self.log(|| format!("restart n{i}{}", if lose_disk { " with an empty disk" } else { "" }));
-        self.start_node(i);
+        self.log(|| {
+            format!(
+                "restart n{i}{}",
+                if lose_disk { " with an empty disk" } else { "" }
+            )
+        });
+        self.start_node(i, lose_disk);
         if let Some(node) = self.nodes[i].as_ref() {
             self.oracle.on_restart(self.now, i, node, lose_disk);
         }
@@ -643,12 +855,19 @@ impl World {
     // ----- phases --------------------------------------------------------------------------
 
     fn maybe_end_fault_phase(&mut self) {
-        if self.phase != Phase::Faults || self.ops_issued < self.p.ops || self.clients.iter().any(|c| c.busy.is_some()) {
+        if self.phase != Phase::Faults
+            || self.ops_issued < self.p.ops
+            || self.clients.iter().any(|c| c.busy.is_some())
+        {
             return;
         }
         self.phase = Phase::Heal;
         self.log(|| "HEAL: faults stop".into());
-        self.faults.push(FaultRecord { at_ns: self.now, node: None, what: HEAL.into() });
+        self.faults.push(FaultRecord {
+            at_ns: self.now,
+            node: None,
+            what: HEAL.into(),
+        });
         self.net.heal();
         self.net.lossy = false;
         for i in 0..self.p.nodes {
@@ -678,12 +897,39 @@ impl World {
         if up.len() != self.p.nodes {
             problems.push("a node is down".to_string());
         }
-        let same = |a: &Node, b: &Node| a.inspect_all().map(|e| (e.0, e.1, e.3)).eq(b.inspect_all().map(|e| (e.0, e.1, e.3)));
+        let epochs: BTreeSet<u64> = up.iter().map(|n| n.view().epoch.0).collect();
+        let inactive: Vec<String> = up
+            .iter()
+            .filter(|n| !n.member_id().is_some_and(|id| n.view().is_active(id)))
+            .map(|n| {
+                format!(
+                    "{} (identity {:?}, listed {:?})",
+                    n.id(),
+                    n.identity().map(|i| i.adm),
+                    n.view().member(n.id()).map(|m| (m.id.adm, m.role))
+                )
+            })
+            .collect();
+        if epochs.len() > 1 || !inactive.is_empty() {
+            problems.push(format!(
+                "not all Active in one view: epochs {epochs:?}, not Active: {inactive:?}"
+            ));
+        }
+        let same = |a: &Node, b: &Node| {
+            a.inspect_all()
+                .map(|e| (e.0, e.1, e.3))
+                .eq(b.inspect_all().map(|e| (e.0, e.1, e.3)))
+        };
         if up.windows(2).any(|w| !same(w[0], w[1])) {
             problems.push("replicas differ".to_string());
         }
-        let invalid: Vec<String> =
-            up.iter().flat_map(|n| n.inspect_all()).filter(|e| !e.2).map(|e| String::from_utf8_lossy(e.0).into_owned()).take(3).collect();
+        let invalid: Vec<String> = up
+            .iter()
+            .flat_map(|n| n.inspect_all())
+            .filter(|e| !e.2)
+            .map(|e| String::from_utf8_lossy(e.0).into_owned())
+            .take(3)
+            .collect();
         if !invalid.is_empty() {
             problems.push(format!("keys still Invalid: {invalid:?}"));
         }
@@ -692,8 +938,13 @@ impl World {
             problems.push(format!("{pending} update records still pending"));
         }
         if !problems.is_empty() {
-            let detail = format!("{}s after healing: {}", SETTLE_NS / 1_000 / MS, problems.join("; "));
-            self.oracle.violate(Invariant::Convergence, self.now, detail);
+            let detail = format!(
+                "{}s after healing: {}",
+                SETTLE_NS / 1_000 / MS,
+                problems.join("; ")
+            );
+            self.oracle
+                .violate(Invariant::Convergence, self.now, detail);
         }
     }
 
@@ -701,27 +952,44 @@ impl World {
         self.oracle.check_valid_agreement(self.now, &self.nodes);
         self.oracle.check_guardian_order();
         if self.phase != Phase::Good {
-            let detail = format!("the run never reached the good period (phase {:?})", self.phase);
-            self.oracle.violate(Invariant::BoundedCompletion, self.now, detail);
+            let detail = format!(
+                "the run never reached the good period (phase {:?})",
+                self.phase
+            );
+            self.oracle
+                .violate(Invariant::BoundedCompletion, self.now, detail);
         }
-        let history = History { ops: std::mem::take(&mut self.history) };
-        let checked = opts.check_history.then(|| crate::checker::check(&history, opts.check_budget));
+        let history = History {
+            ops: std::mem::take(&mut self.history),
+        };
+        let checked = opts
+            .check_history
+            .then(|| crate::checker::check(&history, opts.check_budget));
         let verdict = match checked {
             None => None,
             Some(Ok(report)) => Some(report.verdict),
             Some(Err(e)) => {
-                self.oracle.violate(Invariant::Linearizability, self.now, format!("malformed history: {e}"));
+                self.oracle.violate(
+                    Invariant::Linearizability,
+                    self.now,
+                    format!("malformed history: {e}"),
+                );
                 None
             }
         };
         match &verdict {
             Some(crate::checker::Verdict::Illegal(v)) => {
-                let detail = format!("op #{} cannot be linearized: {} (keys {:?})", v.op, v.reason, v.component);
-                self.oracle.violate(Invariant::Linearizability, self.now, detail);
+                let detail = format!(
+                    "op #{} cannot be linearized: {} (keys {:?})",
+                    v.op, v.reason, v.component
+                );
+                self.oracle
+                    .violate(Invariant::Linearizability, self.now, detail);
             }
             Some(crate::checker::Verdict::Unknown { component, steps }) => {
                 let detail = format!("budget exhausted after {steps} steps on keys {component:?}");
-                self.oracle.violate(Invariant::LinearizabilityUnknown, self.now, detail);
+                self.oracle
+                    .violate(Invariant::LinearizabilityUnknown, self.now, detail);
             }
             _ => {}
         }
@@ -739,6 +1007,25 @@ impl World {
     }
 }
 
+/// A view's members as `n<id>.<adm><A|J>` strings, for traces.
+fn members(view: &level2pc::View) -> Vec<String> {
+    view.members
+        .iter()
+        .map(|m| {
+            format!(
+                "{}.{}{}",
+                m.id.node,
+                m.id.adm,
+                if m.role == level2pc::Role::Active {
+                    'A'
+                } else {
+                    'J'
+                }
+            )
+        })
+        .collect()
+}
+
 fn describe(msgs: &[Message]) -> String {
     let parts: Vec<String> = msgs
         .iter()
@@ -747,6 +1034,31 @@ fn describe(msgs: &[Message]) -> String {
             Message::Ack { ts, .. } => format!("ACK{ts}"),
             Message::Val { ts, .. } => format!("VAL{ts}"),
             Message::Ping { .. } => "PING".into(),
+            Message::Decided { view } => format!("DECIDED{}{:?}", view.epoch.0, members(view)),
+            Message::ViewInfo { view } => format!("VIEWINFO{}", view.epoch.0),
+            Message::Prepare { base, ballot } => format!(
+                "PREPARE{}b{}.{}",
+                base.epoch.0 + 1,
+                ballot.round,
+                ballot.node
+            ),
+            Message::Accept { view, ballot, .. } => format!(
+                "ACCEPT{}b{}.{}{:?}",
+                view.epoch.0,
+                ballot.round,
+                ballot.node,
+                members(view)
+            ),
+            Message::SnapChunk { entries, next, .. } => format!(
+                "SNAPCHUNK[{}]{}",
+                entries.len(),
+                if next.is_none() { " last" } else { "" }
+            ),
+            other => format!("{other:?}")
+                .chars()
+                .take_while(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_uppercase(),
         })
         .collect();
     parts.join(" ")

@@ -9,7 +9,13 @@ const MAX_SEEDS: u64 = 300;
 
 fn first_catch(mutant: Mutant) -> Option<(u64, String)> {
     (0..MAX_SEEDS).find_map(|seed| {
-        let mut p = SimParams::draw(seed, 3, 300, FaultKinds::parse("all").expect("profile"), true);
+        let mut p = SimParams::draw(
+            seed,
+            3,
+            300,
+            FaultKinds::parse("all").expect("profile"),
+            true,
+        );
         // The contention-heavy shape (`--hot`): few keys, many batches, so every rule is exercised.
         p.workload.make_hot(2);
         p.mutant = Some(mutant);
@@ -27,13 +33,22 @@ fn every_mutant_is_caught_within_the_seed_bound() {
             None => missed.push(m.name()),
         }
     }
-    assert!(missed.is_empty(), "mutants not caught within {MAX_SEEDS} seeds: {missed:?}");
+    assert!(
+        missed.is_empty(),
+        "mutants not caught within {MAX_SEEDS} seeds: {missed:?}"
+    );
 }
 
 #[test]
 fn the_real_engine_passes_the_same_seeds() {
     for seed in 0..50 {
-        let p = SimParams::draw(seed, 3, 300, FaultKinds::parse("all").expect("profile"), true);
+        let p = SimParams::draw(
+            seed,
+            3,
+            300,
+            FaultKinds::parse("all").expect("profile"),
+            true,
+        );
         let outcome = run(&p, RunOptions::default());
         assert!(outcome.passed(), "seed {seed}: {:?}", outcome.violations);
     }

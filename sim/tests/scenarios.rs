@@ -12,32 +12,67 @@ const A: usize = 0;
 const D: usize = 1;
 const R: usize = 2;
 
+/// A timestamp of `node`'s first boot under its bootstrap identity (writer boot = adm << 32 | boot).
 fn ts(version: u64, node: usize) -> Ts {
-    Ts::new(version, NodeId(node as u32), BootInc(1))
+    Ts::new(version, NodeId(node as u32), BootInc((1 << 32) | 1))
 }
 fn b(s: &str) -> level2pc::Bytes {
     s.as_bytes().into()
 }
 fn put(k: &str, v: &str) -> (Op, history::Op) {
-    (Op::Put { key: b(k), value: b(v) }, history::Op::Put { key: k.into(), value: v.into() })
+    (
+        Op::Put {
+            key: b(k),
+            value: b(v),
+        },
+        history::Op::Put {
+            key: k.into(),
+            value: v.into(),
+        },
+    )
 }
 fn batch(kv: &[(&str, &str)]) -> (Op, history::Op) {
     (
-        Op::Batch { writes: kv.iter().map(|(k, v)| Write { key: b(k), value: Some(b(v)) }).collect() },
-        history::Op::Batch { writes: kv.iter().map(|(k, v)| BatchWrite { key: (*k).into(), value: Some((*v).into()) }).collect() },
+        Op::Batch {
+            writes: kv
+                .iter()
+                .map(|(k, v)| Write {
+                    key: b(k),
+                    value: Some(b(v)),
+                })
+                .collect(),
+        },
+        history::Op::Batch {
+            writes: kv
+                .iter()
+                .map(|(k, v)| BatchWrite {
+                    key: (*k).into(),
+                    value: Some((*v).into()),
+                })
+                .collect(),
+        },
     )
 }
 fn get(k: &str) -> (Op, history::Op) {
     (Op::Get { key: b(k) }, history::Op::Get { key: k.into() })
 }
 fn get_many(ks: &[&str]) -> (Op, history::Op) {
-    (Op::GetMany { keys: ks.iter().map(|k| b(k)).collect() }, history::Op::GetMany { keys: ks.iter().map(|k| k.to_string()).collect() })
+    (
+        Op::GetMany {
+            keys: ks.iter().map(|k| b(k)).collect(),
+        },
+        history::Op::GetMany {
+            keys: ks.iter().map(|k| k.to_string()).collect(),
+        },
+    )
 }
 fn submit(s: &mut Script, node: usize, (op, hist): (Op, history::Op)) -> usize {
     s.submit(node, op, hist)
 }
 fn in_flight(s: &Script, from: usize, to: usize, pred: impl Fn(&Message) -> bool) -> bool {
-    s.pool.iter().any(|m| m.from == from && m.to == to && pred(&m.msg))
+    s.pool
+        .iter()
+        .any(|m| m.from == from && m.to == to && pred(&m.msg))
 }
 fn inv_on(key: &'static str) -> impl Fn(&Message) -> bool {
     move |m| matches!(m, Message::Inv { update, .. } if update.writes.iter().any(|w| &*w.key == key.as_bytes()))
@@ -73,14 +108,23 @@ fn batch_superseded_on_one_key(mutant: Option<Mutant>) -> (Script, usize) {
 #[test]
 fn section_5_2_batch_superseded_on_one_key() {
     let (mut s, rx) = batch_superseded_on_one_key(None);
-    assert!(!s.answered(rx), "G must keep W uncommitted, so R's x stays Invalid");
+    assert!(
+        !s.answered(rx),
+        "G must keep W uncommitted, so R's x stays Invalid"
+    );
     s.settle(3_000);
-    assert!(s.history().ops.iter().all(|o| o.ret.is_some()), "every op completes");
+    assert!(
+        s.history().ops.iter().all(|o| o.ret.is_some()),
+        "every op completes"
+    );
     assert!(linearizable(&s));
 
     let (mut s, _) = batch_superseded_on_one_key(Some(Mutant::SkipGuardian));
     s.settle(3_000);
-    assert!(!linearizable(&s), "without G the §5.2 history must be flagged");
+    assert!(
+        !linearizable(&s),
+        "without G the §5.2 history must be flagged"
+    );
 }
 
 /// REPORT §4.2: the guardian A replays W after T_stuck and commits it itself while holding B.
@@ -112,7 +156,9 @@ fn report_4_2_guardian_gates_a_replayers_commit() {
     let s = replayer_commits_while_holding_a_batch(None);
     assert!(s.history().ops.iter().all(|o| o.ret.is_some()));
     assert!(linearizable(&s));
-    assert!(!linearizable(&replayer_commits_while_holding_a_batch(Some(Mutant::GuardianSkipsReplayers))));
+    assert!(!linearizable(&replayer_commits_while_holding_a_batch(
+        Some(Mutant::GuardianSkipsReplayers)
+    )));
 }
 
 /// REPORT §4.3 (amendment F1): one writer must never reuse a Ts for two updates.
@@ -187,19 +233,32 @@ fn coordinator_crash_after_a_partial_inv_is_finished_by_a_replay() {
     s.advance(100);
     s.start(A);
     s.settle(3_000);
-    let reads: Vec<usize> = [A, D, R].iter().map(|&n| submit(&mut s, n, get("x"))).collect();
+    let reads: Vec<usize> = [A, D, R]
+        .iter()
+        .map(|&n| submit(&mut s, n, get("x")))
+        .collect();
     s.settle(100);
     for r in reads {
-        assert_eq!(s.result(r), &OpResult::Value { value: Some("1".into()) });
+        assert_eq!(
+            s.result(r),
+            &OpResult::Value {
+                value: Some("1".into())
+            }
+        );
     }
-    assert!(!s.answered(w), "the crashed process never answers; its write is unknown, not failed");
+    assert!(
+        !s.answered(w),
+        "the crashed process never answers; its write is unknown, not failed"
+    );
     assert!(linearizable(&s));
 }
 
 #[test]
 fn full_cluster_power_loss_keeps_every_acknowledged_write() {
     let mut s = Script::new(3, None);
-    let done: Vec<usize> = (0..3).map(|i| submit(&mut s, i, put(&format!("k{i}"), "old"))).collect();
+    let done: Vec<usize> = (0..3)
+        .map(|i| submit(&mut s, i, put(&format!("k{i}"), "old")))
+        .collect();
     s.settle(500);
     assert!(done.iter().all(|&d| s.result(d) == &OpResult::Ok));
     s.hold_persists = true;
@@ -217,11 +276,19 @@ fn full_cluster_power_loss_keeps_every_acknowledged_write() {
         s.start(i);
     }
     s.settle(5_000);
-    let reads: Vec<usize> = [A, D, R].iter().map(|&n| submit(&mut s, n, get_many(&["k0", "k1", "k2"]))).collect();
+    let reads: Vec<usize> = [A, D, R]
+        .iter()
+        .map(|&n| submit(&mut s, n, get_many(&["k0", "k1", "k2"])))
+        .collect();
     s.settle(100);
     for r in reads {
-        let OpResult::Values { values } = s.result(r) else { panic!("read not answered") };
-        assert!(values.iter().all(|v| v.is_some()), "an acknowledged write was lost: {values:?}");
+        let OpResult::Values { values } = s.result(r) else {
+            panic!("read not answered")
+        };
+        assert!(
+            values.iter().all(|v| v.is_some()),
+            "an acknowledged write was lost: {values:?}"
+        );
     }
     assert!(linearizable(&s));
 }

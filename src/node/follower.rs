@@ -31,8 +31,16 @@ impl Node {
         // Always acknowledge (Hermes: "irrelevant to the timestamp"), but only once every persist
         // so far is durable, which covers this INV's effect and any earlier one on its keys (P1).
         let after_seq = self.durability_barrier();
-        if !self.deferred_acks.iter().any(|d| d.to == from && d.update.ts == ts) {
-            self.deferred_acks.push(DeferredAck { to: from, update, after_seq });
+        if !self
+            .deferred_acks
+            .iter()
+            .any(|d| d.to == from && d.update.ts == ts)
+        {
+            self.deferred_acks.push(DeferredAck {
+                to: from,
+                update,
+                after_seq,
+            });
         }
     }
 

@@ -17,25 +17,36 @@ impl Node {
         // have to guess a batch's other keys (§4.6, §5.5.2).
         for (key, e) in &self.store {
             if !e.valid && !self.records.contains_key(&e.ts) {
-                return Err(format!("key {key:?} is Invalid at {} without its update record", e.ts));
+                return Err(format!(
+                    "key {key:?} is Invalid at {} without its update record",
+                    e.ts
+                ));
             }
         }
         for (ts, rec) in &self.records {
             if rec.update.ts != *ts || !rec.update.is_canonical() {
-                return Err(format!("record {ts} is filed under the wrong ts or is not canonical"));
+                return Err(format!(
+                    "record {ts} is filed under the wrong ts or is not canonical"
+                ));
             }
             if rec.update.is_multi_key() != self.multi_records.contains(ts) {
                 return Err(format!("record {ts} and the multi-key index disagree"));
             }
             let pending = self.has_invalid_key_at(&rec.update, *ts);
             if rec.drive.is_none() && !pending && !self.keeps_committed_records() {
-                return Err(format!("record {ts} is neither driven nor referenced by an Invalid key"));
+                return Err(format!(
+                    "record {ts} is neither driven nor referenced by an Invalid key"
+                ));
             }
             if rec.drive.is_some() && !self.blocked_commits.contains(ts) {
                 return Err(format!("driven update {ts} is not awaiting its commit"));
             }
         }
-        if let Some(ts) = self.multi_records.iter().find(|ts| !self.records.contains_key(ts)) {
+        if let Some(ts) = self
+            .multi_records
+            .iter()
+            .find(|ts| !self.records.contains_key(ts))
+        {
             return Err(format!("multi-key index names a missing record {ts}"));
         }
         Ok(())
@@ -43,13 +54,24 @@ impl Node {
 
     fn check_requests(&self) -> Result<(), String> {
         if self.requests.len() > self.cfg.max_requests {
-            return Err(format!("{} requests exceed the bound {}", self.requests.len(), self.cfg.max_requests));
+            return Err(format!(
+                "{} requests exceed the bound {}",
+                self.requests.len(),
+                self.cfg.max_requests
+            ));
         }
         for (id, req) in &self.requests {
             if let Waiting::Commit(ts) = &req.waiting {
-                let driven_for = self.records.get(ts).and_then(|r| r.drive.as_ref()).and_then(|d| d.client);
+                let driven_for = self
+                    .records
+                    .get(ts)
+                    .and_then(|r| r.drive.as_ref())
+                    .and_then(|d| d.client);
                 if driven_for != Some(*id) {
-                    return Err(format!("request {} waits for {ts}, which is not driven for it", id.0));
+                    return Err(format!(
+                        "request {} waits for {ts}, which is not driven for it",
+                        id.0
+                    ));
                 }
             }
         }
@@ -58,13 +80,27 @@ impl Node {
 
     fn check_bookkeeping(&self) -> Result<(), String> {
         if self.persisted_upto >= self.next_seq {
-            return Err(format!("persisted up to {} but only {} persists were emitted", self.persisted_upto, self.next_seq - 1));
+            return Err(format!(
+                "persisted up to {} but only {} persists were emitted",
+                self.persisted_upto,
+                self.next_seq - 1
+            ));
         }
-        if let Some(d) = self.deferred_acks.iter().find(|d| d.after_seq > self.next_seq) {
-            return Err(format!("an ACK waits for persist {} that will never be emitted", d.after_seq));
+        if let Some(d) = self
+            .deferred_acks
+            .iter()
+            .find(|d| d.after_seq > self.next_seq)
+        {
+            return Err(format!(
+                "an ACK waits for persist {} that will never be emitted",
+                d.after_seq
+            ));
         }
-        if self.ready != self.peers.values().all(|p| p.up) {
-            return Err("readiness disagrees with peer liveness".into());
+        if self.ready && !self.is_active_member() {
+            return Err("ready without being an Active member".into());
+        }
+        if self.identity.is_some_and(|i| i.adm > self.view.epoch.0) {
+            return Err("identity admitted by a view not yet installed".into());
         }
         Ok(())
     }

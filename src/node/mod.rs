@@ -20,22 +20,26 @@
 
 mod follower;
 mod invariants;
+mod lease;
+mod membership;
+mod paxos;
 mod peers;
 mod read;
 mod requests;
 #[cfg(test)]
 mod tests;
+mod transfer;
 mod write;
 
 use crate::client::{Op, RequestId};
 use crate::config::{Config, ConfigError};
 use crate::message::Message;
 use crate::output::{Event, Output};
-use crate::storage::{PersistOp, Recovered};
+use crate::storage::{Identity, PersistOp, Recovered};
 use crate::time::Instant;
-use crate::timestamp::{BootInc, NodeId, Ts};
+use crate::timestamp::{BootInc, Epoch, NodeId, Ts};
 use crate::update::{Bytes, UpdateRef};
-use crate::view::View;
+use crate::view::{MemberId, View};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -99,6 +103,8 @@ enum Waiting {
     Ready,
     /// Waiting for this key to become Valid.
     Key(Bytes),
+    /// A read waiting for a lease (or for this node to become an Active member).
+    Lease,
     /// A write in flight under this timestamp.
     Commit(Ts),
 }
@@ -118,6 +124,10 @@ enum Timer {
     Retransmit(Ts),
     Stuck(Ts),
     Deadline(RequestId),
+    /// The lease may have expired: re-evaluate readiness.
+    LeaseExpiry,
+    /// A delayed Paxos accept may proceed (its lease promises expired).
+    DelayedAccept,
 }
 
 /// Reachability of one peer, judged from the last time anything arrived from it.
@@ -137,6 +147,8 @@ pub struct Node {
     last_version: u64,
     rng: ChaCha8Rng,
     now: Instant,
+    /// When this engine started (for suspicion of peers never heard from).
+    started: Instant,
 
     store: BTreeMap<Bytes, Entry>,
     records: BTreeMap<Ts, Record>,
@@ -156,9 +168,38 @@ pub struct Node {
     requests: BTreeMap<RequestId, Request>,
     parked: BTreeMap<Bytes, VecDeque<RequestId>>,
     not_ready_queue: VecDeque<RequestId>,
+    /// Reads waiting for a lease.
+    lease_waiters: VecDeque<RequestId>,
 
     peers: BTreeMap<NodeId, Peer>,
     ready: bool,
+
+    /// The static acceptor set (the configured nodes).
+    acceptors: Vec<NodeId>,
+    /// This node's membership identity (`None`: not a member, it asks to join).
+    identity: Option<Identity>,
+    acceptor: paxos::AcceptorState,
+    proposal: Option<paxos::Proposal>,
+    /// Highest Paxos round seen, so a new proposal outbids every earlier one.
+    max_round: u64,
+    /// When this node, not being the designated proposer, may propose anyway.
+    propose_after: Option<Instant>,
+    /// The view this node last wanted to propose.
+    wanted: Option<View>,
+    lease: lease::LeaseState,
+    /// Join requests heard (as a potential proposer): node → the epoch it knew when asking.
+    join_requests: BTreeMap<NodeId, Epoch>,
+    /// Joining members that finished their transfer and asked for promotion.
+    promote_requests: BTreeSet<MemberId>,
+    transfer: Option<transfer::Transfer>,
+    /// Sends that wait for a persist: acceptor replies (rule P4).
+    deferred_sends: Vec<(u64, NodeId, Message)>,
+    /// Messages this node sends to itself (it is its own acceptor), handled within the step.
+    loopback: VecDeque<Message>,
+    /// When this node last asked to join or to be promoted (rate limit).
+    last_membership_ask: Option<Instant>,
+    /// When a `ViewInfo` was last sent to each lagging peer (rate limit).
+    view_info_sent: BTreeMap<NodeId, Instant>,
 
     timers: BTreeSet<(Instant, Timer)>,
     outbox: BTreeMap<NodeId, Vec<Message>>,
@@ -174,19 +215,33 @@ impl Node {
     /// `stuck_ms`.
     pub fn new(cfg: Config, recovered: Recovered, now: Instant) -> Result<Node, ConfigError> {
         cfg.validate()?;
-        let epoch = recovered.epoch.max(crate::timestamp::Epoch(1));
-        let view = View::initial(epoch, &cfg.members);
-        let peers = view
-            .others(cfg.id)
-            .map(|n| (n, Peer { last_heard: None, up: false }))
-            .collect();
+        let mut acceptors = cfg.members.clone();
+        acceptors.sort();
+        let fresh = recovered.view.is_none();
+        let view = recovered
+            .view
+            .clone()
+            .unwrap_or_else(|| View::initial(Epoch(1), &acceptors));
+        // A fresh disk of a configured node bootstraps the epoch-1 identity, unless the driver
+        // says the node must join (its disk was lost, or the cluster already runs).
+        let identity = match recovered.identity {
+            _ if recovered.join => Some(Identity::AMNESIAC),
+            Some(id) => Some(id),
+            None if fresh && acceptors.contains(&cfg.id) => Some(Identity {
+                adm: 1,
+                transfer_done: true,
+            }),
+            None => None,
+        };
         let rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ (u64::from(cfg.id.0) << 32));
+        let promise_ns = cfg.promise_ms.saturating_mul(1_000_000);
         let mut node = Node {
             view,
             boot: recovered.boot,
             last_version: 0,
             rng,
             now,
+            started: now,
             store: BTreeMap::new(),
             records: BTreeMap::new(),
             multi_records: BTreeSet::new(),
@@ -198,17 +253,39 @@ impl Node {
             requests: BTreeMap::new(),
             parked: BTreeMap::new(),
             not_ready_queue: VecDeque::new(),
-            peers,
+            lease_waiters: VecDeque::new(),
+            peers: BTreeMap::new(),
             ready: false,
+            acceptors,
+            identity,
+            acceptor: paxos::AcceptorState::new(
+                now.plus_ns(promise_ns),
+                recovered.acceptor.clone(),
+            ),
+            proposal: None,
+            max_round: 0,
+            propose_after: None,
+            wanted: None,
+            lease: lease::LeaseState::default(),
+            join_requests: BTreeMap::new(),
+            promote_requests: BTreeSet::new(),
+            transfer: None,
+            deferred_sends: Vec::new(),
+            loopback: VecDeque::new(),
+            last_membership_ask: None,
+            view_info_sent: BTreeMap::new(),
             timers: BTreeSet::new(),
             outbox: BTreeMap::new(),
             outputs: VecDeque::new(),
             cfg,
         };
-        if recovered.epoch != epoch {
-            node.staged.push(PersistOp::Epoch(epoch));
+        if fresh || recovered.join {
+            node.staged.push(PersistOp::View(node.view.clone()));
+            node.staged.push(PersistOp::Identity(node.identity));
         }
+        node.refresh_peers();
         node.recover(recovered);
+        node.resume_membership();
         node.timers.insert((now, Timer::Heartbeat));
         node.update_readiness();
         node.end_step();
@@ -234,15 +311,46 @@ impl Node {
     }
 
     fn on_message(&mut self, from: NodeId, msg: Message) {
-        if from == self.cfg.id || !self.view.contains(from) {
-            return;
+        let known =
+            from == self.cfg.id || self.acceptors.contains(&from) || self.view.contains(from);
+        if !known && !matches!(msg, Message::JoinReq { .. }) {
+            return; // a stranger may only ask to join
         }
-        self.heard_from(from);
+        if from != self.cfg.id {
+            self.heard_from(from);
+        }
+        if msg.is_data_path() && (from == self.cfg.id || !self.view.contains(from)) {
+            return; // only members take part in the data path
+        }
+        self.notice_epoch(from, &msg);
         match msg {
             Message::Inv { epoch, update } => self.on_inv(from, epoch, update),
             Message::Ack { epoch, ts } => self.on_ack(from, epoch, ts),
             Message::Val { ts, .. } => self.on_val(ts),
             Message::Ping { .. } => {}
+            Message::ViewReq { .. } => self.send_view_info(from, true),
+            Message::ViewInfo { view } | Message::Decided { view } => self.learn_view(view),
+            Message::Prepare { base, ballot } => self.on_prepare(from, base, ballot),
+            Message::Promise {
+                instance,
+                ballot,
+                accepted,
+            } => self.on_promise(from, instance, ballot, accepted),
+            Message::Accept { base, ballot, view } => self.on_accept(from, base, ballot, view),
+            Message::Accepted { instance, ballot } => self.on_accepted(from, instance, ballot),
+            Message::Reject { instance, promised } => self.on_reject(instance, promised),
+            Message::LeaseReq { id, member } => self.on_lease_req(from, id, member),
+            Message::LeaseGrant { id, member } => self.on_lease_grant(from, id, member),
+            Message::JoinReq { node, epoch } => self.on_join_req(from, node, epoch),
+            Message::PromoteReq { member } => self.on_promote_req(member),
+            Message::SnapReq { epoch, from: start } => self.on_snap_req(from, epoch, start),
+            Message::SnapChunk {
+                epoch,
+                from: start,
+                entries,
+                records,
+                next,
+            } => self.on_snap_chunk(epoch, start, entries, records, next),
         }
     }
 
@@ -302,6 +410,22 @@ impl Node {
         self.cfg.id
     }
 
+    /// This node's identity in the installed view, if it is a member under its own identity.
+    pub fn member_id(&self) -> Option<MemberId> {
+        let me = self.view.member(self.cfg.id)?;
+        (Some(me.id.adm) == self.identity.map(|i| i.adm)).then_some(me.id)
+    }
+
+    /// This node's membership identity as it knows it (`None`: not a member).
+    pub fn identity(&self) -> Option<Identity> {
+        self.identity
+    }
+
+    /// Oracle hook: the instant (on this node's clock) until which its read lease is valid.
+    pub fn lease_expiry(&self) -> Instant {
+        self.lease.expiry
+    }
+
     /// This process's boot incarnation.
     pub fn boot(&self) -> BootInc {
         self.boot
@@ -319,12 +443,16 @@ impl Node {
 
     /// Oracle hook: a key's `(ts, valid, value)` here (`None` if never written).
     pub fn inspect_key(&self, key: &[u8]) -> Option<(Ts, bool, Option<Bytes>)> {
-        self.store.get(key).map(|e| (e.ts, e.valid, e.value.clone()))
+        self.store
+            .get(key)
+            .map(|e| (e.ts, e.valid, e.value.clone()))
     }
 
     /// Oracle hook: every key's `(key, ts, valid, value)`, in key order.
     pub fn inspect_all(&self) -> impl Iterator<Item = (&Bytes, Ts, bool, Option<&Bytes>)> + '_ {
-        self.store.iter().map(|(k, e)| (k, e.ts, e.valid, e.value.as_ref()))
+        self.store
+            .iter()
+            .map(|(k, e)| (k, e.ts, e.valid, e.value.as_ref()))
     }
 
     /// Oracle hook: the update records this node holds, in timestamp order.
@@ -350,13 +478,26 @@ impl Node {
         self.now = self.now.max(now);
     }
 
-    /// Settles everything an input may have unblocked, then turns staged persists and queued
-    /// messages into outputs. Called once at the end of every input.
+    /// Handles this node's messages to itself, settles everything an input may have unblocked,
+    /// then turns staged persists and queued messages into outputs. Called once at the end of
+    /// every input.
     fn end_step(&mut self) {
-        self.settle();
+        loop {
+            while let Some(msg) = self.loopback.pop_front() {
+                self.on_message(self.cfg.id, msg);
+            }
+            self.settle();
+            self.release_deferred_sends();
+            if self.loopback.is_empty() {
+                break;
+            }
+        }
         if !self.staged.is_empty() {
             let ops = std::mem::take(&mut self.staged);
-            self.outputs.push_back(Output::Persist { seq: self.next_seq, ops });
+            self.outputs.push_back(Output::Persist {
+                seq: self.next_seq,
+                ops,
+            });
             self.next_seq += 1;
         }
         for (to, msgs) in std::mem::take(&mut self.outbox) {
@@ -374,7 +515,39 @@ impl Node {
     }
 
     fn send(&mut self, to: NodeId, msg: Message) {
-        self.outbox.entry(to).or_default().push(msg);
+        if to == self.cfg.id {
+            self.loopback.push_back(msg);
+        } else {
+            self.outbox.entry(to).or_default().push(msg);
+        }
+    }
+
+    /// Sends `msg` once every persist staged so far is durable (rule P4 for acceptor replies).
+    fn send_after_persist(&mut self, to: NodeId, msg: Message) {
+        let after = self.durability_barrier();
+        if after <= self.persisted_upto {
+            self.send(to, msg);
+        } else {
+            self.deferred_sends.push((after, to, msg));
+        }
+    }
+
+    fn release_deferred_sends(&mut self) {
+        let upto = self.persisted_upto;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred_sends)
+            .into_iter()
+            .partition(|d| d.0 <= upto);
+        self.deferred_sends = waiting;
+        for (_, to, msg) in ready {
+            self.send(to, msg);
+        }
+    }
+
+    /// Sends `msg` to every acceptor, this node included (through the loopback).
+    fn send_to_acceptors(&mut self, msg: &Message) {
+        for to in self.acceptors.clone() {
+            self.send(to, msg.clone());
+        }
     }
 
     fn broadcast(&mut self, msg: &Message) {
@@ -398,6 +571,8 @@ impl Node {
             Timer::Retransmit(ts) => self.on_retransmit(ts),
             Timer::Stuck(ts) => self.on_stuck(ts),
             Timer::Deadline(id) => self.on_deadline(id),
+            Timer::LeaseExpiry => self.update_readiness(),
+            Timer::DelayedAccept => self.retry_delayed_accepts(),
         }
     }
 
@@ -412,8 +587,16 @@ impl Node {
     /// Loads recovered state and schedules the resumption of pending updates.
     fn recover(&mut self, recovered: Recovered) {
         for (key, e) in recovered.entries {
-            self.store.insert(key, Entry { ts: e.ts, valid: e.valid, value: e.value });
+            self.store.insert(
+                key,
+                Entry {
+                    ts: e.ts,
+                    valid: e.valid,
+                    value: e.value,
+                },
+            );
         }
+        let member = self.member_id().is_some();
         for update in recovered.records {
             let ts = update.ts;
             if !self.has_invalid_key_at(&update, ts) {
@@ -423,7 +606,7 @@ impl Node {
             if update.is_multi_key() {
                 self.multi_records.insert(ts);
             }
-            let mine = ts.writer.node == self.cfg.id;
+            let mine = ts.writer.node == self.cfg.id && member;
             self.records.insert(ts, Record::new(update, 0, None));
             if mine {
                 // Our acks died with the old process: drive it again now (protocol.md §8.1).
@@ -436,6 +619,10 @@ impl Node {
     }
 
     fn has_invalid_key_at(&self, update: &UpdateRef, ts: Ts) -> bool {
-        update.writes.iter().any(|w| self.store.get(&w.key).is_some_and(|e| e.ts == ts && !e.valid))
+        update.writes.iter().any(|w| {
+            self.store
+                .get(&w.key)
+                .is_some_and(|e| e.ts == ts && !e.valid)
+        })
     }
 }

@@ -10,12 +10,22 @@ use std::ops::Bound;
 impl Node {
     /// Answers read `id` if it can be answered now, else parks it.
     pub(super) fn try_read(&mut self, id: RequestId) {
-        let Some(req) = self.requests.get(&id) else { return };
+        if !self.may_serve_reads() {
+            self.park_for_lease(id);
+            return;
+        }
+        let Some(req) = self.requests.get(&id) else {
+            return;
+        };
         let outcome = match &req.op {
-            Op::Get { key } => self.read_keys(std::slice::from_ref(key)).map(|mut v| OpResult::Value(v.pop().flatten())),
+            Op::Get { key } => self
+                .read_keys(std::slice::from_ref(key))
+                .map(|mut v| OpResult::Value(v.pop().flatten())),
             Op::GetMany { keys } => self.read_keys(keys).map(OpResult::Values),
             Op::Range { lo, hi, limit } => {
-                let limit = limit.unwrap_or(self.cfg.max_range_entries).min(self.cfg.max_range_entries);
+                let limit = limit
+                    .unwrap_or(self.cfg.max_range_entries)
+                    .min(self.cfg.max_range_entries);
                 self.read_range(lo, hi, limit).map(OpResult::Entries)
             }
             _ => return,
@@ -24,6 +34,17 @@ impl Node {
             Ok(result) => self.reply(id, result),
             Err(key) => self.park(id, key),
         }
+    }
+
+    /// Reads need an Active membership and a valid lease (§4.7), checked in the same step.
+    fn may_serve_reads(&self) -> bool {
+        #[cfg(feature = "mutants")]
+        if self.mutant(crate::mutant::Mutant::JoiningServesReads)
+            && self.view.role(self.cfg.id) == Some(crate::view::Role::Joining)
+        {
+            return true;
+        }
+        self.lease_valid()
     }
 
     /// Whether the `ReadNonValid` mutant is on (never, in a normal build).
@@ -48,7 +69,12 @@ impl Node {
 
     /// The first `limit` live entries in `[lo, hi)`, or the first entry up to there (tombstones
     /// and pending inserts included) that is not Valid.
-    fn read_range(&self, lo: &Bytes, hi: &Bytes, limit: usize) -> Result<Vec<(Bytes, Bytes)>, Bytes> {
+    fn read_range(
+        &self,
+        lo: &Bytes,
+        hi: &Bytes,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, Bytes> {
         let mut out = Vec::new();
         let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(lo), Bound::Excluded(hi));
         for (k, e) in self.store.range::<[u8], _>(bounds) {

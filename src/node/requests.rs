@@ -17,17 +17,30 @@ impl Node {
             return Err(SubmitError::DuplicateRequestId(id));
         }
         if self.requests.len() >= self.cfg.max_requests {
-            self.outputs.push_back(Output::Reply { id, result: OpResult::Unavailable(Unavailable::Overloaded) });
+            self.outputs.push_back(Output::Reply {
+                id,
+                result: OpResult::Unavailable(Unavailable::Overloaded),
+            });
             return Ok(());
         }
         let op = match self.normalize(op) {
             Ok(op) => op,
             Err(reason) => {
-                self.outputs.push_back(Output::Reply { id, result: OpResult::Unavailable(reason) });
+                self.outputs.push_back(Output::Reply {
+                    id,
+                    result: OpResult::Unavailable(reason),
+                });
                 return Ok(());
             }
         };
-        self.requests.insert(id, Request { op, deadline, waiting: Waiting::Nothing });
+        self.requests.insert(
+            id,
+            Request {
+                op,
+                deadline,
+                waiting: Waiting::Nothing,
+            },
+        );
         self.set_timer(deadline, Timer::Deadline(id));
         self.dispatch(id);
         Ok(())
@@ -38,12 +51,17 @@ impl Node {
         let key_ok = |k: &Bytes| k.len() <= self.cfg.max_key_bytes;
         let writes = match op {
             Op::Get { ref key } if !key_ok(key) => return Err(Unavailable::TooLarge),
-            Op::GetMany { ref keys } if keys.len() > self.cfg.max_range_entries || !keys.iter().all(key_ok) => {
+            Op::GetMany { ref keys }
+                if keys.len() > self.cfg.max_range_entries || !keys.iter().all(key_ok) =>
+            {
                 return Err(Unavailable::TooLarge)
             }
             Op::Range { ref lo, ref hi, .. } if lo > hi => return Err(Unavailable::BadRequest),
             Op::Get { .. } | Op::GetMany { .. } | Op::Range { .. } => return Ok(op),
-            Op::Put { key, value } => vec![Write { key, value: Some(value) }],
+            Op::Put { key, value } => vec![Write {
+                key,
+                value: Some(value),
+            }],
             Op::Del { key } => vec![Write { key, value: None }],
             Op::Batch { writes } => writes,
         };
@@ -51,16 +69,25 @@ impl Node {
             return Err(Unavailable::BadRequest);
         }
         let too_big = writes.len() > self.cfg.max_batch_writes
-            || writes.iter().any(|w| !key_ok(&w.key) || w.value.as_ref().is_some_and(|v| v.len() > self.cfg.max_value_bytes));
+            || writes.iter().any(|w| {
+                !key_ok(&w.key)
+                    || w.value
+                        .as_ref()
+                        .is_some_and(|v| v.len() > self.cfg.max_value_bytes)
+            });
         if too_big {
             return Err(Unavailable::TooLarge);
         }
-        Ok(Op::Batch { writes: canonical_writes(writes) })
+        Ok(Op::Batch {
+            writes: canonical_writes(writes),
+        })
     }
 
     /// Moves a request forward as far as it can go now: answer a read, start a write, or park it.
     pub(super) fn dispatch(&mut self, id: RequestId) {
-        let Some(req) = self.requests.get(&id) else { return };
+        let Some(req) = self.requests.get(&id) else {
+            return;
+        };
         let Op::Batch { writes } = &req.op else {
             self.try_read(id);
             return;
@@ -71,7 +98,11 @@ impl Node {
             return;
         }
         // §4.4 step 1: a write starts only when every key it touches is Valid here.
-        if let Some(key) = writes.iter().find(|w| !self.key_is_valid(&w.key)).map(|w| w.key.clone()) {
+        if let Some(key) = writes
+            .iter()
+            .find(|w| !self.key_is_valid(&w.key))
+            .map(|w| w.key.clone())
+        {
             self.park(id, key);
             return;
         }
@@ -94,12 +125,18 @@ impl Node {
     /// `key` became Valid: retry what was parked on it, reads first (so a stream of local writes
     /// to a hot key cannot starve its readers), each in arrival order.
     pub(super) fn wake_parked(&mut self, key: &Bytes) {
-        let Some(queue) = self.parked.remove(key) else { return };
+        let Some(queue) = self.parked.remove(key) else {
+            return;
+        };
         let mut seen = std::collections::BTreeSet::new();
         let mut ready: Vec<RequestId> = queue
             .into_iter()
             .filter(|id| seen.insert(*id))
-            .filter(|id| self.requests.get(id).is_some_and(|r| r.waiting == Waiting::Key(key.clone())))
+            .filter(|id| {
+                self.requests
+                    .get(id)
+                    .is_some_and(|r| r.waiting == Waiting::Key(key.clone()))
+            })
             .collect();
         ready.sort_by_key(|id| self.requests.get(id).is_some_and(|r| r.op.is_write()));
         for id in ready {
@@ -111,7 +148,11 @@ impl Node {
     /// The node became ready: start the writes that waited for it.
     pub(super) fn drain_not_ready_queue(&mut self) {
         for id in std::mem::take(&mut self.not_ready_queue) {
-            if self.requests.get(&id).is_some_and(|r| r.waiting == Waiting::Ready) {
+            if self
+                .requests
+                .get(&id)
+                .is_some_and(|r| r.waiting == Waiting::Ready)
+            {
                 self.set_waiting(id, Waiting::Nothing);
                 self.dispatch(id);
             }
@@ -120,7 +161,9 @@ impl Node {
 
     /// A request's deadline passed without an answer.
     pub(super) fn on_deadline(&mut self, id: RequestId) {
-        let Some(req) = self.requests.get(&id) else { return };
+        let Some(req) = self.requests.get(&id) else {
+            return;
+        };
         if req.deadline > self.now {
             return; // a stale timer of an earlier request with a reused id
         }
@@ -133,10 +176,21 @@ impl Node {
                 }
                 OpResult::Indeterminate
             }
-            Waiting::Ready => OpResult::Unavailable(Unavailable::NotReady),
+            Waiting::Ready | Waiting::Lease => OpResult::Unavailable(self.why_not_ready()),
             Waiting::Key(_) | Waiting::Nothing => OpResult::Unavailable(Unavailable::Timeout),
         };
         self.reply(id, result);
+    }
+
+    /// The most specific reason this node cannot serve.
+    fn why_not_ready(&self) -> Unavailable {
+        if !self.is_active_member() {
+            Unavailable::NotMember
+        } else if !self.lease_valid() {
+            Unavailable::NoLease
+        } else {
+            Unavailable::NotReady
+        }
     }
 
     /// Answers a request and forgets it.

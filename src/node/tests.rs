@@ -3,9 +3,11 @@
 
 use super::*;
 use crate::client::{OpResult, SubmitError, Unavailable};
+use crate::storage::Identity;
 use crate::storage::StoredEntry;
 use crate::timestamp::Epoch;
 use crate::update::{Update, Write};
+use crate::view::MemberId;
 use std::sync::Arc;
 
 const E1: Epoch = Epoch(1);
@@ -17,21 +19,47 @@ fn b(s: &str) -> Bytes {
 fn n(i: u32) -> NodeId {
     NodeId(i)
 }
+/// A timestamp written by `node` in boot `boot` of its epoch-1 identity (writer boot = adm << 32 | boot).
 fn ts(v: u64, node: u32, boot: u64) -> Ts {
-    Ts::new(v, NodeId(node), BootInc(boot))
+    Ts::new(v, NodeId(node), BootInc((1 << 32) | boot))
+}
+fn me_id(node: u32) -> MemberId {
+    MemberId {
+        node: n(node),
+        adm: 1,
+    }
+}
+fn v1() -> View {
+    View::initial(E1, &[n(0), n(1), n(2)])
 }
 fn upd(ts: Ts, writes: &[(&str, Option<&str>)]) -> UpdateRef {
-    let writes = writes.iter().map(|(k, v)| Write { key: b(k), value: v.map(b) }).collect();
+    let writes = writes
+        .iter()
+        .map(|(k, v)| Write {
+            key: b(k),
+            value: v.map(b),
+        })
+        .collect();
     Arc::new(Update { ts, writes })
 }
 fn entry(key: &str, ts: Ts, valid: bool, value: Option<&str>) -> PersistOp {
-    PersistOp::Entry { key: b(key), entry: StoredEntry { ts, valid, value: value.map(b) } }
+    PersistOp::Entry {
+        key: b(key),
+        entry: StoredEntry {
+            ts,
+            valid,
+            value: value.map(b),
+        },
+    }
 }
 fn send(to: u32, msgs: Vec<Message>) -> Output {
     Output::Send { to: n(to), msgs }
 }
 fn inv(u: &UpdateRef) -> Message {
-    Message::Inv { epoch: E1, update: u.clone() }
+    Message::Inv {
+        epoch: E1,
+        update: u.clone(),
+    }
 }
 fn ack(t: Ts) -> Message {
     Message::Ack { epoch: E1, ts: t }
@@ -40,21 +68,44 @@ fn val(t: Ts) -> Message {
     Message::Val { epoch: E1, ts: t }
 }
 fn reply(id: u64, result: OpResult) -> Output {
-    Output::Reply { id: RequestId(id), result }
+    Output::Reply {
+        id: RequestId(id),
+        result,
+    }
 }
 
 fn drain(node: &mut Node) -> Vec<Output> {
     std::iter::from_fn(|| node.poll_output()).collect()
 }
 
-/// Node `me` of {0,1,2}, boot 1, with every peer heard from (ready) and outputs drained.
+/// Node `me` of {0,1,2}, boot 1, with every peer heard from, a lease (its own grant and one
+/// peer's: a majority), and outputs drained: ready.
 fn ready_node(me: u32) -> Node {
     let cfg = Config::new(n(me), vec![n(0), n(1), n(2)]);
-    let mut node = Node::new(cfg, Recovered { boot: BootInc(1), ..Default::default() }, Instant::ZERO).unwrap();
+    let mut node = Node::new(
+        cfg,
+        Recovered {
+            boot: BootInc(1),
+            ..Default::default()
+        },
+        Instant::ZERO,
+    )
+    .unwrap();
     for p in [0, 1, 2].into_iter().filter(|&p| p != me) {
         node.handle_message(Instant::ZERO, n(p), Message::Ping { epoch: E1 });
     }
     node.handle_persisted(Instant::ZERO, 1);
+    node.handle_timeout(Instant::ZERO); // heartbeat: asks every acceptor for a lease
+    let peer = if me == 0 { 1 } else { 0 };
+    node.handle_message(
+        Instant::ZERO,
+        n(peer),
+        Message::LeaseGrant {
+            id: (1, 1),
+            member: me_id(me),
+        },
+    );
+    assert!(node.is_ready(), "node {me} did not become ready");
     drain(&mut node);
     node
 }
@@ -65,7 +116,10 @@ fn invs(outputs: Vec<Output>) -> Vec<Output> {
         .into_iter()
         .filter_map(|o| match o {
             Output::Send { to, msgs } => {
-                let msgs: Vec<_> = msgs.into_iter().filter(|m| matches!(m, Message::Inv { .. })).collect();
+                let msgs: Vec<_> = msgs
+                    .into_iter()
+                    .filter(|m| matches!(m, Message::Inv { .. }))
+                    .collect();
                 (!msgs.is_empty()).then_some(Output::Send { to, msgs })
             }
             _ => None,
@@ -78,47 +132,160 @@ fn t(ms: u64) -> Instant {
 }
 
 #[test]
-fn a_fresh_node_persists_its_epoch_and_heartbeats() {
+fn a_fresh_node_persists_its_view_asks_for_newer_ones_and_requests_a_lease() {
     let cfg = Config::new(n(0), vec![n(0), n(1), n(2)]);
-    let mut node = Node::new(cfg, Recovered { boot: BootInc(1), ..Default::default() }, Instant::ZERO).unwrap();
-    assert_eq!(drain(&mut node), vec![Output::Persist { seq: 1, ops: vec![PersistOp::Epoch(E1)] }]);
+    let mut node = Node::new(
+        cfg,
+        Recovered {
+            boot: BootInc(1),
+            ..Default::default()
+        },
+        Instant::ZERO,
+    )
+    .unwrap();
+    let identity = Some(Identity {
+        adm: 1,
+        transfer_done: true,
+    });
+    let ask = Message::ViewReq { epoch: E1 };
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            Output::Persist {
+                seq: 1,
+                ops: vec![PersistOp::View(v1()), PersistOp::Identity(identity)]
+            },
+            send(1, vec![ask.clone()]),
+            send(2, vec![ask]),
+        ]
+    );
     assert_eq!(node.poll_timeout(), Some(Instant::ZERO));
     node.handle_timeout(Instant::ZERO);
     let ping = Message::Ping { epoch: E1 };
-    assert_eq!(drain(&mut node), vec![send(1, vec![ping.clone()]), send(2, vec![ping])]);
-    assert_eq!(node.poll_timeout(), Some(t(100)));
+    let req = Message::LeaseReq {
+        id: (1, 1),
+        member: me_id(0),
+    };
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(1, vec![ping.clone(), req.clone()]),
+            send(2, vec![ping, req])
+        ],
+        "its own grant stays local"
+    );
+    assert!(!node.is_ready(), "one grant of three is not a majority");
+    node.handle_message(
+        t(5),
+        n(2),
+        Message::LeaseGrant {
+            id: (1, 1),
+            member: me_id(0),
+        },
+    );
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            Output::Event(Event::PeerUp(n(2))),
+            Output::Event(Event::Ready)
+        ]
+    );
+    assert_eq!(
+        node.lease_expiry(),
+        t(1_000),
+        "L from when the request was sent"
+    );
 }
 
 #[test]
-fn readiness_follows_peer_liveness() {
-    let cfg = Config::new(n(0), vec![n(0), n(1), n(2)]);
-    let mut node = Node::new(cfg, Recovered::default(), Instant::ZERO).unwrap();
-    drain(&mut node);
-    node.handle_message(t(1), n(1), Message::Ping { epoch: E1 });
-    assert_eq!(drain(&mut node), vec![Output::Event(Event::PeerUp(n(1)))]);
-    node.handle_message(t(2), n(2), Message::Ping { epoch: E1 });
-    assert_eq!(drain(&mut node), vec![Output::Event(Event::PeerUp(n(2))), Output::Event(Event::Ready)]);
-    // Peer 2 falls silent; peer 1 keeps talking.
-    for ms in (100..=1_200).step_by(100) {
-        node.handle_message(t(ms), n(1), Message::Ping { epoch: E1 });
+fn readiness_follows_the_lease() {
+    let mut node = ready_node(0);
+    // No grant for any renewal: the lease runs out L after the last granted request.
+    for ms in (100..=1_000).step_by(100) {
         node.handle_timeout(t(ms));
     }
-    let events: Vec<_> = drain(&mut node).into_iter().filter(|o| matches!(o, Output::Event(_))).collect();
-    assert_eq!(events, vec![Output::Event(Event::PeerDown(n(2))), Output::Event(Event::NotReady)]);
+    let events: Vec<_> = drain(&mut node)
+        .into_iter()
+        .filter(|o| matches!(o, Output::Event(Event::NotReady | Event::Ready)))
+        .collect();
+    assert_eq!(events, vec![Output::Event(Event::NotReady)]);
+    // Grants from a stale boot or for another identity are ignored; a real one renews.
+    node.handle_timeout(t(1_200)); // renewal requests went out at 300, 600, 900 and now 1200
+    node.handle_message(
+        t(1_201),
+        n(1),
+        Message::LeaseGrant {
+            id: (0, 5),
+            member: me_id(0),
+        },
+    );
+    node.handle_message(
+        t(1_201),
+        n(1),
+        Message::LeaseGrant {
+            id: (1, 5),
+            member: MemberId { node: n(0), adm: 7 },
+        },
+    );
+    assert!(!node.is_ready());
+    node.handle_message(
+        t(1_201),
+        n(1),
+        Message::LeaseGrant {
+            id: (1, 5),
+            member: me_id(0),
+        },
+    );
+    assert!(node.is_ready());
+    assert_eq!(
+        node.lease_expiry(),
+        t(2_200),
+        "L from when request 5 was sent"
+    );
 }
 
 #[test]
-fn a_single_node_cluster_is_ready_and_commits_alone() {
-    let mut node = Node::new(Config::new(n(0), vec![n(0)]), Recovered::default(), Instant::ZERO).unwrap();
+fn a_single_node_cluster_is_its_own_majority_and_commits_alone() {
+    let mut node = Node::new(
+        Config::new(n(0), vec![n(0)]),
+        Recovered::default(),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let identity = Some(Identity {
+        adm: 1,
+        transfer_done: true,
+    });
+    let view = View::initial(E1, &[n(0)]);
     assert_eq!(
         drain(&mut node),
-        vec![Output::Event(Event::Ready), Output::Persist { seq: 1, ops: vec![PersistOp::Epoch(E1)] }]
+        vec![Output::Persist {
+            seq: 1,
+            ops: vec![PersistOp::View(view), PersistOp::Identity(identity)]
+        }]
     );
-    node.submit(t(1), RequestId(1), Op::Put { key: b("x"), value: b("1") }, DEADLINE).unwrap();
-    let u = upd(ts(1, 0, 0), &[("x", Some("1"))]);
+    node.handle_timeout(Instant::ZERO);
+    assert_eq!(drain(&mut node), vec![Output::Event(Event::Ready)]);
+    node.submit(
+        t(1),
+        RequestId(1),
+        Op::Put {
+            key: b("x"),
+            value: b("1"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
+    let u = upd(Ts::new(1, n(0), BootInc(1 << 32)), &[("x", Some("1"))]);
     assert_eq!(
         drain(&mut node),
-        vec![Output::Persist { seq: 2, ops: vec![entry("x", u.ts, false, Some("1")), PersistOp::Record(u.clone())] }]
+        vec![Output::Persist {
+            seq: 2,
+            ops: vec![
+                entry("x", u.ts, false, Some("1")),
+                PersistOp::Record(u.clone())
+            ]
+        }]
     );
     node.handle_persisted(t(2), 2);
     assert_eq!(
@@ -128,7 +295,13 @@ fn a_single_node_cluster_is_ready_and_commits_alone() {
             reply(1, OpResult::Written { ts: u.ts }),
             Output::Persist {
                 seq: 3,
-                ops: vec![PersistOp::Validate { key: b("x"), ts: u.ts }, PersistOp::DropRecord(u.ts)]
+                ops: vec![
+                    PersistOp::Validate {
+                        key: b("x"),
+                        ts: u.ts
+                    },
+                    PersistOp::DropRecord(u.ts)
+                ]
             },
         ]
     );
@@ -137,12 +310,27 @@ fn a_single_node_cluster_is_ready_and_commits_alone() {
 #[test]
 fn coordinator_invalidates_persists_and_broadcasts_in_one_step() {
     let mut node = ready_node(0);
-    node.submit(t(1), RequestId(7), Op::Put { key: b("x"), value: b("1") }, DEADLINE).unwrap();
+    node.submit(
+        t(1),
+        RequestId(7),
+        Op::Put {
+            key: b("x"),
+            value: b("1"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
     let u = upd(ts(1, 0, 1), &[("x", Some("1"))]);
     assert_eq!(
         drain(&mut node),
         vec![
-            Output::Persist { seq: 2, ops: vec![entry("x", u.ts, false, Some("1")), PersistOp::Record(u.clone())] },
+            Output::Persist {
+                seq: 2,
+                ops: vec![
+                    entry("x", u.ts, false, Some("1")),
+                    PersistOp::Record(u.clone())
+                ]
+            },
             send(1, vec![inv(&u)]),
             send(2, vec![inv(&u)]),
         ]
@@ -152,7 +340,16 @@ fn coordinator_invalidates_persists_and_broadcasts_in_one_step() {
 #[test]
 fn commit_needs_every_ack_and_the_local_persist() {
     let mut node = ready_node(0);
-    node.submit(t(1), RequestId(7), Op::Put { key: b("x"), value: b("1") }, DEADLINE).unwrap();
+    node.submit(
+        t(1),
+        RequestId(7),
+        Op::Put {
+            key: b("x"),
+            value: b("1"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
     drain(&mut node);
     let x1 = ts(1, 0, 1);
     node.handle_message(t(2), n(1), ack(x1));
@@ -168,7 +365,13 @@ fn commit_needs_every_ack_and_the_local_persist() {
             reply(7, OpResult::Written { ts: x1 }),
             Output::Persist {
                 seq: 3,
-                ops: vec![PersistOp::Validate { key: b("x"), ts: x1 }, PersistOp::DropRecord(x1)]
+                ops: vec![
+                    PersistOp::Validate {
+                        key: b("x"),
+                        ts: x1
+                    },
+                    PersistOp::DropRecord(x1)
+                ]
             },
             send(1, vec![val(x1)]),
             send(2, vec![val(x1)]),
@@ -180,14 +383,45 @@ fn commit_needs_every_ack_and_the_local_persist() {
 #[test]
 fn acks_from_another_epoch_are_not_counted() {
     let mut node = ready_node(0);
-    node.submit(t(1), RequestId(7), Op::Put { key: b("x"), value: b("1") }, DEADLINE).unwrap();
+    node.submit(
+        t(1),
+        RequestId(7),
+        Op::Put {
+            key: b("x"),
+            value: b("1"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
     node.handle_persisted(t(1), 2);
     drain(&mut node);
     let x1 = ts(1, 0, 1);
     node.handle_message(t(2), n(1), ack(x1));
-    node.handle_message(t(2), n(2), Message::Ack { epoch: Epoch(2), ts: x1 });
-    node.handle_message(t(2), n(2), Message::Ack { epoch: Epoch(0), ts: x1 });
-    assert_eq!(drain(&mut node), vec![]);
+    node.handle_message(
+        t(2),
+        n(2),
+        Message::Ack {
+            epoch: Epoch(2),
+            ts: x1,
+        },
+    );
+    node.handle_message(
+        t(2),
+        n(2),
+        Message::Ack {
+            epoch: Epoch(0),
+            ts: x1,
+        },
+    );
+    // Not counted (no commit); the sender of the newer epoch is asked for its view, the one
+    // behind is told ours.
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(2, vec![Message::ViewReq { epoch: E1 }]),
+            send(2, vec![Message::ViewInfo { view: v1() }])
+        ]
+    );
 }
 
 #[test]
@@ -197,7 +431,13 @@ fn follower_acks_only_after_its_persist() {
     node.handle_message(t(1), n(0), inv(&u));
     assert_eq!(
         drain(&mut node),
-        vec![Output::Persist { seq: 2, ops: vec![entry("x", u.ts, false, Some("1")), PersistOp::Record(u.clone())] }]
+        vec![Output::Persist {
+            seq: 2,
+            ops: vec![
+                entry("x", u.ts, false, Some("1")),
+                PersistOp::Record(u.clone())
+            ]
+        }]
     );
     node.handle_persisted(t(2), 1);
     assert_eq!(drain(&mut node), vec![], "persist 2 not durable yet");
@@ -220,20 +460,44 @@ fn duplicate_and_lower_invs_are_acked_without_change() {
     node.handle_message(t(3), n(0), inv(&low));
     assert_eq!(drain(&mut node), vec![send(0, vec![ack(low.ts)])]);
     assert_eq!(node.inspect_key(b"x"), Some((high.ts, false, Some(b("2")))));
-    assert_eq!(node.inspect_records().map(|u| u.ts).collect::<Vec<_>>(), vec![high.ts]);
+    assert_eq!(
+        node.inspect_records().map(|u| u.ts).collect::<Vec<_>>(),
+        vec![high.ts]
+    );
 }
 
 #[test]
 fn invs_from_another_epoch_non_members_or_self_are_dropped() {
     let mut node = ready_node(1);
     let u = upd(ts(1, 0, 1), &[("x", Some("1"))]);
-    node.handle_message(t(1), n(0), Message::Inv { epoch: Epoch(2), update: u.clone() });
-    node.handle_message(t(1), n(0), Message::Inv { epoch: Epoch(0), update: u.clone() });
+    node.handle_message(
+        t(1),
+        n(0),
+        Message::Inv {
+            epoch: Epoch(2),
+            update: u.clone(),
+        },
+    );
+    node.handle_message(
+        t(1),
+        n(0),
+        Message::Inv {
+            epoch: Epoch(0),
+            update: u.clone(),
+        },
+    );
     node.handle_message(t(1), n(9), inv(&u));
     node.handle_message(t(1), n(1), inv(&u));
     let unsorted = upd(ts(1, 0, 1), &[("y", None), ("x", None)]);
     node.handle_message(t(1), n(0), inv(&unsorted));
-    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(0, vec![Message::ViewReq { epoch: E1 }]),
+            send(0, vec![Message::ViewInfo { view: v1() }])
+        ],
+        "nothing applied or acknowledged; only the epoch mismatch is answered"
+    );
     assert_eq!(node.inspect_key(b"x"), None);
 }
 
@@ -247,17 +511,26 @@ fn val_validates_only_keys_still_at_its_ts_and_wakes_parked_reads() {
     node.handle_message(t(1), n(2), inv(&w));
     node.handle_persisted(t(1), 3);
     drain(&mut node);
-    node.submit(t(2), RequestId(1), Op::Get { key: b("x") }, DEADLINE).unwrap();
+    node.submit(t(2), RequestId(1), Op::Get { key: b("x") }, DEADLINE)
+        .unwrap();
     assert_eq!(drain(&mut node), vec![], "x is Invalid: the read parks");
-    node.handle_message(t(3), n(0), Message::Val { epoch: Epoch(0), ts: u.ts }); // any epoch
+    node.handle_message(
+        t(3),
+        n(0),
+        Message::Val {
+            epoch: Epoch(0),
+            ts: u.ts,
+        },
+    ); // any epoch
     assert_eq!(
         drain(&mut node),
         vec![
             reply(1, OpResult::Value(Some(b("1")))),
             Output::Persist { seq: 4, ops: vec![PersistOp::Validate { key: b("x"), ts: u.ts }, PersistOp::DropRecord(u.ts)] },
+            send(0, vec![Message::ViewInfo { view: v1() }]),
             send(2, vec![ack(w.ts)]),
         ],
-        "x validated, y stays at W; U no longer held, so W's ACK (withheld by G) goes out"
+        "x validated, y stays at W; U no longer held, so W's ACK (withheld by G) goes out; n0 learns it is behind"
     );
     assert_eq!(node.inspect_key(b"y"), Some((w.ts, false, Some(b("2")))));
 }
@@ -273,7 +546,11 @@ fn guardian_withholds_a_followers_ack_for_a_higher_overlapping_write() {
         vec![
             Output::Persist {
                 seq: 2,
-                ops: vec![entry("x", batch.ts, false, Some("b")), entry("y", batch.ts, false, Some("b")), PersistOp::Record(batch.clone())]
+                ops: vec![
+                    entry("x", batch.ts, false, Some("b")),
+                    entry("y", batch.ts, false, Some("b")),
+                    PersistOp::Record(batch.clone())
+                ]
             },
             send(0, vec![ack(batch.ts)]),
         ]
@@ -282,17 +559,36 @@ fn guardian_withholds_a_followers_ack_for_a_higher_overlapping_write() {
     node.handle_message(t(2), n(2), inv(&w));
     node.handle_persisted(t(2), 3);
     let out = drain(&mut node);
-    assert_eq!(out, vec![Output::Persist { seq: 3, ops: vec![entry("x", w.ts, false, Some("w")), PersistOp::Record(w.clone())] }]);
-    assert_eq!(drain(&mut node), vec![], "ACK of W withheld while the batch is held");
+    assert_eq!(
+        out,
+        vec![Output::Persist {
+            seq: 3,
+            ops: vec![
+                entry("x", w.ts, false, Some("w")),
+                PersistOp::Record(w.clone())
+            ]
+        }]
+    );
+    assert_eq!(
+        drain(&mut node),
+        vec![],
+        "ACK of W withheld while the batch is held"
+    );
     // A single-key write that does not overlap the batch is not delayed.
     let z = upd(ts(1, 2, 1), &[("z", Some("z"))]);
     let z = upd(Ts { version: 3, ..z.ts }, &[("z", Some("z"))]);
     node.handle_message(t(3), n(2), inv(&z));
     node.handle_persisted(t(3), 4);
-    let acks: Vec<_> = drain(&mut node).into_iter().filter(|o| matches!(o, Output::Send { .. })).collect();
+    let acks: Vec<_> = drain(&mut node)
+        .into_iter()
+        .filter(|o| matches!(o, Output::Send { .. }))
+        .collect();
     assert_eq!(acks, vec![send(2, vec![ack(z.ts)])]);
     node.handle_message(t(4), n(0), val(batch.ts));
-    let sends: Vec<_> = drain(&mut node).into_iter().filter(|o| matches!(o, Output::Send { .. })).collect();
+    let sends: Vec<_> = drain(&mut node)
+        .into_iter()
+        .filter(|o| matches!(o, Output::Send { .. }))
+        .collect();
     assert_eq!(sends, vec![send(2, vec![ack(w.ts)])]);
 }
 
@@ -301,7 +597,16 @@ fn guardian_withholds_a_coordinators_commit() {
     // Node 2 coordinates W on x at (1,n2); a lower batch U{x,y} at (1,n1) arrives: x keeps W,
     // y adopts U, so node 2 holds U and must not commit W before U commits.
     let mut node = ready_node(2);
-    node.submit(t(1), RequestId(1), Op::Put { key: b("x"), value: b("w") }, DEADLINE).unwrap();
+    node.submit(
+        t(1),
+        RequestId(1),
+        Op::Put {
+            key: b("x"),
+            value: b("w"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
     node.handle_persisted(t(1), 2);
     let w_ts = ts(1, 2, 1);
     let u = upd(ts(1, 1, 1), &[("x", Some("u")), ("y", Some("u"))]);
@@ -310,10 +615,17 @@ fn guardian_withholds_a_coordinators_commit() {
     drain(&mut node);
     node.handle_message(t(3), n(0), ack(w_ts));
     node.handle_message(t(3), n(1), ack(w_ts));
-    assert_eq!(drain(&mut node), vec![], "W has every ACK but G holds its commit");
+    assert_eq!(
+        drain(&mut node),
+        vec![],
+        "W has every ACK but G holds its commit"
+    );
     node.handle_message(t(4), n(1), val(u.ts));
     let out = drain(&mut node);
-    assert!(out.contains(&reply(1, OpResult::Written { ts: w_ts })), "{out:?}");
+    assert!(
+        out.contains(&reply(1, OpResult::Written { ts: w_ts })),
+        "{out:?}"
+    );
     assert!(out.contains(&send(0, vec![val(w_ts)])));
 }
 
@@ -324,14 +636,47 @@ fn writes_wait_for_valid_keys_and_take_version_above_all_keys_and_the_last_issue
     node.handle_message(t(1), n(1), inv(&u));
     node.handle_persisted(t(1), 2);
     drain(&mut node);
-    node.submit(t(2), RequestId(1), Op::Batch { writes: vec![Write { key: b("x"), value: None }, Write { key: b("a"), value: Some(b("a")) }] }, DEADLINE).unwrap();
-    assert_eq!(drain(&mut node), vec![], "x is Invalid: the write is queued");
+    node.submit(
+        t(2),
+        RequestId(1),
+        Op::Batch {
+            writes: vec![
+                Write {
+                    key: b("x"),
+                    value: None,
+                },
+                Write {
+                    key: b("a"),
+                    value: Some(b("a")),
+                },
+            ],
+        },
+        DEADLINE,
+    )
+    .unwrap();
+    assert_eq!(
+        drain(&mut node),
+        vec![],
+        "x is Invalid: the write is queued"
+    );
     node.handle_message(t(3), n(1), val(u.ts));
     let started = upd(ts(6, 0, 1), &[("a", Some("a")), ("x", None)]);
     let out = drain(&mut node);
-    assert!(out.contains(&send(1, vec![inv(&started)])), "version 1 + max(5) with sorted writes: {out:?}");
+    assert!(
+        out.contains(&send(1, vec![inv(&started)])),
+        "version 1 + max(5) with sorted writes: {out:?}"
+    );
     // F1: a write on a fresh key still gets a version above this writer's last one.
-    node.submit(t(4), RequestId(2), Op::Put { key: b("fresh"), value: b("f") }, DEADLINE).unwrap();
+    node.submit(
+        t(4),
+        RequestId(2),
+        Op::Put {
+            key: b("fresh"),
+            value: b("f"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
     let fresh = upd(ts(7, 0, 1), &[("fresh", Some("f"))]);
     assert!(drain(&mut node).contains(&send(1, vec![inv(&fresh)])));
 }
@@ -339,7 +684,10 @@ fn writes_wait_for_valid_keys_and_take_version_above_all_keys_and_the_last_issue
 #[test]
 fn deletes_are_tombstones_and_ranges_see_them() {
     let mut node = ready_node(1);
-    let u = upd(ts(1, 0, 1), &[("a", Some("1")), ("b", None), ("c", Some("3"))]);
+    let u = upd(
+        ts(1, 0, 1),
+        &[("a", Some("1")), ("b", None), ("c", Some("3"))],
+    );
     node.handle_message(t(1), n(0), inv(&u));
     node.handle_persisted(t(1), 2);
     node.handle_message(t(1), n(0), val(u.ts));
@@ -347,10 +695,17 @@ fn deletes_are_tombstones_and_ranges_see_them() {
     node.handle_message(t(1), n(2), inv(&pending));
     drain(&mut node);
     assert_eq!(node.inspect_key(b"b"), Some((u.ts, true, None)));
-    let range = |lo: &str, hi: &str, limit| Op::Range { lo: b(lo), hi: b(hi), limit };
-    node.submit(t(2), RequestId(1), range("a", "bb", None), DEADLINE).unwrap();
-    node.submit(t(2), RequestId(2), range("a", "z", Some(1)), DEADLINE).unwrap();
-    node.submit(t(2), RequestId(3), range("a", "z", None), DEADLINE).unwrap();
+    let range = |lo: &str, hi: &str, limit| Op::Range {
+        lo: b(lo),
+        hi: b(hi),
+        limit,
+    };
+    node.submit(t(2), RequestId(1), range("a", "bb", None), DEADLINE)
+        .unwrap();
+    node.submit(t(2), RequestId(2), range("a", "z", Some(1)), DEADLINE)
+        .unwrap();
+    node.submit(t(2), RequestId(3), range("a", "z", None), DEADLINE)
+        .unwrap();
     assert_eq!(
         drain(&mut node),
         vec![
@@ -361,20 +716,44 @@ fn deletes_are_tombstones_and_ranges_see_them() {
     );
     node.handle_message(t(3), n(2), val(pending.ts));
     let out = drain(&mut node);
-    assert_eq!(out[0], reply(3, OpResult::Entries(vec![(b("a"), b("1")), (b("bb"), b("new")), (b("c"), b("3"))])));
+    assert_eq!(
+        out[0],
+        reply(
+            3,
+            OpResult::Entries(vec![
+                (b("a"), b("1")),
+                (b("bb"), b("new")),
+                (b("c"), b("3"))
+            ])
+        )
+    );
 }
 
 #[test]
 fn deadlines_answer_unavailable_or_indeterminate() {
     let mut node = ready_node(0);
-    node.submit(t(0), RequestId(1), Op::Put { key: b("x"), value: b("1") }, t(10)).unwrap();
+    node.submit(
+        t(0),
+        RequestId(1),
+        Op::Put {
+            key: b("x"),
+            value: b("1"),
+        },
+        t(10),
+    )
+    .unwrap();
     let u = upd(ts(1, 1, 1), &[("y", Some("1"))]);
     node.handle_message(t(0), n(1), inv(&u));
-    node.submit(t(0), RequestId(2), Op::Get { key: b("y") }, t(10)).unwrap();
-    node.submit(t(0), RequestId(3), Op::Del { key: b("y") }, t(10)).unwrap();
+    node.submit(t(0), RequestId(2), Op::Get { key: b("y") }, t(10))
+        .unwrap();
+    node.submit(t(0), RequestId(3), Op::Del { key: b("y") }, t(10))
+        .unwrap();
     drain(&mut node);
     node.handle_timeout(t(10));
-    let replies: Vec<_> = drain(&mut node).into_iter().filter(|o| matches!(o, Output::Reply { .. })).collect();
+    let replies: Vec<_> = drain(&mut node)
+        .into_iter()
+        .filter(|o| matches!(o, Output::Reply { .. }))
+        .collect();
     assert_eq!(
         replies,
         vec![
@@ -387,24 +766,68 @@ fn deadlines_answer_unavailable_or_indeterminate() {
 }
 
 #[test]
-fn writes_wait_while_not_ready_and_fail_cleanly_at_the_deadline() {
+fn without_a_lease_writes_and_reads_wait_and_fail_cleanly_at_the_deadline() {
     let cfg = Config::new(n(0), vec![n(0), n(1)]);
     let mut node = Node::new(cfg, Recovered::default(), Instant::ZERO).unwrap();
+    node.handle_timeout(t(0)); // lease requested; only its own grant arrives: 1 of 2 is no majority
     drain(&mut node);
-    node.submit(t(0), RequestId(1), Op::Put { key: b("x"), value: b("1") }, t(50)).unwrap();
-    node.submit(t(0), RequestId(2), Op::Put { key: b("y"), value: b("1") }, t(50)).unwrap();
-    node.submit(t(0), RequestId(3), Op::Get { key: b("x") }, t(50)).unwrap();
-    assert_eq!(drain(&mut node), vec![reply(3, OpResult::Value(None))], "reads do not need readiness");
-    node.handle_message(t(20), n(1), Message::Ping { epoch: E1 });
+    node.submit(
+        t(0),
+        RequestId(1),
+        Op::Put {
+            key: b("x"),
+            value: b("1"),
+        },
+        t(50),
+    )
+    .unwrap();
+    node.submit(t(0), RequestId(2), Op::Get { key: b("y") }, t(50))
+        .unwrap();
+    assert_eq!(drain(&mut node), vec![], "both wait for the lease");
+    node.handle_message(
+        t(20),
+        n(1),
+        Message::LeaseGrant {
+            id: (0, 1),
+            member: me_id(0),
+        },
+    );
     let out = drain(&mut node);
-    assert_eq!(&out[..2], &[Output::Event(Event::PeerUp(n(1))), Output::Event(Event::Ready)]);
-    assert!(out.iter().any(|o| matches!(o, Output::Send { .. })), "queued writes start once ready");
-    let mut lonely = Node::new(Config::new(n(0), vec![n(0), n(1)]), Recovered::default(), Instant::ZERO).unwrap();
-    lonely.submit(t(0), RequestId(1), Op::Put { key: b("x"), value: b("1") }, t(50)).unwrap();
+    assert!(out.contains(&Output::Event(Event::Ready)), "{out:?}");
+    assert!(
+        out.contains(&reply(2, OpResult::Value(None))),
+        "the parked read is served once the lease holds: {out:?}"
+    );
+    assert!(!invs(out).is_empty(), "the queued write starts");
+    let mut lonely = Node::new(
+        Config::new(n(0), vec![n(0), n(1)]),
+        Recovered::default(),
+        Instant::ZERO,
+    )
+    .unwrap();
+    lonely.handle_timeout(t(0));
+    lonely
+        .submit(
+            t(0),
+            RequestId(1),
+            Op::Put {
+                key: b("x"),
+                value: b("1"),
+            },
+            t(50),
+        )
+        .unwrap();
+    lonely
+        .submit(t(0), RequestId(2), Op::Get { key: b("x") }, t(50))
+        .unwrap();
     lonely.handle_timeout(t(50));
     let out = drain(&mut lonely);
-    assert!(out.contains(&reply(1, OpResult::Unavailable(Unavailable::NotReady))));
-    assert!(!out.iter().any(|o| matches!(o, Output::Send { msgs, .. } if msgs.iter().any(|m| matches!(m, Message::Inv { .. })))));
+    assert!(
+        out.contains(&reply(1, OpResult::Unavailable(Unavailable::NoLease))),
+        "{out:?}"
+    );
+    assert!(out.contains(&reply(2, OpResult::Unavailable(Unavailable::NoLease))));
+    assert!(invs(out).is_empty(), "nothing was written anywhere");
 }
 
 #[test]
@@ -413,14 +836,51 @@ fn bad_requests_and_overload_are_answered_at_once() {
     cfg.max_requests = 1;
     cfg.max_value_bytes = 4;
     let mut node = Node::new(cfg, Recovered::default(), Instant::ZERO).unwrap();
+    node.handle_timeout(t(0));
     drain(&mut node);
-    node.submit(t(0), RequestId(1), Op::Batch { writes: vec![] }, DEADLINE).unwrap();
-    node.submit(t(0), RequestId(2), Op::Put { key: b("x"), value: b("too long") }, DEADLINE).unwrap();
-    node.submit(t(0), RequestId(3), Op::Range { lo: b("z"), hi: b("a"), limit: None }, DEADLINE).unwrap();
-    node.submit(t(0), RequestId(4), Op::Put { key: b("x"), value: b("ok") }, DEADLINE).unwrap();
-    node.submit(t(0), RequestId(5), Op::Get { key: b("x") }, DEADLINE).unwrap();
-    assert_eq!(node.submit(t(0), RequestId(4), Op::Get { key: b("x") }, DEADLINE), Err(SubmitError::DuplicateRequestId(RequestId(4))));
-    let replies: Vec<_> = drain(&mut node).into_iter().filter(|o| matches!(o, Output::Reply { .. })).collect();
+    node.submit(t(0), RequestId(1), Op::Batch { writes: vec![] }, DEADLINE)
+        .unwrap();
+    node.submit(
+        t(0),
+        RequestId(2),
+        Op::Put {
+            key: b("x"),
+            value: b("too long"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
+    node.submit(
+        t(0),
+        RequestId(3),
+        Op::Range {
+            lo: b("z"),
+            hi: b("a"),
+            limit: None,
+        },
+        DEADLINE,
+    )
+    .unwrap();
+    node.submit(
+        t(0),
+        RequestId(4),
+        Op::Put {
+            key: b("x"),
+            value: b("ok"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
+    node.submit(t(0), RequestId(5), Op::Get { key: b("x") }, DEADLINE)
+        .unwrap();
+    assert_eq!(
+        node.submit(t(0), RequestId(4), Op::Get { key: b("x") }, DEADLINE),
+        Err(SubmitError::DuplicateRequestId(RequestId(4)))
+    );
+    let replies: Vec<_> = drain(&mut node)
+        .into_iter()
+        .filter(|o| matches!(o, Output::Reply { .. }))
+        .collect();
     assert_eq!(
         replies,
         vec![
@@ -435,7 +895,16 @@ fn bad_requests_and_overload_are_answered_at_once() {
 #[test]
 fn coordinator_retransmits_only_to_silent_members() {
     let mut node = ready_node(0);
-    node.submit(t(0), RequestId(1), Op::Put { key: b("x"), value: b("1") }, DEADLINE).unwrap();
+    node.submit(
+        t(0),
+        RequestId(1),
+        Op::Put {
+            key: b("x"),
+            value: b("1"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
     let u = upd(ts(1, 0, 1), &[("x", Some("1"))]);
     node.handle_message(t(10), n(1), ack(u.ts));
     drain(&mut node);
@@ -453,12 +922,19 @@ fn a_stuck_key_is_replayed_with_the_full_record_and_same_ts() {
     node.handle_timeout(t(499));
     assert_eq!(invs(drain(&mut node)), vec![]);
     node.handle_timeout(t(751)); // stuck_ms + the largest jitter
-    assert_eq!(invs(drain(&mut node)), vec![send(0, vec![inv(&u)]), send(2, vec![inv(&u)])]);
+    assert_eq!(
+        invs(drain(&mut node)),
+        vec![send(0, vec![inv(&u)]), send(2, vec![inv(&u)])]
+    );
     // The replayer commits once every member (the original coordinator included) ACKs.
     node.handle_message(t(760), n(0), ack(u.ts));
     node.handle_message(t(760), n(2), ack(u.ts));
     let out = drain(&mut node);
-    assert!(out.contains(&send(0, vec![val(u.ts)])) && out.contains(&Output::Event(Event::Committed(u.ts))), "{out:?}");
+    assert!(
+        out.contains(&send(0, vec![val(u.ts)]))
+            && out.contains(&Output::Event(Event::Committed(u.ts))),
+        "{out:?}"
+    );
     assert_eq!(node.inspect_key(b"y"), Some((u.ts, true, Some(b("1")))));
 }
 
@@ -467,16 +943,57 @@ fn recovery_replays_own_pending_updates_at_once() {
     let u = upd(ts(3, 0, 1), &[("x", Some("1"))]);
     let recovered = Recovered {
         boot: BootInc(2),
-        epoch: E1,
-        entries: vec![(b("x"), StoredEntry { ts: u.ts, valid: false, value: Some(b("1")) })],
+        view: Some(v1()),
+        identity: Some(Identity {
+            adm: 1,
+            transfer_done: true,
+        }),
+        entries: vec![(
+            b("x"),
+            StoredEntry {
+                ts: u.ts,
+                valid: false,
+                value: Some(b("1")),
+            },
+        )],
         records: vec![u.clone()],
+        ..Default::default()
     };
-    let mut node = Node::new(Config::new(n(0), vec![n(0), n(1), n(2)]), recovered, Instant::ZERO).unwrap();
-    assert_eq!(drain(&mut node), vec![send(1, vec![inv(&u)]), send(2, vec![inv(&u)])]);
+    let mut node = Node::new(
+        Config::new(n(0), vec![n(0), n(1), n(2)]),
+        recovered,
+        Instant::ZERO,
+    )
+    .unwrap();
+    let ask = Message::ViewReq { epoch: E1 };
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(1, vec![inv(&u), ask.clone()]),
+            send(2, vec![inv(&u), ask])
+        ]
+    );
     // A new write from the new boot gets a Ts of the new incarnation above the old version.
-    node.handle_message(t(1), n(1), Message::Ping { epoch: E1 });
-    node.handle_message(t(1), n(2), Message::Ping { epoch: E1 });
-    node.submit(t(1), RequestId(1), Op::Put { key: b("y"), value: b("2") }, DEADLINE).unwrap();
+    node.handle_timeout(t(1));
+    node.handle_message(
+        t(1),
+        n(1),
+        Message::LeaseGrant {
+            id: (2, 1),
+            member: me_id(0),
+        },
+    );
+    assert!(node.is_ready());
+    node.submit(
+        t(1),
+        RequestId(1),
+        Op::Put {
+            key: b("y"),
+            value: b("2"),
+        },
+        DEADLINE,
+    )
+    .unwrap();
     assert!(drain(&mut node).contains(&send(1, vec![inv(&upd(ts(1, 0, 2), &[("y", Some("2"))]))])));
 }
 
@@ -492,6 +1009,13 @@ fn a_late_duplicate_inv_after_val_creates_no_hold() {
     let w = upd(ts(2, 2, 1), &[("x", Some("w"))]);
     node.handle_message(t(2), n(2), inv(&w));
     node.handle_persisted(t(2), 4);
-    let sends: Vec<_> = drain(&mut node).into_iter().filter(|o| matches!(o, Output::Send { .. })).collect();
-    assert_eq!(sends, vec![send(0, vec![ack(batch.ts)]), send(2, vec![ack(w.ts)])], "the duplicate is ACKed; W is not held back");
+    let sends: Vec<_> = drain(&mut node)
+        .into_iter()
+        .filter(|o| matches!(o, Output::Send { .. }))
+        .collect();
+    assert_eq!(
+        sends,
+        vec![send(0, vec![ack(batch.ts)]), send(2, vec![ack(w.ts)])],
+        "the duplicate is ACKed; W is not held back"
+    );
 }

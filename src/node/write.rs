@@ -4,25 +4,29 @@
 use super::{Drive, Node, Record, Timer};
 use crate::client::{OpResult, RequestId};
 use crate::message::Message;
+#[cfg(feature = "mutants")]
+use crate::mutant::Mutant;
 use crate::output::Event;
 use crate::storage::{PersistOp, StoredEntry};
 use crate::timestamp::Ts;
 use crate::update::{Update, UpdateRef, Write};
 use std::sync::Arc;
-#[cfg(feature = "mutants")]
-use crate::mutant::Mutant;
 
 impl Node {
     /// Starts coordinating `writes` for request `id`. The caller has checked that every key is
     /// Valid here and that the node is ready.
     pub(super) fn start_write(&mut self, id: RequestId, writes: Vec<Write>) -> Ts {
-        let max_key_version = writes.iter().map(|w| self.entry_ts(&w.key).version).max().unwrap_or(0);
+        let max_key_version = writes
+            .iter()
+            .map(|w| self.entry_ts(&w.key).version)
+            .max()
+            .unwrap_or(0);
         // Amendment F1: above every key's version *and* above this writer's last version, so
         // one writer never issues the same Ts for two different updates.
         #[allow(unused_mut)]
         let mut version = 1 + max_key_version.max(self.last_version);
         #[allow(unused_mut)]
-        let mut boot = self.boot;
+        let mut boot = self.writer_boot();
         #[cfg(feature = "mutants")]
         {
             if self.mutant(Mutant::NoWriterLastVersion) {
@@ -41,10 +45,20 @@ impl Node {
         self.insert_record(update.clone(), persist_seq, Some(id));
         // Broadcasting before our own persist is durable is safe: the boot incarnation in the
         // Ts means no other update can ever carry this Ts (P2, §4.1).
-        self.broadcast(&Message::Inv { epoch: self.view.epoch, update });
+        self.broadcast(&Message::Inv {
+            epoch: self.view.epoch,
+            update,
+        });
         self.schedule_retransmit(ts);
         self.blocked_commits.insert(ts);
         ts
+    }
+
+    /// The boot part of this node's writer id: its admission epoch above its boot count, so a
+    /// node that lost its disk (and so its boot count) still never reuses a Ts (§4.1).
+    pub(super) fn writer_boot(&self) -> crate::timestamp::BootInc {
+        let adm = self.identity.map_or(0, |i| i.adm);
+        crate::timestamp::BootInc((adm << 32) | (self.boot.0 & 0xffff_ffff))
     }
 
     /// Applies every write of `update` whose key is at a lower Ts here, staging the persist.
@@ -61,10 +75,18 @@ impl Node {
             if old_ts != Ts::ZERO {
                 superseded.push(old_ts);
             }
-            let entry = super::Entry { ts: update.ts, valid: false, value: w.value.clone() };
+            let entry = super::Entry {
+                ts: update.ts,
+                valid: false,
+                value: w.value.clone(),
+            };
             self.staged.push(PersistOp::Entry {
                 key: w.key.clone(),
-                entry: StoredEntry { ts: entry.ts, valid: false, value: entry.value.clone() },
+                entry: StoredEntry {
+                    ts: entry.ts,
+                    valid: false,
+                    value: entry.value.clone(),
+                },
             });
             self.store.insert(w.key.clone(), entry);
         }
@@ -76,29 +98,52 @@ impl Node {
 
     /// Stores a record of `update` (durable with persist `persist_seq`), driving it for `client`
     /// if given.
-    pub(super) fn insert_record(&mut self, update: UpdateRef, persist_seq: u64, client: Option<RequestId>) {
+    pub(super) fn insert_record(
+        &mut self,
+        update: UpdateRef,
+        persist_seq: u64,
+        client: Option<RequestId>,
+    ) {
         let ts = update.ts;
         if update.is_multi_key() {
             self.multi_records.insert(ts);
         }
         self.staged.push(PersistOp::Record(update.clone()));
-        let drive = client.map(|c| Drive { acks: Default::default(), client: Some(c) });
-        self.records.insert(ts, Record::new(update, persist_seq, drive));
+        let drive = client.map(|c| Drive {
+            acks: Default::default(),
+            client: Some(c),
+        });
+        self.records
+            .insert(ts, Record::new(update, persist_seq, drive));
     }
 
     /// Becomes a driver of the pending update `ts`: broadcast its full record under the same Ts
     /// and collect every member's ACK again (protocol.md §4.6).
     pub(super) fn start_replay(&mut self, ts: Ts) {
         let epoch = self.view.epoch;
-        let Some(rec) = self.records.get_mut(&ts) else { return };
+        let Some(rec) = self.records.get_mut(&ts) else {
+            return;
+        };
         if rec.drive.is_none() {
-            rec.drive = Some(Drive { acks: Default::default(), client: None });
+            rec.drive = Some(Drive {
+                acks: Default::default(),
+                client: None,
+            });
         }
         #[allow(unused_mut)]
         let mut update = rec.update.clone();
         #[cfg(feature = "mutants")]
         if self.mutant(Mutant::PartialReplay) {
-            let writes = update.writes.iter().filter(|w| self.store.get(&w.key).is_some_and(|e| e.ts == ts && !e.valid)).cloned().collect();
+            let writes = update
+                .writes
+                .iter()
+                .filter(|w| {
+                    self.store
+                        .get(&w.key)
+                        .is_some_and(|e| e.ts == ts && !e.valid)
+                })
+                .cloned()
+                .collect();
             update = Arc::new(Update { ts, writes });
         }
         self.broadcast(&Message::Inv { epoch, update });
@@ -113,10 +158,23 @@ impl Node {
 
     /// Resends the INV of a driven update to every member that has not acknowledged it.
     pub(super) fn on_retransmit(&mut self, ts: Ts) {
-        let Some(Record { update, drive: Some(drive), .. }) = self.records.get(&ts) else { return };
-        let silent: Vec<_> =
-            self.view.others(self.cfg.id).filter(|n| !drive.acks.contains(n)).collect();
-        let msg = Message::Inv { epoch: self.view.epoch, update: update.clone() };
+        let Some(Record {
+            update,
+            drive: Some(drive),
+            ..
+        }) = self.records.get(&ts)
+        else {
+            return;
+        };
+        let silent: Vec<_> = self
+            .view
+            .others(self.cfg.id)
+            .filter(|n| !drive.acks.contains(n))
+            .collect();
+        let msg = Message::Inv {
+            epoch: self.view.epoch,
+            update: update.clone(),
+        };
         for to in silent {
             self.send(to, msg.clone());
         }
@@ -125,7 +183,9 @@ impl Node {
 
     /// `T_stuck` passed for a record: replay it if a key is still Invalid at its Ts.
     pub(super) fn on_stuck(&mut self, ts: Ts) {
-        let Some(rec) = self.records.get(&ts) else { return };
+        let Some(rec) = self.records.get(&ts) else {
+            return;
+        };
         if rec.drive.is_some() {
             return;
         }
@@ -141,11 +201,19 @@ impl Node {
     }
 
     /// Counts an ACK for an update this node drives.
-    pub(super) fn on_ack(&mut self, from: crate::timestamp::NodeId, epoch: crate::timestamp::Epoch, ts: Ts) {
+    pub(super) fn on_ack(
+        &mut self,
+        from: crate::timestamp::NodeId,
+        epoch: crate::timestamp::Epoch,
+        ts: Ts,
+    ) {
         if epoch != self.view.epoch {
             return; // epoch fencing: only ACKs of the installed epoch count
         }
-        if let Some(Record { drive: Some(drive), .. }) = self.records.get_mut(&ts) {
+        if let Some(Record {
+            drive: Some(drive), ..
+        }) = self.records.get_mut(&ts)
+        {
             drive.acks.insert(from);
         }
     }
@@ -168,17 +236,25 @@ impl Node {
             return true;
         }
         self.multi_records.range(..update.ts).all(|ts| {
-            let Some(rec) = self.records.get(ts) else { return true };
+            let Some(rec) = self.records.get(ts) else {
+                return true;
+            };
             !(rec.update.overlaps(update) && self.holds(rec))
         })
     }
 
     /// Commits a driven update if every condition holds; returns whether it did.
     fn try_commit(&mut self, ts: Ts) -> bool {
-        let Some(rec) = self.records.get(&ts) else { return true };
+        let Some(rec) = self.records.get(&ts) else {
+            return true;
+        };
         let Some(drive) = &rec.drive else { return true };
         #[allow(unused_mut)]
-        let mut missing = self.view.others(self.cfg.id).filter(|n| !drive.acks.contains(n)).count();
+        let mut missing = self
+            .view
+            .others(self.cfg.id)
+            .filter(|n| !drive.acks.contains(n))
+            .count();
         #[allow(unused_mut)]
         let mut guarded = true;
         #[cfg(feature = "mutants")]
@@ -186,7 +262,11 @@ impl Node {
             if self.mutant(Mutant::CommitWithoutAllAcks) {
                 missing = missing.saturating_sub(1);
             }
-            let replayer = ts.writer != crate::timestamp::WriterId { node: self.cfg.id, boot: self.boot };
+            let replayer = ts.writer
+                != crate::timestamp::WriterId {
+                    node: self.cfg.id,
+                    boot: self.writer_boot(),
+                };
             if self.mutant(Mutant::GuardianSkipsReplayers) && replayer {
                 guarded = false;
             }
@@ -202,7 +282,10 @@ impl Node {
     /// The update `ts` committed (we collected every ACK): validate its keys still at `ts`, tell
     /// everyone, answer the client.
     fn commit(&mut self, ts: Ts) {
-        self.broadcast(&Message::Val { epoch: self.view.epoch, ts });
+        self.broadcast(&Message::Val {
+            epoch: self.view.epoch,
+            ts,
+        });
         self.event(Event::Committed(ts));
         self.learn_committed(ts);
     }
@@ -210,7 +293,9 @@ impl Node {
     /// The update `ts` is known committed (by our own commit or a VAL): keys still at `ts`
     /// become Valid, any drive of it ends, and its client (if any) gets its answer.
     pub(super) fn learn_committed(&mut self, ts: Ts) {
-        let Some(rec) = self.records.get_mut(&ts) else { return };
+        let Some(rec) = self.records.get_mut(&ts) else {
+            return;
+        };
         let drive = rec.drive.take();
         #[cfg(feature = "mutants")]
         {
@@ -228,12 +313,17 @@ impl Node {
 
     /// Marks `key` Valid if it is still at `ts`, and wakes what was parked on it.
     pub(super) fn validate_key(&mut self, key: &crate::update::Bytes, ts: Ts) {
-        let Some(entry) = self.store.get_mut(key) else { return };
+        let Some(entry) = self.store.get_mut(key) else {
+            return;
+        };
         if entry.ts != ts || entry.valid {
             return;
         }
         entry.valid = true;
-        self.staged.push(PersistOp::Validate { key: key.clone(), ts });
+        self.staged.push(PersistOp::Validate {
+            key: key.clone(),
+            ts,
+        });
         #[cfg(feature = "mutants")]
         if entry.value.is_none() && self.cfg.mutant == Some(Mutant::PhysicalDeletes) {
             self.store.remove(key);
@@ -243,7 +333,9 @@ impl Node {
 
     /// Forgets a record once nothing needs it: not driven, and no key Invalid at its Ts.
     pub(super) fn maybe_drop_record(&mut self, ts: Ts) {
-        let Some(rec) = self.records.get(&ts) else { return };
+        let Some(rec) = self.records.get(&ts) else {
+            return;
+        };
         if rec.drive.is_some() || self.has_invalid_key_at(&rec.update, ts) {
             return;
         }

@@ -1,0 +1,357 @@
+//! Membership as seen by one node: installing decided views (protocol.md §7.6), its own
+//! identity (member, joining, or not a member), deciding which view to propose (removals of
+//! suspected members, joins, promotions, `min_consensus`), and the periodic membership work.
+
+use super::{Node, Waiting};
+use crate::client::{OpResult, Unavailable};
+use crate::message::Message;
+use crate::output::Event;
+use crate::storage::{Identity, PersistOp};
+use crate::timestamp::{Epoch, NodeId};
+use crate::view::{Member, MemberId, Role, View};
+
+impl Node {
+    /// Installs `view` if it is newer than the installed one. Every view this node learns of
+    /// (Decided, ViewInfo, or the base of a Prepare/Accept) was decided.
+    pub(super) fn learn_view(&mut self, view: View) {
+        if view.epoch <= self.view.epoch || !view.is_well_formed() {
+            return;
+        }
+        self.view = view.clone();
+        self.staged.push(PersistOp::View(view.clone()));
+        self.acceptor.settle_upto(view.epoch);
+        self.acceptor.rebuild_no_grant(&view);
+        self.drop_stale_proposal();
+        self.join_requests.retain(|n, _| !view.contains(*n));
+        self.promote_requests.retain(|m| {
+            view.member(m.node)
+                .is_some_and(|v| v.id == *m && v.role == Role::Joining)
+        });
+        self.propose_after = None;
+        self.refresh_peers();
+        self.update_identity();
+        self.restart_data_path();
+        self.event(Event::View(view));
+        self.update_readiness();
+    }
+
+    /// Works out who this node is in the installed view (§7.6 step 4).
+    fn update_identity(&mut self) {
+        let listed = self.view.member(self.cfg.id).copied();
+        let mine = self.identity.map(|i| i.adm);
+        match listed {
+            Some(m) if Some(m.id.adm) == mine => {
+                if m.role == Role::Joining
+                    && self.transfer.is_none()
+                    && !self.identity.is_some_and(|i| i.transfer_done)
+                {
+                    self.start_transfer();
+                }
+                if m.role != Role::Active {
+                    self.drop_lease();
+                }
+            }
+            // Admitted under a new identity: this is our join. Pre-join state is not trusted.
+            Some(m) if m.role == Role::Joining => {
+                self.identity = Some(Identity {
+                    adm: m.id.adm,
+                    transfer_done: false,
+                });
+                self.staged.push(PersistOp::Identity(self.identity));
+                self.wipe();
+                self.drop_lease();
+                self.start_transfer();
+            }
+            // Not a member (removed, or listed under an identity that is not ours). A node that
+            // lost its state stays marked as such until it is admitted again.
+            _ => {
+                if self.identity.is_some_and(|i| i.adm != 0) {
+                    self.identity = None;
+                    self.staged.push(PersistOp::Identity(None));
+                }
+                self.drop_lease();
+                self.transfer = None;
+            }
+        }
+    }
+
+    /// Forgets every entry and record and answers every waiting request: the node starts over
+    /// as a joiner (protocol.md §8.2 step 4, "drop every pre-join pending entry").
+    fn wipe(&mut self) {
+        self.store.clear();
+        self.records.clear();
+        self.multi_records.clear();
+        self.blocked_commits.clear();
+        self.deferred_acks.clear();
+        self.parked.clear();
+        self.staged.push(PersistOp::Wipe);
+        let ids: Vec<_> = self.requests.keys().copied().collect();
+        for id in ids {
+            let started = self
+                .requests
+                .get(&id)
+                .is_some_and(|r| matches!(r.waiting, Waiting::Commit(_)));
+            let result = if started {
+                OpResult::Indeterminate
+            } else {
+                OpResult::Unavailable(Unavailable::NotMember)
+            };
+            self.reply(id, result);
+        }
+    }
+
+    /// §7.6 steps 2–3: ACKs of older epochs are void, so every update this node drives
+    /// collects them again under the new epoch; updates whose coordinator left are replayed.
+    fn restart_data_path(&mut self) {
+        self.deferred_acks.clear();
+        if self.member_id().is_none() {
+            return;
+        }
+        let epoch = self.view.epoch;
+        let driven: Vec<_> = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.drive.is_some())
+            .map(|(ts, r)| (*ts, r.update.clone()))
+            .collect();
+        for (ts, update) in driven {
+            #[cfg(feature = "mutants")]
+            let keep_acks = self.mutant(crate::mutant::Mutant::KeepAcksAcrossEpochs);
+            #[cfg(not(feature = "mutants"))]
+            let keep_acks = false;
+            if let Some(drive) = self.records.get_mut(&ts).and_then(|r| r.drive.as_mut()) {
+                if !keep_acks {
+                    drive.acks.clear();
+                }
+            }
+            self.broadcast(&Message::Inv { epoch, update });
+        }
+        let orphans: Vec<_> = self
+            .records
+            .iter()
+            .filter(|(ts, r)| {
+                r.drive.is_none()
+                    && !self.view.contains(ts.writer.node)
+                    && self.has_invalid_key_at(&r.update, **ts)
+            })
+            .map(|(ts, _)| *ts)
+            .collect();
+        for ts in orphans {
+            self.start_replay(ts);
+        }
+    }
+
+    /// Messages carry epochs: a peer ahead of us has a view we lack; a peer behind us is told.
+    pub(super) fn notice_epoch(&mut self, from: NodeId, msg: &Message) {
+        let epoch = match msg {
+            Message::Inv { epoch, .. }
+            | Message::Ack { epoch, .. }
+            | Message::Val { epoch, .. }
+            | Message::Ping { epoch } => *epoch,
+            Message::ViewReq { epoch } => *epoch,
+            _ => return,
+        };
+        if epoch > self.view.epoch {
+            self.send(
+                from,
+                Message::ViewReq {
+                    epoch: self.view.epoch,
+                },
+            );
+        } else if epoch < self.view.epoch {
+            self.send_view_info(from, false);
+        }
+    }
+
+    /// Sends our installed view to `to` (at most once per heartbeat interval unless `asked`).
+    pub(super) fn send_view_info(&mut self, to: NodeId, asked: bool) {
+        let recently = self
+            .view_info_sent
+            .get(&to)
+            .is_some_and(|t| self.now.saturating_ns_since(*t) < self.cfg.heartbeat_ms * 1_000_000);
+        if recently && !asked {
+            return;
+        }
+        self.view_info_sent.insert(to, self.now);
+        self.send(
+            to,
+            Message::ViewInfo {
+                view: self.view.clone(),
+            },
+        );
+    }
+
+    /// A node asks to be (re-)admitted. If this view already admitted it after the epoch it
+    /// knows, it only needs the view.
+    pub(super) fn on_join_req(&mut self, from: NodeId, node: NodeId, epoch: Epoch) {
+        if from != node || node == self.cfg.id {
+            return;
+        }
+        let admitted_since = self.view.member(node).is_some_and(|m| m.id.adm > epoch.0);
+        if !admitted_since {
+            self.join_requests.insert(node, self.view.epoch);
+        }
+        self.send_view_info(from, true);
+    }
+
+    /// A Joining member finished its transfer.
+    pub(super) fn on_promote_req(&mut self, member: MemberId) {
+        let joining = self
+            .view
+            .member(member.node)
+            .is_some_and(|m| m.id == member && m.role == Role::Joining);
+        if joining {
+            self.promote_requests.insert(member);
+        }
+    }
+
+    /// The view this node would propose now, if any change is due: suspected members removed
+    /// (never below `min_consensus`), joiners added, finished joiners promoted.
+    fn desired_view(&self) -> Option<View> {
+        let epoch = Epoch(self.view.epoch.0 + 1);
+        let mut members: Vec<Member> = self.view.members.clone();
+        for (&node, _) in &self.join_requests {
+            let fresh = Member {
+                id: MemberId { node, adm: epoch.0 },
+                role: Role::Joining,
+            };
+            match members.iter_mut().find(|m| m.id.node == node) {
+                Some(m) => *m = fresh, // its old identity is gone (e.g. disk loss): replace it
+                None => members.push(fresh),
+            }
+        }
+        for m in members.iter_mut() {
+            if self.promote_requests.contains(&m.id) {
+                m.role = Role::Active;
+            }
+        }
+        let suspects: Vec<NodeId> = members
+            .iter()
+            .map(|m| m.id.node)
+            .filter(|&n| n != self.cfg.id && self.suspected(n))
+            .collect();
+        for n in suspects {
+            if members.len() > self.cfg.min_consensus {
+                members.retain(|m| m.id.node != n);
+            }
+        }
+        members.sort();
+        let next = View { epoch, members };
+        if next.members != self.view.members && self.view.may_precede(&next) {
+            return Some(next);
+        }
+        // A value this acceptor accepted for the next epoch was never decided: finish the
+        // instance (Paxos will decide that value), or the identities it removes stay without
+        // lease grants for ever.
+        self.acceptor.accepted_for(epoch).cloned()
+    }
+
+    /// Proposes a view change if one is due and this node should drive it: the lowest-id
+    /// Active member that is not suspected proposes at once; any other Active member after a
+    /// random backoff, in case the designated one cannot.
+    fn maybe_propose(&mut self) {
+        if self.proposal.is_some() || !self.is_active_member() {
+            return;
+        }
+        // A node that hears from no majority of acceptors is most likely the one cut off: its
+        // suspicions say more about itself than about the others, so it proposes nothing.
+        let me = self.cfg.id;
+        let heard = self
+            .acceptors
+            .iter()
+            .filter(|&&a| a == me || !self.suspected(a))
+            .count();
+        if heard < self.acceptors.len() / 2 + 1 {
+            return;
+        }
+        let Some(next) = self.desired_view() else {
+            self.propose_after = None;
+            return;
+        };
+        let designated = self
+            .view
+            .active()
+            .map(|m| m.node)
+            .find(|&n| n == self.cfg.id || !self.suspected(n));
+        let now = self.now;
+        if designated != Some(self.cfg.id) {
+            match self.propose_after {
+                None => {
+                    self.backoff_proposing();
+                    return;
+                }
+                Some(t) if now < t => return,
+                Some(_) => {}
+            }
+        }
+        self.propose(next);
+    }
+
+    /// Waits a random time (one to two `T_fd`) before proposing on someone else's behalf.
+    pub(super) fn backoff_proposing(&mut self) {
+        use rand::Rng;
+        let fd = self.cfg.peer_timeout_ms;
+        let wait = self.rng.gen_range(fd..=2 * fd);
+        self.propose_after = Some(self.now.plus_ms(wait));
+    }
+
+    /// The periodic membership work, run on every heartbeat.
+    pub(super) fn membership_tick(&mut self) {
+        self.maybe_renew_lease();
+        self.retransmit_proposal();
+        self.maybe_propose();
+        self.ask_membership();
+        self.retry_transfer();
+    }
+
+    /// A non-member asks to join; a Joining member that finished asks to be promoted.
+    fn ask_membership(&mut self) {
+        let due = self.last_membership_ask.is_none_or(|t| {
+            self.now.saturating_ns_since(t) >= self.cfg.peer_timeout_ms * 1_000_000
+        });
+        if !due {
+            return;
+        }
+        let listed = self
+            .member_id()
+            .and_then(|id| self.view.member(id.node).copied());
+        let msg = match (listed, self.identity) {
+            (None, _) => Message::JoinReq {
+                node: self.cfg.id,
+                epoch: self.view.epoch,
+            },
+            (Some(m), Some(id)) if m.role == Role::Joining && id.transfer_done => {
+                Message::PromoteReq { member: m.id }
+            }
+            _ => return,
+        };
+        self.last_membership_ask = Some(self.now);
+        let mut to: Vec<NodeId> = self.acceptors.clone();
+        to.extend(self.view.members.iter().map(|m| m.id.node));
+        to.sort();
+        to.dedup();
+        let me = self.cfg.id;
+        for n in to.into_iter().filter(|&n| n != me) {
+            self.send(n, msg.clone());
+        }
+    }
+
+    /// After a restart (§8.1): learn newer views, start asking for a lease or to join, resume a
+    /// transfer, and never accept a removal during the first `W`.
+    pub(super) fn resume_membership(&mut self) {
+        self.acceptor.rebuild_no_grant(&self.view.clone());
+        let listed = self.view.member(self.cfg.id).copied();
+        if let (Some(m), Some(id)) = (listed, self.identity) {
+            if m.id.adm == id.adm && m.role == Role::Joining && !id.transfer_done {
+                self.start_transfer();
+            }
+        }
+        let ask = Message::ViewReq {
+            epoch: self.view.epoch,
+        };
+        let me = self.cfg.id;
+        for to in self.acceptors.clone().into_iter().filter(|&n| n != me) {
+            self.send(to, ask.clone());
+        }
+    }
+}
