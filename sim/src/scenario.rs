@@ -35,6 +35,12 @@ pub struct Script {
     pub pool: Vec<InFlight>,
     /// When set, persists wait for [`Script::flush_persists`].
     pub hold_persists: bool,
+    /// Which messages wait in the pool for the script (the rest are delivered at once).
+    pub hold: fn(&Message) -> bool,
+    /// Held messages that [`Script::settle`] leaves in the pool too (released only by hand).
+    pub frozen: fn(&Message) -> bool,
+    /// Directed links that lose everything (a partition).
+    pub cut: std::collections::BTreeSet<(usize, usize)>,
     pending_persists: Vec<Vec<(u64, Vec<PersistOp>)>>,
     mutant: Option<Mutant>,
     now_ms: u64,
@@ -56,6 +62,9 @@ impl Script {
             disks: vec![MemDisk::default(); n],
             pool: Vec::new(),
             hold_persists: false,
+            hold: Message::is_data_path,
+            frozen: |_| false,
+            cut: std::collections::BTreeSet::new(),
             pending_persists: vec![Vec::new(); n],
             mutant,
             now_ms: 1,
@@ -85,9 +94,20 @@ impl Script {
         cfg
     }
 
+    /// Cuts both directions between `a` and `b`.
+    pub fn partition(&mut self, a: usize, b: usize) {
+        self.cut.insert((a, b));
+        self.cut.insert((b, a));
+    }
+
     /// (Re)starts node `i` from its disk.
     pub fn start(&mut self, i: usize) {
-        let recovered = self.disks[i].recover(false);
+        self.start_with(i, false);
+    }
+
+    /// (Re)starts node `i`; with `join`, as a node that lost its state and must be re-admitted.
+    pub fn start_with(&mut self, i: usize, join: bool) {
+        let recovered = self.disks[i].recover(join);
         let node = Node::new(self.config(i), recovered, self.now())
             .unwrap_or_else(|e| panic!("bad config: {e}"));
         self.nodes[i] = Some(node);
@@ -113,7 +133,10 @@ impl Script {
                                 seen.push(update.clone());
                             }
                         }
-                        if !msg.is_data_path() {
+                        if self.cut.contains(&(i, to)) {
+                            continue;
+                        }
+                        if !(self.hold)(&msg) {
                             self.deliver_now(i, to, msg);
                         } else {
                             self.pool.push(InFlight { from: i, to, msg });
@@ -250,16 +273,30 @@ impl Script {
         }
     }
 
-    /// Lets the cluster run freely for `ms`: every message is delivered in order, timers fire.
+    /// Lets the cluster run freely for `ms`: every message not frozen is delivered in order
+    /// (except on cut links), timers fire.
     pub fn settle(&mut self, ms: u64) {
         let end = self.now_ms + ms;
         while self.now_ms < end {
             self.now_ms += 1;
-            for m in std::mem::take(&mut self.pool) {
-                self.deliver_now(m.from, m.to, m.msg);
+            let (frozen, free): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut self.pool)
+                .into_iter()
+                .partition(|m| (self.frozen)(&m.msg));
+            self.pool = frozen;
+            for m in free {
+                if !self.cut.contains(&(m.from, m.to)) {
+                    self.deliver_now(m.from, m.to, m.msg);
+                }
             }
             self.tick_all();
         }
+    }
+
+    /// The engine of node `i` (panics if it is down: a broken script).
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes[i]
+            .as_ref()
+            .unwrap_or_else(|| panic!("script: n{i} is down"))
     }
 
     /// Whether history entry `idx` has been answered.

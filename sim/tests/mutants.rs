@@ -24,10 +24,19 @@ fn first_catch(mutant: Mutant) -> Option<(u64, String)> {
     })
 }
 
+/// Caught by a fixed scenario instead of random seeds: an acceptor must restart while a removal
+/// waits on its lease promise, and the removed node must be cut off from everyone — about one
+/// random seed in a thousand. `scenarios.rs::acceptor_restart_during_a_removal_keeps_the_promise`
+/// builds exactly that and fails this mutant.
+const SCENARIO_ONLY: [Mutant; 1] = [Mutant::SkipRestartWait];
+
 #[test]
 fn every_mutant_is_caught_within_the_seed_bound() {
     let mut missed = Vec::new();
-    for m in Mutant::ALL {
+    for m in Mutant::ALL
+        .into_iter()
+        .filter(|m| !SCENARIO_ONLY.contains(m))
+    {
         match first_catch(m) {
             Some((seed, by)) => println!("{:<26} caught at seed {seed:>3} by {by}", m.name()),
             None => missed.push(m.name()),

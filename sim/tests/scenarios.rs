@@ -292,3 +292,146 @@ fn full_cluster_power_loss_keeps_every_acknowledged_write() {
     }
     assert!(linearizable(&s));
 }
+
+// ----- membership (protocol.md §9.3) --------------------------------------------------------
+
+/// A minority node (C) is cut off while it holds a lease; the majority removes it once every
+/// promise has expired, then writes. C may serve reads only while its lease lasts, which ends
+/// before the removal is decided.
+fn minority_reads_across_the_removal(mutant: Option<Mutant>) -> (Script, usize, usize) {
+    let mut s = Script::new(3, mutant);
+    submit(&mut s, A, put("x", "old"));
+    s.settle(50);
+    s.partition(R, A);
+    s.partition(R, D);
+    s.settle(700);
+    let w = submit(&mut s, A, put("x", "new"));
+    s.settle(5);
+    submit(&mut s, R, get("x"));
+    s.settle(2_300);
+    let late = submit(&mut s, R, get("x"));
+    s.settle(100);
+    (s, w, late)
+}
+
+#[test]
+fn minority_partition_with_reads_on_the_minority_side_across_the_removal() {
+    let (s, w, late) = minority_reads_across_the_removal(None);
+    assert_eq!(
+        s.result(w),
+        &OpResult::Ok,
+        "the majority removes the cut-off node and goes on writing"
+    );
+    assert!(!s.node(A).view().contains(NodeId(R as u32)));
+    assert!(
+        !s.answered(late),
+        "the cut-off node has no lease any more: its read waits (then NoLease)"
+    );
+    assert!(linearizable(&s));
+    for m in [Mutant::ReadWithoutLease, Mutant::AcceptRemovalEarly] {
+        let (s, _, _) = minority_reads_across_the_removal(Some(m));
+        assert!(
+            !linearizable(&s),
+            "{} must serve a stale read here",
+            m.name()
+        );
+    }
+}
+
+/// An acceptor (D) restarts while a removal of C waits for D's lease promise to C. Having
+/// forgotten its promises, D must wait W after its restart before accepting the removal.
+fn acceptor_restart_during_a_removal(mutant: Option<Mutant>) -> (Script, usize) {
+    let mut s = Script::new(3, mutant);
+    submit(&mut s, A, put("x", "old"));
+    s.settle(50);
+    s.partition(A, R);
+    s.settle(550); // A suspects R and proposes its removal; D delays (it promised R a lease)
+    s.crash(D);
+    s.start(D);
+    s.partition(D, R);
+    s.settle(600);
+    let w = submit(&mut s, A, put("x", "new"));
+    s.settle(20);
+    submit(&mut s, R, get("x"));
+    s.settle(3_000);
+    (s, w)
+}
+
+#[test]
+fn acceptor_restart_during_a_removal_keeps_the_promise() {
+    let (s, w) = acceptor_restart_during_a_removal(None);
+    assert_eq!(s.result(w), &OpResult::Ok);
+    assert!(linearizable(&s));
+    let (s, _) = acceptor_restart_during_a_removal(Some(Mutant::SkipRestartWait));
+    assert!(
+        !linearizable(&s),
+        "without the restart wait the removed node serves a stale read"
+    );
+}
+
+/// A node that lost its disk rejoins; while its snapshot is in flight a write commits with its
+/// ACK. It serves reads only once promoted after the transfer, and then sees everything.
+fn joiner_receiving_invs_during_transfer(mutant: Option<Mutant>) -> (Script, usize) {
+    let mut s = Script::new(3, mutant);
+    s.hold = |m| m.is_data_path() || matches!(m, Message::SnapChunk { .. });
+    s.frozen = |m| matches!(m, Message::SnapChunk { .. });
+    submit(&mut s, A, put("k0", "a"));
+    s.settle(50);
+    s.crash(R);
+    s.disks[R] = level2pc::MemDisk::default();
+    s.start_with(R, true);
+    s.settle(2_500); // R asks to join; its old identity's promises expire; it is admitted Joining
+    if mutant.is_none() {
+        assert_eq!(
+            s.node(A).view().role(NodeId(R as u32)),
+            Some(level2pc::Role::Joining)
+        );
+    }
+    let w = submit(&mut s, A, put("k1", "b"));
+    let tw = s.pool.iter().find_map(|m| match &m.msg {
+        Message::Inv { update, .. } if m.from == A => Some(update.ts),
+        _ => None,
+    });
+    let tw = tw.expect("the write's INV is in flight");
+    s.deliver(A, R, msg::inv(tw)); // the joiner applies and ACKs an INV mid-transfer
+    s.deliver(R, A, msg::ack(tw));
+    s.deliver(A, D, msg::inv(tw));
+    s.deliver(D, A, msg::ack(tw));
+    assert_eq!(
+        s.result(w),
+        &OpResult::Ok,
+        "the joiner's ACK counts: it is in the write-ack set"
+    );
+    s.settle(300);
+    let chunk = |m: &Message| matches!(m, Message::SnapChunk { .. });
+    if let Some(donor) = s
+        .pool
+        .iter()
+        .find(|m| m.to == R && chunk(&m.msg))
+        .map(|m| m.from)
+    {
+        s.deliver(donor, R, chunk);
+    }
+    s.frozen = |_| false;
+    s.settle(2_000);
+    let r = submit(&mut s, R, get_many(&["k0", "k1"]));
+    s.settle(100);
+    (s, r)
+}
+
+#[test]
+fn joiner_receiving_invs_during_transfer_serves_only_after_promotion() {
+    let (s, r) = joiner_receiving_invs_during_transfer(None);
+    assert_eq!(
+        s.result(r),
+        &OpResult::Values {
+            values: vec![Some("a".into()), Some("b".into())]
+        }
+    );
+    assert!(linearizable(&s));
+    let (s, _) = joiner_receiving_invs_during_transfer(Some(Mutant::PromoteBeforeTransfer));
+    assert!(
+        !linearizable(&s),
+        "promoted before its transfer, the joiner misses k0"
+    );
+}
