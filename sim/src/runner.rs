@@ -107,6 +107,11 @@ struct Totals {
     ops: u64,
     events: u64,
     sim_ns: u128,
+    crashes: u64,
+    max_stall_ns: u64,
+    total_stall_ns: u64,
+    completed: u64,
+    issued: u64,
 }
 
 /// Runs the command; returns the process exit code (0 only if every seed passed).
@@ -141,6 +146,14 @@ pub fn run_command(args: &RunArgs, out: &mut dyn Write) -> std::io::Result<u8> {
     let wall = started.elapsed().as_secs_f64().max(1e-9);
     writeln!(
         out,
+        "availability: crashes={} write_stall_max_ms={} write_stall_mean_ms={} completed_pct={:.1}",
+        totals.crashes,
+        totals.max_stall_ns / 1_000_000,
+        totals.total_stall_ns / totals.crashes.max(1) / 1_000_000,
+        100.0 * totals.completed as f64 / totals.issued.max(1) as f64
+    )?;
+    writeln!(
+        out,
         "seeds={} failed={} violations={} unknown={} ops={} events={} events_per_sec={:.0} sim_wall_ratio={:.0} wall_s={:.2}",
         totals.seeds,
         totals.failed,
@@ -168,6 +181,12 @@ fn tally(t: &mut Totals, o: &Outcome) {
     t.ops += o.history.ops.len() as u64;
     t.events += o.events;
     t.sim_ns += u128::from(o.sim_ns);
+    let a = &o.availability;
+    t.crashes += a.crashes;
+    t.max_stall_ns = t.max_stall_ns.max(a.max_write_stall_ns);
+    t.total_stall_ns += a.total_write_stall_ns;
+    t.completed += a.completed;
+    t.issued += a.issued;
 }
 
 /// Runs the seeds on `jobs` threads; results come back in seed order.

@@ -54,6 +54,8 @@ pub struct Outcome {
     pub faults: Vec<FaultRecord>,
     /// The linearizability checker's verdict (`None` if the history was malformed).
     pub verdict: Option<crate::checker::Verdict>,
+    /// How available the cluster stayed through the faults.
+    pub availability: Availability,
     /// The event trace, if it was asked for.
     pub trace: Option<Vec<String>>,
 }
@@ -71,6 +73,21 @@ impl Outcome {
             .iter()
             .all(|v| v.invariant == Invariant::LinearizabilityUnknown)
     }
+}
+
+/// Availability through the fault phase, measured rather than assumed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Availability {
+    /// Crashes (and disk losses) injected.
+    pub crashes: u64,
+    /// Longest time from a crash until the first write issued after it succeeded, ns.
+    pub max_write_stall_ns: u64,
+    /// Sum of those stalls, ns (divide by `crashes` for the mean).
+    pub total_write_stall_ns: u64,
+    /// Fault-phase operations that completed (a value, or a write acknowledged).
+    pub completed: u64,
+    /// Fault-phase operations issued.
+    pub issued: u64,
 }
 
 /// One injected fault.
@@ -191,6 +208,9 @@ struct World {
     faults: Vec<FaultRecord>,
     good_start: u64,
     final_reads_left: Vec<usize>,
+    availability: Availability,
+    /// Crashes whose first successful post-crash write has not been seen yet (crash time).
+    stalled_since: Vec<u64>,
 }
 
 /// Runs one simulation.
@@ -241,6 +261,8 @@ impl World {
             faults: Vec::new(),
             good_start: 0,
             final_reads_left: Vec::new(),
+            availability: Availability::default(),
+            stalled_since: Vec::new(),
             p,
         };
         for i in 0..n {
@@ -255,14 +277,20 @@ impl World {
     }
 
     fn draw_clock(rng: &mut SimRng, p: &SimParams) -> NodeClock {
+        if p.clock_violation {
+            // Far outside ρ, and as unhelpful as possible: some clocks 10 % slow (lease holders
+            // over-count their lease), the others 10 % fast (acceptors under-count promises).
+            let offset_ns = rng.gen_range(0..10_000 * MS);
+            let drift = 100 * RHO_PPM as i64;
+            return NodeClock {
+                offset_ns,
+                drift_ppm: if rng.gen_bool(0.5) { -drift } else { drift },
+            };
+        }
         if !p.faults.clock_drift {
             return NodeClock::IDEAL;
         }
-        let bound = if p.clock_violation {
-            50 * RHO_PPM
-        } else {
-            p.rates.drift_ppm
-        } as i64;
+        let bound = p.rates.drift_ppm as i64;
         NodeClock {
             offset_ns: rng.gen_range(0..10_000 * MS),
             drift_ppm: rng.gen_range(-bound..=bound),
@@ -699,9 +727,21 @@ impl World {
                     .violate(Invariant::BoundedCompletion, self.now, detail);
             }
         }
+        let call = op.call;
+        let wrote = op.op.is_write() && recorded == history::OpResult::Ok;
+        let completed = !matches!(
+            recorded,
+            history::OpResult::Fail | history::OpResult::Unknown
+        );
         op.result = recorded;
         if op.result != history::OpResult::Unknown {
             op.ret = Some(self.now);
+        }
+        if self.phase == Phase::Faults {
+            self.availability.completed += u64::from(completed);
+            if wrote {
+                self.end_write_stalls(call);
+            }
         }
         self.schedule_tick(c);
     }
@@ -825,7 +865,24 @@ impl World {
             && up.first().is_some_and(|n| n.view().active().count() >= 2)
     }
 
+    /// A write issued at `call` succeeded: it ends every stall of a crash before `call`.
+    fn end_write_stalls(&mut self, call: u64) {
+        let now = self.now;
+        let a = &mut self.availability;
+        self.stalled_since.retain(|&crashed| {
+            if crashed > call {
+                return true;
+            }
+            let stall = now - crashed;
+            a.max_write_stall_ns = a.max_write_stall_ns.max(stall);
+            a.total_write_stall_ns += stall;
+            false
+        });
+    }
+
     fn crash(&mut self, i: usize) {
+        self.availability.crashes += 1;
+        self.stalled_since.push(self.now);
         self.nodes[i] = None;
         self.next_timer[i] = None;
         self.incarnation[i] += 1; // persists in flight are lost
@@ -959,6 +1016,13 @@ impl World {
             self.oracle
                 .violate(Invariant::BoundedCompletion, self.now, detail);
         }
+        let good_start = if self.phase == Phase::Good {
+            self.good_start
+        } else {
+            u64::MAX
+        };
+        self.availability.issued =
+            self.history.iter().filter(|o| o.call < good_start).count() as u64;
         let history = History {
             ops: std::mem::take(&mut self.history),
         };
@@ -1002,6 +1066,7 @@ impl World {
             sim_ns: self.now,
             faults: self.faults,
             verdict,
+            availability: self.availability,
             trace: self.trace,
         }
     }
