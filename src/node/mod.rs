@@ -22,6 +22,8 @@ mod follower;
 mod invariants;
 mod lease;
 mod membership;
+#[cfg(test)]
+mod membership_tests;
 mod paxos;
 mod peers;
 mod read;
