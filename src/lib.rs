@@ -105,11 +105,21 @@
 //! * The driver must hand in a non-decreasing `now` sampled after the input arrived (the engine
 //!   clamps a regressing clock) and must never deliver a message to the wrong node.
 //!
-//! ## Scope of this version
+//! ## Membership, leases and fail-over
 //!
-//! Membership is static (all configured nodes, epoch 1); every write needs every member, so a
-//! dead member blocks writes until it returns. View changes, leases, fail-over and state
-//! transfer (protocol.md §7–§8) build on the epoch that every message already carries.
+//! The configured nodes are the static Paxos acceptor set and the members of the epoch-1 view.
+//! A member that falls silent for `peer_timeout_ms` is removed by a view change (single-decree
+//! Paxos per epoch); writes, which need every member's ACK, resume in the new view. Reads need a
+//! lease from a majority of acceptors, and an acceptor that granted one accepts no view removing
+//! the holder for `promise_ms` (`W ≥ L·(1+ρ)/(1−ρ)`, checked by [`Config::validate`]), so a
+//! removed node has stopped serving reads before anything can be written without it. A removed
+//! node, a restarted node that was removed meanwhile, or a node whose disk was lost (start it
+//! with [`Recovered::join`]) asks to join, is admitted as a Joining member under a new identity,
+//! pulls a snapshot from an Active member while already acknowledging new writes, and is
+//! promoted to Active. `min_consensus` keeps every view at least that large.
+//!
+//! In the example above every message arrives at once, so the first heartbeat already brings
+//! the majority of lease grants that makes each node ready.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

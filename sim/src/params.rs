@@ -233,7 +233,7 @@ impl SimParams {
             reorder: rng.gen_range(0.0..0.2),
             delay_min_us: rng.gen_range(50..500),
             delay_jitter_us: rng.gen_range(10..3_000),
-            fault_interval_ms: rng.gen_range(50..1_000),
+            fault_interval_ms: rng.gen_range(150..1_500),
             fault_duration_ms: rng.gen_range(20..2_000),
             drift_ppm: RHO_PPM,
             fsync_us: rng.gen_range(10..2_000),

@@ -1095,8 +1095,8 @@ fn describe(msgs: &[Message]) -> String {
     let parts: Vec<String> = msgs
         .iter()
         .map(|m| match m {
-            Message::Inv { update, .. } => format!("INV{}[{}]", update.ts, update.writes.len()),
-            Message::Ack { ts, .. } => format!("ACK{ts}"),
+            Message::Inv { update, epoch } => format!("INV{}[{}]e{}", update.ts, update.writes.len(), epoch.0),
+            Message::Ack { ts, epoch } => format!("ACK{ts}e{}", epoch.0),
             Message::Val { ts, .. } => format!("VAL{ts}"),
             Message::Ping { .. } => "PING".into(),
             Message::Decided { view } => format!("DECIDED{}{:?}", view.epoch.0, members(view)),
