@@ -1095,7 +1095,9 @@ fn describe(msgs: &[Message]) -> String {
     let parts: Vec<String> = msgs
         .iter()
         .map(|m| match m {
-            Message::Inv { update, epoch } => format!("INV{}[{}]e{}", update.ts, update.writes.len(), epoch.0),
+            Message::Inv { update, epoch } => {
+                format!("INV{}[{}]e{}", update.ts, update.writes.len(), epoch.0)
+            }
             Message::Ack { ts, epoch } => format!("ACK{ts}e{}", epoch.0),
             Message::Val { ts, .. } => format!("VAL{ts}"),
             Message::Ping { .. } => "PING".into(),

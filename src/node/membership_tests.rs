@@ -651,12 +651,30 @@ impl Message {
 fn a_node_still_listed_under_an_identity_it_lost_does_not_acknowledge() {
     // Found by the simulator (seed 95): a node that lost its disk, still listed under its old
     // identity, ACKed a write it then could not remember, letting it commit past the guardian.
-    let recovered = Recovered { boot: BootInc(1), join: true, view: Some(v1()), ..Default::default() };
+    let recovered = Recovered {
+        boot: BootInc(1),
+        join: true,
+        view: Some(v1()),
+        ..Default::default()
+    };
     let mut node = Node::new(Config::new(n(1), vec![n(0), n(1), n(2)]), recovered, t(0)).unwrap();
     node.handle_persisted(t(0), 1);
     drain(&mut node);
-    let u = Arc::new(Update { ts: Ts::new(1, n(0), BootInc(1)), writes: vec![Write { key: b"x"[..].into(), value: None }] });
-    node.handle_message(t(1), n(0), Message::Inv { epoch: E1, update: u });
+    let u = Arc::new(Update {
+        ts: Ts::new(1, n(0), BootInc(1)),
+        writes: vec![Write {
+            key: b"x"[..].into(),
+            value: None,
+        }],
+    });
+    node.handle_message(
+        t(1),
+        n(0),
+        Message::Inv {
+            epoch: E1,
+            update: u,
+        },
+    );
     assert_eq!(sends(drain(&mut node)), vec![]);
     assert_eq!(node.inspect_key(b"x"), None);
 }

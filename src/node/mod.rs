@@ -324,7 +324,9 @@ impl Node {
         // Only members take part in the data path, and only under their own identity: a node
         // that lost its state (or was replaced) is still listed until the view changes, and its
         // ACK would vouch for data it no longer has.
-        if msg.is_data_path() && (from == self.cfg.id || !self.view.contains(from) || self.member_id().is_none()) {
+        if msg.is_data_path()
+            && (from == self.cfg.id || !self.view.contains(from) || self.member_id().is_none())
+        {
             return;
         }
         self.notice_epoch(from, &msg);
