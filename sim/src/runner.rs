@@ -112,6 +112,9 @@ struct Totals {
     total_stall_ns: u64,
     completed: u64,
     issued: u64,
+    rejoins: u64,
+    max_rejoin_ns: u64,
+    total_rejoin_ns: u64,
 }
 
 /// Runs the command; returns the process exit code (0 only if every seed passed).
@@ -146,11 +149,14 @@ pub fn run_command(args: &RunArgs, out: &mut dyn Write) -> std::io::Result<u8> {
     let wall = started.elapsed().as_secs_f64().max(1e-9);
     writeln!(
         out,
-        "availability: crashes={} write_stall_max_ms={} write_stall_mean_ms={} completed_pct={:.1}",
+        "availability: crashes={} write_stall_max_ms={} write_stall_mean_ms={} completed_pct={:.1} rejoins={} rejoin_max_ms={} rejoin_mean_ms={}",
         totals.crashes,
         totals.max_stall_ns / 1_000_000,
         totals.total_stall_ns / totals.crashes.max(1) / 1_000_000,
-        100.0 * totals.completed as f64 / totals.issued.max(1) as f64
+        100.0 * totals.completed as f64 / totals.issued.max(1) as f64,
+        totals.rejoins,
+        totals.max_rejoin_ns / 1_000_000,
+        totals.total_rejoin_ns / totals.rejoins.max(1) / 1_000_000
     )?;
     writeln!(
         out,
@@ -187,6 +193,9 @@ fn tally(t: &mut Totals, o: &Outcome) {
     t.total_stall_ns += a.total_write_stall_ns;
     t.completed += a.completed;
     t.issued += a.issued;
+    t.rejoins += a.rejoins;
+    t.max_rejoin_ns = t.max_rejoin_ns.max(a.max_rejoin_ns);
+    t.total_rejoin_ns += a.total_rejoin_ns;
 }
 
 /// Runs the seeds on `jobs` threads; results come back in seed order.

@@ -88,6 +88,12 @@ pub struct Availability {
     pub completed: u64,
     /// Fault-phase operations issued.
     pub issued: u64,
+    /// Restarts after which the node became ready again (Active, with a lease).
+    pub rejoins: u64,
+    /// Longest time from a restart until the node was ready again, ns.
+    pub max_rejoin_ns: u64,
+    /// Sum of those times, ns.
+    pub total_rejoin_ns: u64,
 }
 
 /// One injected fault.
@@ -211,6 +217,8 @@ struct World {
     availability: Availability,
     /// Crashes whose first successful post-crash write has not been seen yet (crash time).
     stalled_since: Vec<u64>,
+    /// Per node: when it restarted, until it is ready again.
+    restarted_at: Vec<Option<u64>>,
 }
 
 /// Runs one simulation.
@@ -263,6 +271,7 @@ impl World {
             final_reads_left: Vec::new(),
             availability: Availability::default(),
             stalled_since: Vec::new(),
+            restarted_at: vec![None; n],
             p,
         };
         for i in 0..n {
@@ -349,6 +358,7 @@ impl World {
 
     /// Routes node `i`'s outputs and refreshes its next timer.
     fn after_input(&mut self, i: usize) {
+        self.note_rejoin(i);
         while let Some(out) = self.nodes[i].as_mut().and_then(|n| n.poll_output()) {
             self.route(i, out);
         }
@@ -865,6 +875,21 @@ impl World {
             && up.first().is_some_and(|n| n.view().active().count() >= 2)
     }
 
+    /// Measures how long a restarted node takes to serve again.
+    fn note_rejoin(&mut self, i: usize) {
+        let Some(since) = self.restarted_at[i] else {
+            return;
+        };
+        if self.nodes[i].as_ref().is_some_and(|n| n.is_ready()) {
+            let took = self.now - since;
+            let a = &mut self.availability;
+            a.rejoins += 1;
+            a.max_rejoin_ns = a.max_rejoin_ns.max(took);
+            a.total_rejoin_ns += took;
+            self.restarted_at[i] = None;
+        }
+    }
+
     /// A write issued at `call` succeeded: it ends every stall of a crash before `call`.
     fn end_write_stalls(&mut self, call: u64) {
         let now = self.now;
@@ -904,6 +929,7 @@ impl World {
             )
         });
         self.start_node(i, lose_disk);
+        self.restarted_at[i] = Some(self.now);
         if let Some(node) = self.nodes[i].as_ref() {
             self.oracle.on_restart(self.now, i, node, lose_disk);
         }
