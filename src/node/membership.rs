@@ -10,6 +10,9 @@ use crate::storage::{Identity, PersistOp};
 use crate::timestamp::{Epoch, NodeId};
 use crate::view::{Member, MemberId, Role, View};
 
+/// Most join requests remembered at once; more wait for the next view (joiners retry).
+const MAX_PENDING_JOINS: usize = 64;
+
 impl Node {
     /// Installs `view` if it is newer than the installed one. Every view this node learns of
     /// (Decided, ViewInfo, or the base of a Prepare/Accept) was decided.
@@ -188,7 +191,9 @@ impl Node {
             return;
         }
         let admitted_since = self.view.member(node).is_some_and(|m| m.id.adm > epoch.0);
-        if !admitted_since {
+        // Bounded: a flood of join requests from distinct ids cannot grow this without limit.
+        let room = self.join_requests.len() < MAX_PENDING_JOINS || self.join_requests.contains_key(&node);
+        if !admitted_since && room {
             self.join_requests.insert(node, self.view.epoch);
         }
         self.send_view_info(from, true);
