@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A message between two nodes of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub enum Message {
     /// Invalidate: the full update (timestamp and every write, values included). The receiver
     /// applies it, persists it, then acknowledges. Replays resend the same `Inv` unchanged.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A point on the driver's monotonic clock, in nanoseconds since an arbitrary origin.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct Instant(pub u64);
 
 impl Instant {

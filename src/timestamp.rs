@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A node's static identity in the cluster configuration.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct NodeId(pub u32);
 
 impl std::fmt::Display for NodeId {
@@ -20,10 +21,12 @@ impl std::fmt::Display for NodeId {
 /// coordinates anything. It keeps timestamps unique across crashes (a node that crashed before
 /// persisting its own INV cannot re-issue the same `Ts` for a different value).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct BootInc(pub u64);
 
 /// The writer half of a timestamp: which node, in which boot incarnation, issued it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct WriterId {
     /// The coordinating node.
     pub node: NodeId,
@@ -35,6 +38,7 @@ pub struct WriterId {
 ///
 /// `Ts::ZERO` is the timestamp of a key that was never written (absent, Valid everywhere).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct Ts {
     /// Lamport-style version: `1 + max(local versions of the keys, writer's last issued version)`.
     pub version: u64,
@@ -61,6 +65,7 @@ impl std::fmt::Display for Ts {
 /// A membership epoch. Every data-path message carries one and is processed only in the receiver's
 /// installed epoch (epoch fencing, protocol.md §7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct Epoch(pub u64);
 
 #[cfg(test)]
