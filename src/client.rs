@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 /// A driver-chosen identifier for one client request; echoed in its [`crate::Output::Reply`].
 /// Must be unique among the requests currently in flight at one node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct RequestId(pub u64);
 
 /// A client operation on the replicated store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub enum Op {
     /// Read one key.
     Get {

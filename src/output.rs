@@ -37,10 +37,11 @@ pub enum Output {
 /// A notable change of the engine's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The node can serve: it is an Active member of its view, holds a lease, and the view has
-    /// at least `min_consensus` members. Writes start (they still need every member's ACK).
+    /// The node can serve writes: it is an Active member of its view, holds a lease, the view
+    /// has at least `min_consensus` members, and it hears from all of them.
     Ready,
-    /// The node cannot serve (see `Ready`): writes and reads wait, until ready or their deadline.
+    /// The node cannot serve writes (see `Ready`): they wait, until ready or their deadline. Reads
+    /// are served as long as the node holds a lease.
     NotReady,
     /// A new view was installed.
     View(crate::view::View),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct Instant(pub u64);
 
 impl Instant {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct NodeId(pub u32);
 
 impl std::fmt::Display for NodeId {
@@ -24,12 +25,14 @@ impl std::fmt::Display for NodeId {
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct BootInc(pub u64);
 
 /// The writer half of a timestamp: which node, in which boot incarnation, issued it.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct WriterId {
     /// The coordinating node.
     pub node: NodeId,
@@ -43,6 +46,7 @@ pub struct WriterId {
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct Ts {
     /// Lamport-style version: `1 + max(local versions of the keys, writer's last issued version)`.
     pub version: u64,
@@ -84,6 +88,7 @@ impl std::fmt::Display for Ts {
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct Epoch(pub u64);
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub type Bytes = Arc<[u8]>;
 
 /// One key's write inside an update: `Some(value)` stores a value, `None` deletes (a tombstone).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct Write {
     /// The key written.
     pub key: Bytes,
@@ -21,6 +22,7 @@ pub struct Write {
 /// duplicate keys. Replays always carry the full record under the same `Ts` (protocol.md §4.6):
 /// replaying part of a batch would commit half of it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct Update {
     /// The update's timestamp, shared by all its keys.
     pub ts: Ts,

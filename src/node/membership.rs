@@ -192,7 +192,8 @@ impl Node {
         }
         let admitted_since = self.view.member(node).is_some_and(|m| m.id.adm > epoch.0);
         // Bounded: a flood of join requests from distinct ids cannot grow this without limit.
-        let room = self.join_requests.len() < MAX_PENDING_JOINS || self.join_requests.contains_key(&node);
+        let room =
+            self.join_requests.len() < MAX_PENDING_JOINS || self.join_requests.contains_key(&node);
         if !admitted_since && room {
             self.join_requests.insert(node, self.view.epoch);
         }

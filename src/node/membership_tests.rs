@@ -581,6 +581,7 @@ fn a_removed_node_stops_serving_then_rejoins_under_a_new_identity_and_catches_up
             member: id(2, 3),
         },
     );
+    node.handle_message(t(1_400), n(1), Message::Ping { epoch: Epoch(4) });
     assert!(node.is_ready(), "{:?}", node.lease_expiry());
     node.submit(
         t(1_401),

@@ -38,6 +38,7 @@ impl Node {
         if !peer.up {
             peer.up = true;
             self.event(Event::PeerUp(from));
+            self.update_readiness();
         }
     }
 
@@ -81,10 +82,20 @@ impl Node {
         self.set_timer(at, Timer::Heartbeat);
     }
 
-    /// Ready = able to serve: an Active member of the installed view, holding a lease, in a view
-    /// of at least `min_consensus` members.
+    /// Ready = able to serve writes: an Active member of the installed view, holding a lease,
+    /// in a view of at least `min_consensus` members, none of them suspected (a write needs every
+    /// member's ACK; one that cannot get it waits instead of starting and leaving pending state
+    /// behind). Reads need only the lease.
     pub(super) fn update_readiness(&mut self) {
-        let ready = self.lease_valid() && self.view.members.len() >= self.cfg.min_consensus;
+        let me = self.cfg.id;
+        let all_reachable = self
+            .view
+            .members
+            .iter()
+            .all(|m| m.id.node == me || !self.suspected(m.id.node));
+        let ready = self.lease_valid()
+            && self.view.members.len() >= self.cfg.min_consensus
+            && all_reachable;
         if ready == self.ready {
             return;
         }

@@ -236,6 +236,11 @@ fn readiness_follows_the_lease() {
             member: me_id(0),
         },
     );
+    assert!(
+        !node.is_ready(),
+        "the lease holds, but node 2 has been silent too long for writes"
+    );
+    node.handle_message(t(1_202), n(2), Message::Ping { epoch: E1 });
     assert!(node.is_ready());
     assert_eq!(
         node.lease_expiry(),

@@ -29,7 +29,8 @@ impl TestCluster {
     pub fn bind(n: usize, mut tune: impl FnMut(usize, &mut Config)) -> TestCluster {
         init_logging();
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let mut cluster = LocalCluster::bind(n, dir.path(), Ports::Ephemeral).expect("bind loopback listeners");
+        let mut cluster =
+            LocalCluster::bind(n, dir.path(), Ports::Ephemeral).expect("bind loopback listeners");
         for i in 0..n {
             if let Some(config) = cluster.config_mut(i) {
                 tune(i, config);
@@ -42,13 +43,18 @@ impl TestCluster {
     pub fn ready(n: usize) -> TestCluster {
         let mut c = TestCluster::bind(n, |_, cfg| fast(cfg));
         c.cluster.start_all().expect("start every node");
-        assert!(c.cluster.wait_ready(READY_TIMEOUT), "cluster of {n} did not become ready within {READY_TIMEOUT:?}");
+        assert!(
+            c.cluster.wait_ready(READY_TIMEOUT),
+            "cluster of {n} did not become ready within {READY_TIMEOUT:?}"
+        );
         c
     }
 
     /// Node `i` (panics with a clear message if it is not running).
     pub fn node(&self, i: usize) -> &Replicator {
-        self.cluster.node(i).unwrap_or_else(|| panic!("node {i} is not running"))
+        self.cluster
+            .node(i)
+            .unwrap_or_else(|| panic!("node {i} is not running"))
     }
 }
 
@@ -65,13 +71,21 @@ pub fn fast(cfg: &mut Config) {
 pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 /// Waits for an event matching `pred`, returning it; panics naming `what` after `timeout`.
-pub fn wait_event(events: &Receiver<NodeEvent>, timeout: Duration, what: &str, mut pred: impl FnMut(&NodeEvent) -> bool) -> NodeEvent {
+pub fn wait_event(
+    events: &Receiver<NodeEvent>,
+    timeout: Duration,
+    what: &str,
+    mut pred: impl FnMut(&NodeEvent) -> bool,
+) -> NodeEvent {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -1,0 +1,537 @@
+//! The peer-connection handshake: protocol version, cluster id, node ids and an optional shared
+//! cluster secret proven by HMAC-SHA256 challenge-response. Pure state machines; the transport
+//! carries their messages as [`level2pc::codec::FrameKind::Handshake`] frames.
+//!
+//! ```text
+//! dialer (outbound)                                   acceptor (inbound)
+//!   Hello { version, cluster, from, to, nonce_d } ──►  checks version, cluster, from ∈ peers, to = me
+//!                                                 ◄──  Challenge { nonce_a, proof_a } | Reject { reason }
+//!   checks proof_a, Proof { proof_d }             ──►  checks proof_d
+//!                                                 ◄──  Accept | Reject { reason }
+//! ```
+//!
+//! `proof_a = HMAC(secret, "level2pc acceptor" ‖ transcript)` and
+//! `proof_d = HMAC(secret, "level2pc dialer" ‖ transcript)`, where the transcript binds the
+//! cluster id, both node ids and both nonces; the distinct labels stop a proof being reflected.
+//! Without a secret both proofs are absent, and a node with a secret refuses a peer without one
+//! (and vice versa). Only after `Accept` does either side treat frames as protocol messages.
+
+use hmac::{Hmac, Mac};
+use level2pc::codec::PROTOCOL_VERSION;
+use level2pc::NodeId;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::sync::Arc;
+
+/// Bytes of each side's random nonce.
+pub const NONCE_BYTES: usize = 16;
+/// Largest handshake frame body accepted; handshake messages are tiny.
+pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 4096;
+/// Longest cluster id, in bytes.
+pub const MAX_CLUSTER_ID_BYTES: usize = 128;
+
+type HmacSha256 = Hmac<Sha256>;
+type Proof = [u8; 32];
+
+/// One handshake message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HandshakeMsg {
+    /// Dialer → acceptor: who I am and whom I expect.
+    Hello {
+        /// The dialer's protocol version.
+        version: u8,
+        /// The dialer's cluster id.
+        cluster: String,
+        /// The dialer's node id.
+        from: NodeId,
+        /// The node id the dialer expects at this address.
+        to: NodeId,
+        /// The dialer's nonce.
+        nonce: [u8; NONCE_BYTES],
+    },
+    /// Acceptor → dialer: the acceptor's nonce and its proof of the secret.
+    Challenge {
+        /// The acceptor's nonce.
+        nonce: [u8; NONCE_BYTES],
+        /// HMAC proof, present iff the acceptor has a secret.
+        proof: Option<Proof>,
+    },
+    /// Dialer → acceptor: the dialer's proof of the secret.
+    Proof {
+        /// HMAC proof, present iff the dialer has a secret.
+        proof: Option<Proof>,
+    },
+    /// Acceptor → dialer: the connection is established.
+    Accept,
+    /// Either side: the handshake failed, and why. The connection closes after it.
+    Reject {
+        /// A human-readable reason.
+        reason: String,
+    },
+}
+
+/// A shared cluster secret. Its `Debug` output never shows the bytes.
+#[derive(Clone)]
+pub struct Secret(Arc<[u8]>);
+
+impl Secret {
+    /// A secret from raw bytes; `None` if empty.
+    pub fn new(bytes: &[u8]) -> Option<Secret> {
+        (!bytes.is_empty()).then(|| Secret(bytes.into()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Why a handshake failed. The connection is closed and never reaches the engine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// The peer speaks another protocol version.
+    #[error("peer speaks protocol version {theirs}, this node {ours}")]
+    Version {
+        /// The peer's version.
+        theirs: u8,
+        /// Ours.
+        ours: u8,
+    },
+    /// The peer belongs to another cluster.
+    #[error("peer is in cluster {theirs:?}, this node in {ours:?}")]
+    Cluster {
+        /// The peer's cluster id.
+        theirs: String,
+        /// Ours.
+        ours: String,
+    },
+    /// The peer's node id is not a configured peer.
+    #[error("node {0} is not a configured peer")]
+    UnknownNode(NodeId),
+    /// The peer expected another node at this address.
+    #[error("peer expected node {expected} at this address, but this is node {actual}")]
+    WrongNode {
+        /// The node the peer expected.
+        expected: NodeId,
+        /// This node.
+        actual: NodeId,
+    },
+    /// This node has a cluster secret and the peer proved none.
+    #[error("peer has no cluster secret but this node requires one")]
+    SecretMissing,
+    /// The peer has a cluster secret and this node has none.
+    #[error("peer uses a cluster secret but this node has none")]
+    SecretUnexpected,
+    /// The peer's proof does not match: a different secret.
+    #[error("peer's cluster secret proof is wrong (different secret?)")]
+    BadProof,
+    /// The peer refused the handshake.
+    #[error("peer refused the handshake: {0}")]
+    Rejected(String),
+    /// A message arrived out of order.
+    #[error("unexpected handshake message ({0})")]
+    Unexpected(&'static str),
+}
+
+/// What this node brings to every handshake.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// The cluster id.
+    pub cluster: String,
+    /// This node's id.
+    pub me: NodeId,
+    /// The configured peers' ids.
+    pub peers: Vec<NodeId>,
+    /// The shared secret, if any.
+    pub secret: Option<Secret>,
+}
+
+/// What a handshake step asks the transport to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send this message and wait for the next one.
+    Send(HandshakeMsg),
+    /// Send this message (if any); the connection is now established with `peer`.
+    Established {
+        /// A last message to send.
+        send: Option<HandshakeMsg>,
+        /// The authenticated peer.
+        peer: NodeId,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DialState {
+    AwaitChallenge,
+    AwaitAccept,
+}
+
+/// The outbound side of a handshake.
+#[derive(Debug)]
+pub struct Dialer {
+    params: Params,
+    peer: NodeId,
+    nonce: [u8; NONCE_BYTES],
+    state: DialState,
+}
+
+impl Dialer {
+    /// Starts a handshake with `peer`; send the returned `Hello` first.
+    pub fn start(params: Params, peer: NodeId) -> (Dialer, HandshakeMsg) {
+        let nonce: [u8; NONCE_BYTES] = rand::random();
+        let hello = HandshakeMsg::Hello {
+            version: PROTOCOL_VERSION,
+            cluster: params.cluster.clone(),
+            from: params.me,
+            to: peer,
+            nonce,
+        };
+        (
+            Dialer {
+                params,
+                peer,
+                nonce,
+                state: DialState::AwaitChallenge,
+            },
+            hello,
+        )
+    }
+
+    /// Feeds the acceptor's next message.
+    pub fn on_msg(&mut self, msg: HandshakeMsg) -> Result<Step, HandshakeError> {
+        match (self.state, msg) {
+            (_, HandshakeMsg::Reject { reason }) => Err(HandshakeError::Rejected(reason)),
+            (DialState::AwaitChallenge, HandshakeMsg::Challenge { nonce, proof }) => {
+                let t = Transcript {
+                    cluster: &self.params.cluster,
+                    dialer: self.params.me,
+                    acceptor: self.peer,
+                    dialer_nonce: self.nonce,
+                    acceptor_nonce: nonce,
+                };
+                verify(self.params.secret.as_ref(), ACCEPTOR_LABEL, &t, proof)?;
+                self.state = DialState::AwaitAccept;
+                Ok(Step::Send(HandshakeMsg::Proof {
+                    proof: prove(self.params.secret.as_ref(), DIALER_LABEL, &t),
+                }))
+            }
+            (DialState::AwaitAccept, HandshakeMsg::Accept) => Ok(Step::Established {
+                send: None,
+                peer: self.peer,
+            }),
+            _ => Err(HandshakeError::Unexpected(
+                "dialer got a message out of order",
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum AcceptState {
+    AwaitHello,
+    AwaitProof {
+        dialer: NodeId,
+        dialer_nonce: [u8; NONCE_BYTES],
+        nonce: [u8; NONCE_BYTES],
+    },
+}
+
+/// The inbound side of a handshake.
+#[derive(Debug)]
+pub struct Acceptor {
+    params: Params,
+    state: AcceptState,
+}
+
+impl Acceptor {
+    /// Waits for a dialer's `Hello`.
+    pub fn new(params: Params) -> Acceptor {
+        Acceptor {
+            params,
+            state: AcceptState::AwaitHello,
+        }
+    }
+
+    /// Feeds the dialer's next message. On error, send `Reject` with the error's text and close.
+    pub fn on_msg(&mut self, msg: HandshakeMsg) -> Result<Step, HandshakeError> {
+        match (self.state.clone(), msg) {
+            (_, HandshakeMsg::Reject { reason }) => Err(HandshakeError::Rejected(reason)),
+            (
+                AcceptState::AwaitHello,
+                HandshakeMsg::Hello {
+                    version,
+                    cluster,
+                    from,
+                    to,
+                    nonce: dialer_nonce,
+                },
+            ) => {
+                self.check_hello(version, cluster, from, to)?;
+                let nonce: [u8; NONCE_BYTES] = rand::random();
+                let t = self.transcript(from, dialer_nonce, nonce);
+                let proof = prove(self.params.secret.as_ref(), ACCEPTOR_LABEL, &t);
+                self.state = AcceptState::AwaitProof {
+                    dialer: from,
+                    dialer_nonce,
+                    nonce,
+                };
+                Ok(Step::Send(HandshakeMsg::Challenge { nonce, proof }))
+            }
+            (
+                AcceptState::AwaitProof {
+                    dialer,
+                    dialer_nonce,
+                    nonce,
+                },
+                HandshakeMsg::Proof { proof },
+            ) => {
+                let t = self.transcript(dialer, dialer_nonce, nonce);
+                verify(self.params.secret.as_ref(), DIALER_LABEL, &t, proof)?;
+                Ok(Step::Established {
+                    send: Some(HandshakeMsg::Accept),
+                    peer: dialer,
+                })
+            }
+            _ => Err(HandshakeError::Unexpected(
+                "acceptor got a message out of order",
+            )),
+        }
+    }
+
+    fn check_hello(
+        &self,
+        version: u8,
+        cluster: String,
+        from: NodeId,
+        to: NodeId,
+    ) -> Result<(), HandshakeError> {
+        if version != PROTOCOL_VERSION {
+            return Err(HandshakeError::Version {
+                theirs: version,
+                ours: PROTOCOL_VERSION,
+            });
+        }
+        if cluster != self.params.cluster {
+            return Err(HandshakeError::Cluster {
+                theirs: cluster,
+                ours: self.params.cluster.clone(),
+            });
+        }
+        if !self.params.peers.contains(&from) || from == self.params.me {
+            return Err(HandshakeError::UnknownNode(from));
+        }
+        if to != self.params.me {
+            return Err(HandshakeError::WrongNode {
+                expected: to,
+                actual: self.params.me,
+            });
+        }
+        Ok(())
+    }
+
+    fn transcript(
+        &self,
+        dialer: NodeId,
+        dialer_nonce: [u8; NONCE_BYTES],
+        nonce: [u8; NONCE_BYTES],
+    ) -> Transcript<'_> {
+        Transcript {
+            cluster: &self.params.cluster,
+            dialer,
+            acceptor: self.params.me,
+            dialer_nonce,
+            acceptor_nonce: nonce,
+        }
+    }
+}
+
+const ACCEPTOR_LABEL: &[u8] = b"level2pc acceptor";
+const DIALER_LABEL: &[u8] = b"level2pc dialer";
+
+/// Everything both proofs bind.
+struct Transcript<'a> {
+    cluster: &'a str,
+    dialer: NodeId,
+    acceptor: NodeId,
+    dialer_nonce: [u8; NONCE_BYTES],
+    acceptor_nonce: [u8; NONCE_BYTES],
+}
+
+fn mac(secret: &Secret, label: &[u8], t: &Transcript<'_>) -> Option<HmacSha256> {
+    // HMAC accepts keys of any length, so this never fails; if it did, no proof is produced and
+    // verification fails, which refuses the peer rather than panicking.
+    let mut mac = HmacSha256::new_from_slice(&secret.0).ok()?;
+    mac.update(label);
+    mac.update(&(t.cluster.len() as u64).to_be_bytes());
+    mac.update(t.cluster.as_bytes());
+    mac.update(&t.dialer.0.to_be_bytes());
+    mac.update(&t.acceptor.0.to_be_bytes());
+    mac.update(&t.dialer_nonce);
+    mac.update(&t.acceptor_nonce);
+    Some(mac)
+}
+
+fn prove(secret: Option<&Secret>, label: &[u8], t: &Transcript<'_>) -> Option<Proof> {
+    secret
+        .and_then(|s| mac(s, label, t))
+        .map(|m| m.finalize().into_bytes().into())
+}
+
+fn verify(
+    secret: Option<&Secret>,
+    label: &[u8],
+    t: &Transcript<'_>,
+    proof: Option<Proof>,
+) -> Result<(), HandshakeError> {
+    match (secret, proof) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(HandshakeError::SecretMissing),
+        (None, Some(_)) => Err(HandshakeError::SecretUnexpected),
+        // verify_slice compares in constant time.
+        (Some(s), Some(p)) => match mac(s, label, t) {
+            Some(m) => m.verify_slice(&p).map_err(|_| HandshakeError::BadProof),
+            None => Err(HandshakeError::BadProof),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(me: u32, secret: Option<&[u8]>) -> Params {
+        Params {
+            cluster: "c".into(),
+            me: NodeId(me),
+            peers: vec![NodeId(0), NodeId(1), NodeId(2)],
+            secret: secret.and_then(Secret::new),
+        }
+    }
+
+    /// Runs a whole handshake; returns (dialer result, acceptor result).
+    fn run(
+        dialer: Params,
+        acceptor: Params,
+        to: u32,
+    ) -> (
+        Result<NodeId, HandshakeError>,
+        Result<NodeId, HandshakeError>,
+    ) {
+        let (mut d, hello) = Dialer::start(dialer, NodeId(to));
+        let mut a = Acceptor::new(acceptor);
+        let challenge = match a.on_msg(hello) {
+            Ok(Step::Send(m)) => m,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => return (Err(HandshakeError::Rejected(e.to_string())), Err(e)),
+        };
+        let proof = match d.on_msg(challenge) {
+            Ok(Step::Send(m)) => m,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => return (Err(e.clone()), Err(e)),
+        };
+        let accept = match a.on_msg(proof) {
+            Ok(Step::Established {
+                send: Some(m),
+                peer,
+            }) => (m, peer),
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => return (Err(HandshakeError::Rejected(e.to_string())), Err(e)),
+        };
+        match d.on_msg(accept.0) {
+            Ok(Step::Established { peer, .. }) => (Ok(peer), Ok(accept.1)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn matching_peers_establish_with_and_without_a_secret() {
+        assert_eq!(
+            run(params(0, None), params(1, None), 1),
+            (Ok(NodeId(1)), Ok(NodeId(0)))
+        );
+        assert_eq!(
+            run(params(0, Some(b"s")), params(1, Some(b"s")), 1),
+            (Ok(NodeId(1)), Ok(NodeId(0)))
+        );
+    }
+
+    #[test]
+    fn every_mismatch_is_refused_with_a_reason() {
+        let other_cluster = Params {
+            cluster: "d".into(),
+            ..params(0, None)
+        };
+        assert!(matches!(
+            run(other_cluster, params(1, None), 1).1,
+            Err(HandshakeError::Cluster { .. })
+        ));
+        assert_eq!(
+            run(params(0, None), params(1, None), 2).1,
+            Err(HandshakeError::WrongNode {
+                expected: NodeId(2),
+                actual: NodeId(1)
+            })
+        );
+        assert_eq!(
+            run(params(7, None), params(1, None), 1).1,
+            Err(HandshakeError::UnknownNode(NodeId(7)))
+        );
+        assert_eq!(
+            run(params(0, None), params(1, Some(b"s")), 1).0,
+            Err(HandshakeError::SecretUnexpected)
+        );
+        assert_eq!(
+            run(params(0, Some(b"s")), params(1, None), 1).0,
+            Err(HandshakeError::SecretMissing)
+        );
+        assert_eq!(
+            run(params(0, Some(b"s")), params(1, Some(b"t")), 1).0,
+            Err(HandshakeError::BadProof)
+        );
+    }
+
+    #[test]
+    fn a_wrong_dialer_proof_is_refused_by_the_acceptor() {
+        let (_, hello) = Dialer::start(params(0, Some(b"s")), NodeId(1));
+        let mut a = Acceptor::new(params(1, Some(b"s")));
+        assert!(matches!(
+            a.on_msg(hello),
+            Ok(Step::Send(HandshakeMsg::Challenge { .. }))
+        ));
+        assert_eq!(
+            a.on_msg(HandshakeMsg::Proof {
+                proof: Some([0; 32])
+            }),
+            Err(HandshakeError::BadProof)
+        );
+    }
+
+    #[test]
+    fn out_of_order_messages_and_other_versions_are_refused() {
+        let mut a = Acceptor::new(params(1, None));
+        assert!(matches!(
+            a.on_msg(HandshakeMsg::Accept),
+            Err(HandshakeError::Unexpected(_))
+        ));
+        let hello = HandshakeMsg::Hello {
+            version: 99,
+            cluster: "c".into(),
+            from: NodeId(0),
+            to: NodeId(1),
+            nonce: [0; 16],
+        };
+        assert_eq!(
+            a.on_msg(hello),
+            Err(HandshakeError::Version {
+                theirs: 99,
+                ours: PROTOCOL_VERSION
+            })
+        );
+        let (mut d, _) = Dialer::start(params(0, None), NodeId(1));
+        assert!(matches!(
+            d.on_msg(HandshakeMsg::Accept),
+            Err(HandshakeError::Unexpected(_))
+        ));
+    }
+}

@@ -1,0 +1,296 @@
+//! The peer network of one node: the peer listener, inbound connections and one outbound link per
+//! configured peer, all on the node's mio event loop.
+//!
+//! # Bounds
+//!
+//! * Outbound: at most `peer_send_buffer_bytes` queued per peer. A frame that does not fit, or
+//!   that is sent while the link is down, is dropped and counted (`dropped_frames` in `INFO`);
+//!   the engine retransmits INVs until acknowledged and replays stuck updates, so a drop costs
+//!   latency, never safety.
+//! * Inbound: at most `max_inbound` connections; more are closed on accept. Each buffers at most
+//!   one handshake frame (4 KiB) before it is authenticated, then one maximum frame plus one
+//!   64 KiB read. A peer sending a malformed or oversized frame is disconnected with an `error`
+//!   event; the node keeps serving.
+//! * Reads: at most 1 MiB per connection per event-loop turn; the rest is read next turn.
+
+use crate::backoff::Backoff;
+use crate::config::{NetConfig, PeerAddr};
+use crate::handshake::Params;
+use crate::inbound::{Inbound, InboundOutcome};
+use crate::outbuf::ReadEnd;
+use crate::peer::{Io, LinkInfo, LinkLimits, Outbound};
+use level2pc::{Instant, Message, NodeId};
+use mio::event::Event;
+use mio::net::TcpListener;
+use mio::{Interest, Registry, Token};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Token of the peer listener.
+pub const LISTENER: Token = Token(1);
+/// First token handed to peer sockets; client sockets use tokens from
+/// [`crate::resp_server::FIRST_TOKEN`] on, so the ranges never meet.
+const FIRST_TOKEN: usize = 16;
+
+/// The peer side of one node's event loop.
+#[derive(Debug)]
+pub struct Network {
+    limits: LinkLimits,
+    listener: Option<TcpListener>,
+    max_inbound: usize,
+    outbound: BTreeMap<NodeId, Outbound>,
+    out_tokens: HashMap<Token, NodeId>,
+    inbound: HashMap<Token, Inbound>,
+    next_token: usize,
+    /// Connections whose read budget ran out: read them again next turn.
+    resume: BTreeSet<Token>,
+}
+
+impl Network {
+    /// A network for `peers`, listening on `listener`; first connection attempts are due `now`.
+    pub fn new(
+        params: Params,
+        cfg: &NetConfig,
+        mut listener: TcpListener,
+        peers: &[PeerAddr],
+        registry: &Registry,
+        now: Instant,
+    ) -> std::io::Result<Network> {
+        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        let limits = LinkLimits {
+            params,
+            fail_after: cfg.fail_after,
+            handshake_timeout_ms: cfg.handshake_timeout_ms,
+            max_frame_bytes: cfg.max_frame_bytes,
+            send_buffer_bytes: cfg.peer_send_buffer_bytes,
+        };
+        let outbound = peers
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    Outbound::new(
+                        p.id,
+                        p.addr.clone(),
+                        Backoff::new(cfg.backoff_min_ms, cfg.backoff_max_ms),
+                        now,
+                    ),
+                )
+            })
+            .collect();
+        Ok(Network {
+            limits,
+            listener: Some(listener),
+            max_inbound: cfg.max_inbound,
+            outbound,
+            out_tokens: HashMap::new(),
+            inbound: HashMap::new(),
+            next_token: FIRST_TOKEN,
+            resume: BTreeSet::new(),
+        })
+    }
+
+    /// Whether `token` belongs to the peer network.
+    pub fn owns(&self, token: Token) -> bool {
+        token == LISTENER
+            || self.out_tokens.contains_key(&token)
+            || self.inbound.contains_key(&token)
+    }
+
+    /// Handles one readiness event of a peer socket.
+    pub fn on_event(&mut self, io: &mut Io<'_>, event: &Event) {
+        let token = event.token();
+        if token == LISTENER {
+            self.accept(io);
+        } else {
+            self.on_socket(io, token);
+        }
+    }
+
+    fn on_socket(&mut self, io: &mut Io<'_>, token: Token) {
+        if let Some(peer) = self.out_tokens.get(&token).copied() {
+            let Some(link) = self.outbound.get_mut(&peer) else {
+                return;
+            };
+            let end = link.on_ready(io, &self.limits);
+            let gone = link.token() != Some(token);
+            self.note_read_end(token, end);
+            if gone {
+                self.out_tokens.remove(&token);
+            }
+            return;
+        }
+        let Some(conn) = self.inbound.get_mut(&token) else {
+            return;
+        };
+        match conn.on_ready(io, &self.limits) {
+            InboundOutcome::Open(end) => self.note_read_end(token, end),
+            InboundOutcome::Established(peer) => {
+                self.retire_older_inbound(io.registry, peer, token)
+            }
+            InboundOutcome::Closed => self.close_inbound(io.registry, token),
+        }
+    }
+
+    fn note_read_end(&mut self, token: Token, end: ReadEnd) {
+        if end == ReadEnd::Budget {
+            self.resume.insert(token);
+        }
+    }
+
+    /// A peer that reconnected leaves its old connection behind: keep only the newest.
+    fn retire_older_inbound(&mut self, registry: &Registry, peer: NodeId, newest: Token) {
+        let older: Vec<Token> = self
+            .inbound
+            .iter()
+            .filter(|(t, c)| **t != newest && c.peer() == Some(peer))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in older {
+            self.close_inbound(registry, token);
+        }
+    }
+
+    fn close_inbound(&mut self, registry: &Registry, token: Token) {
+        self.resume.remove(&token);
+        if let Some(conn) = self.inbound.remove(&token) {
+            conn.close(registry);
+        }
+    }
+
+    fn accept(&mut self, io: &mut Io<'_>) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let (stream, remote) = match listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::warn!("accepting a peer connection failed: {e}");
+                    return;
+                }
+            };
+            if self.inbound.len() >= self.max_inbound {
+                log::warn!(
+                    "refusing peer connection from {remote}: {} inbound connections already",
+                    self.max_inbound
+                );
+                continue;
+            }
+            let token = self.token();
+            let deadline = io.clock.now().plus_ms(self.limits.handshake_timeout_ms);
+            match Inbound::new(stream, remote, token, io.registry, &self.limits, deadline) {
+                Ok(conn) => {
+                    self.inbound.insert(token, conn);
+                }
+                Err(e) => log::warn!("cannot register peer connection from {remote}: {e}"),
+            }
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        token
+    }
+
+    /// Starts due connection attempts, expires slow handshakes, and resumes budgeted reads.
+    pub fn on_timers(&mut self, io: &mut Io<'_>) {
+        let mut next = self.next_token;
+        let mut fresh = Vec::new();
+        for (peer, link) in self.outbound.iter_mut() {
+            let before = link.token();
+            link.on_timer(
+                io,
+                &mut || {
+                    let t = Token(next);
+                    next += 1;
+                    t
+                },
+                &self.limits,
+            );
+            if let Some(token) = link.token().filter(|t| Some(*t) != before) {
+                fresh.push((token, *peer));
+            }
+        }
+        self.next_token = next;
+        self.out_tokens
+            .retain(|t, p| self.outbound.get(p).and_then(|l| l.token()) == Some(*t));
+        self.out_tokens.extend(fresh);
+        self.expire_handshakes(io);
+        for token in std::mem::take(&mut self.resume) {
+            self.on_socket(io, token);
+        }
+    }
+
+    fn expire_handshakes(&mut self, io: &mut Io<'_>) {
+        let now = io.clock.now();
+        let expired: Vec<Token> = self
+            .inbound
+            .iter()
+            .filter(|(_, c)| c.handshake_expired(now))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in expired {
+            if let Some(conn) = self.inbound.get(&token) {
+                log::warn!(
+                    "closing peer connection from {}: no handshake in time",
+                    conn.remote()
+                );
+            }
+            self.close_inbound(io.registry, token);
+        }
+    }
+
+    /// The earliest instant [`Network::on_timers`] has work, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        let links = self.outbound.values().filter_map(Outbound::deadline);
+        let handshakes = self.inbound.values().filter_map(Inbound::deadline);
+        links.chain(handshakes).min()
+    }
+
+    /// Whether some connection still has unread data from an exhausted read budget.
+    pub fn has_backlog(&self) -> bool {
+        !self.resume.is_empty()
+    }
+
+    /// Queues messages for a peer (dropped and counted if its link is down or full).
+    pub fn send(&mut self, to: NodeId, msgs: &[Message]) {
+        if let Some(link) = self.outbound.get_mut(&to) {
+            link.send(msgs, &self.limits);
+        }
+    }
+
+    /// Writes whatever is queued on every link.
+    pub fn flush(&mut self, io: &mut Io<'_>) {
+        for link in self.outbound.values_mut() {
+            link.flush_or_fail(io, &self.limits);
+        }
+        self.out_tokens
+            .retain(|t, p| self.outbound.get(p).and_then(|l| l.token()) == Some(*t));
+    }
+
+    /// Closes every connection and the listener, for good (fail-stop or shutdown).
+    pub fn stop(&mut self, registry: &Registry) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = registry.deregister(&mut listener);
+        }
+        for link in self.outbound.values_mut() {
+            link.stop(registry);
+        }
+        self.out_tokens.clear();
+        for (_, conn) in self.inbound.drain() {
+            conn.close(registry);
+        }
+        self.resume.clear();
+    }
+
+    /// Every outbound link's state, and the peers with an established inbound connection.
+    pub fn info(&self) -> (Vec<LinkInfo>, Vec<NodeId>) {
+        let links = self.outbound.values().map(Outbound::info).collect();
+        let mut inbound: Vec<NodeId> = self.inbound.values().filter_map(Inbound::peer).collect();
+        inbound.sort();
+        inbound.dedup();
+        (links, inbound)
+    }
+}

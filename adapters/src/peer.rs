@@ -1,0 +1,502 @@
+//! One peer connection: the outbound link this node sends on (connect, handshake, reconnect with
+//! backoff) and the inbound connections peers send on (handshake, then protocol frames).
+//!
+//! Each pair of nodes uses two TCP connections, one per direction: a node sends its messages on
+//! its outbound link and receives on the peer's. No tie-breaking is needed, and a half-dead
+//! connection only ever affects one direction, which the engine's retransmissions and
+//! heartbeats already handle.
+
+use crate::backoff::Backoff;
+use crate::clock::BootClock;
+use crate::events::{EventSink, NodeEvent};
+use crate::handshake::{
+    Dialer, HandshakeError, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
+};
+use crate::outbuf::{read_bounded, Flushed, OutBuf, ReadEnd};
+use level2pc::codec::{
+    decode_body, encode_frame, encode_messages, DecodeError, FrameKind, FrameReader,
+};
+use level2pc::{Instant, Message, NodeId};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Bytes read from one connection per event before yielding to others (fairness).
+pub const READ_BUDGET_BYTES: usize = 1024 * 1024;
+
+/// Messages that arrived from an authenticated peer, with the time sampled right after the read.
+#[derive(Debug)]
+pub struct PeerInput {
+    /// The sender.
+    pub from: NodeId,
+    /// The messages of one frame.
+    pub msgs: Vec<Message>,
+    /// The clock right after the bytes were read.
+    pub now: Instant,
+}
+
+/// What a handler needs from the event loop.
+pub struct Io<'a> {
+    /// The poll registry.
+    pub registry: &'a Registry,
+    /// The node clock.
+    pub clock: &'a mut BootClock,
+    /// Where events go.
+    pub events: &'a EventSink,
+    /// Where received messages go.
+    pub inputs: &'a mut Vec<PeerInput>,
+}
+
+/// Why a connection is being closed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// An I/O error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The peer closed the connection.
+    #[error("connection closed by peer")]
+    Eof,
+    /// Connect plus handshake took too long.
+    #[error("timed out connecting")]
+    Timeout,
+    /// The address did not resolve.
+    #[error("cannot resolve address: {0}")]
+    Resolve(String),
+    /// The handshake failed.
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// A frame could not be decoded.
+    #[error("bad frame: {0}")]
+    Frame(#[from] DecodeError),
+    /// The peer sent something it must not send in this state.
+    #[error("protocol violation: {0}")]
+    Protocol(&'static str),
+}
+
+impl LinkError {
+    /// Whether this is a peer misbehaving (reported as an `error` event) rather than the
+    /// ordinary churn of a peer being down.
+    fn is_reportable(&self) -> bool {
+        matches!(
+            self,
+            LinkError::Handshake(_) | LinkError::Frame(_) | LinkError::Protocol(_)
+        )
+    }
+}
+
+/// State of the outbound link to one peer.
+#[derive(Debug)]
+enum Link {
+    /// Not connected; the next attempt is due at `retry_at`.
+    Idle { retry_at: Instant },
+    /// TCP connect in progress.
+    Connecting {
+        stream: TcpStream,
+        token: Token,
+        deadline: Instant,
+    },
+    /// Handshake in progress.
+    Handshaking {
+        stream: TcpStream,
+        token: Token,
+        deadline: Instant,
+        dialer: Dialer,
+    },
+    /// Established: protocol frames flow.
+    Up { stream: TcpStream, token: Token },
+    /// The node stopped: never reconnect.
+    Stopped,
+}
+
+/// Counters and state of one outbound link, for `INFO`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// The peer.
+    pub peer: NodeId,
+    /// Its configured address.
+    pub addr: String,
+    /// `idle`, `connecting`, `handshaking`, `up` or `stopped`.
+    pub state: &'static str,
+    /// Consecutive failed attempts.
+    pub failures: u32,
+    /// Frames queued for sending.
+    pub sent_frames: u64,
+    /// Frames dropped because the link was down or its buffer full.
+    pub dropped_frames: u64,
+}
+
+/// This node's outbound link to one peer.
+#[derive(Debug)]
+pub struct Outbound {
+    peer: NodeId,
+    addr: String,
+    link: Link,
+    backoff: Backoff,
+    out: OutBuf,
+    reader: FrameReader,
+    attempted: bool,
+    fail_reported: bool,
+    sent_frames: u64,
+    dropped_frames: u64,
+}
+
+/// What every link needs: handshake parameters and limits.
+#[derive(Clone, Debug)]
+pub struct LinkLimits {
+    /// Handshake parameters (cluster, ids, secret).
+    pub params: Params,
+    /// Emit `fail` after this many consecutive failures.
+    pub fail_after: u32,
+    /// Connect plus handshake deadline.
+    pub handshake_timeout_ms: u64,
+    /// Largest frame body.
+    pub max_frame_bytes: usize,
+    /// Send buffer cap.
+    pub send_buffer_bytes: usize,
+}
+
+impl Outbound {
+    /// A link to `peer` at `addr`, first attempt due at `now`.
+    pub fn new(peer: NodeId, addr: String, backoff: Backoff, now: Instant) -> Outbound {
+        Outbound {
+            peer,
+            addr,
+            link: Link::Idle { retry_at: now },
+            backoff,
+            out: OutBuf::default(),
+            reader: FrameReader::new(MAX_HANDSHAKE_FRAME_BYTES),
+            attempted: false,
+            fail_reported: false,
+            sent_frames: 0,
+            dropped_frames: 0,
+        }
+    }
+
+    /// The token of the current socket, if any.
+    pub fn token(&self) -> Option<Token> {
+        match &self.link {
+            Link::Connecting { token, .. }
+            | Link::Handshaking { token, .. }
+            | Link::Up { token, .. } => Some(*token),
+            Link::Idle { .. } | Link::Stopped => None,
+        }
+    }
+
+    /// When this link next needs [`Outbound::on_timer`].
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.link {
+            Link::Idle { retry_at } => Some(*retry_at),
+            Link::Connecting { deadline, .. } | Link::Handshaking { deadline, .. } => {
+                Some(*deadline)
+            }
+            Link::Up { .. } | Link::Stopped => None,
+        }
+    }
+
+    /// Whether protocol frames can be sent.
+    pub fn is_up(&self) -> bool {
+        matches!(self.link, Link::Up { .. })
+    }
+
+    /// Queues one frame of messages; drops it (and counts) when the link is down or its buffer
+    /// is full. Oversized batches are split; a single message too large for a frame is dropped.
+    pub fn send(&mut self, msgs: &[Message], limits: &LinkLimits) {
+        if !self.is_up() {
+            self.dropped_frames += 1;
+            return;
+        }
+        let cap = limits.send_buffer_bytes;
+        match self
+            .out
+            .push_bounded(cap, |b| encode_messages(msgs, limits.max_frame_bytes, b))
+        {
+            Ok(true) => self.sent_frames += 1,
+            Ok(false) => self.dropped_frames += 1,
+            Err(_) if msgs.len() > 1 => {
+                let (a, b) = msgs.split_at(msgs.len() / 2);
+                self.send(a, limits);
+                self.send(b, limits);
+            }
+            Err(e) => {
+                log::error!(
+                    "dropping a message to {} that cannot be framed: {e}",
+                    self.peer
+                );
+                self.dropped_frames += 1;
+            }
+        }
+    }
+
+    /// Starts a connection attempt if one is due, or fails one that took too long.
+    pub fn on_timer(
+        &mut self,
+        io: &mut Io<'_>,
+        tokens: &mut impl FnMut() -> Token,
+        limits: &LinkLimits,
+    ) {
+        let now = io.clock.now();
+        match &self.link {
+            Link::Idle { retry_at } if *retry_at <= now => self.attempt(io, tokens(), limits, now),
+            Link::Connecting { deadline, .. } | Link::Handshaking { deadline, .. }
+                if *deadline <= now =>
+            {
+                self.fail(io, LinkError::Timeout, limits)
+            }
+            _ => {}
+        }
+    }
+
+    fn attempt(&mut self, io: &mut Io<'_>, token: Token, limits: &LinkLimits, now: Instant) {
+        if self.attempted {
+            let attempt = self.backoff.failures();
+            io.events.emit(NodeEvent::Reconnect {
+                peer: self.peer,
+                addr: self.addr.clone(),
+                attempt,
+            });
+        }
+        self.attempted = true;
+        match self.connect(io.registry, token) {
+            Ok(stream) => {
+                let deadline = now.plus_ms(limits.handshake_timeout_ms);
+                self.link = Link::Connecting {
+                    stream,
+                    token,
+                    deadline,
+                };
+            }
+            Err(e) => self.fail(io, e, limits),
+        }
+    }
+
+    fn connect(&self, registry: &Registry, token: Token) -> Result<TcpStream, LinkError> {
+        let addr = resolve(&self.addr)?;
+        let mut stream = TcpStream::connect(addr)?;
+        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(stream)
+    }
+
+    /// Handles readiness of this link's socket.
+    pub fn on_ready(&mut self, io: &mut Io<'_>, limits: &LinkLimits) -> ReadEnd {
+        match self.advance(io, limits) {
+            Ok(end) => end,
+            Err(e) => {
+                self.fail(io, e, limits);
+                ReadEnd::WouldBlock
+            }
+        }
+    }
+
+    fn advance(&mut self, io: &mut Io<'_>, limits: &LinkLimits) -> Result<ReadEnd, LinkError> {
+        if let Link::Connecting { stream, .. } = &mut self.link {
+            if !connected(stream)? {
+                return Ok(ReadEnd::WouldBlock);
+            }
+            self.start_handshake(limits)?;
+        }
+        let end = self.read(io, limits)?;
+        self.flush()?;
+        Ok(end)
+    }
+
+    fn start_handshake(&mut self, limits: &LinkLimits) -> Result<(), LinkError> {
+        let Link::Connecting {
+            stream,
+            token,
+            deadline,
+        } = std::mem::replace(&mut self.link, Link::Stopped)
+        else {
+            return Ok(());
+        };
+        // Small frames must not wait for Nagle; failing to set it only costs latency.
+        let _ = stream.set_nodelay(true);
+        let (dialer, hello) = Dialer::start(limits.params.clone(), self.peer);
+        self.out.clear();
+        self.reader = FrameReader::new(MAX_HANDSHAKE_FRAME_BYTES);
+        self.link = Link::Handshaking {
+            stream,
+            token,
+            deadline,
+            dialer,
+        };
+        self.push_handshake(&hello)
+    }
+
+    fn read(&mut self, io: &mut Io<'_>, limits: &LinkLimits) -> Result<ReadEnd, LinkError> {
+        let stream = match &mut self.link {
+            Link::Handshaking { stream, .. } | Link::Up { stream, .. } => stream,
+            _ => return Ok(ReadEnd::WouldBlock),
+        };
+        let end = read_bounded(stream, READ_BUDGET_BYTES, &mut self.reader)?;
+        while let Some((kind, body)) = self.reader.next_frame()? {
+            self.on_frame(io, kind, &body, limits)?;
+        }
+        if end == ReadEnd::Eof {
+            return Err(LinkError::Eof);
+        }
+        Ok(end)
+    }
+
+    fn on_frame(
+        &mut self,
+        io: &mut Io<'_>,
+        kind: FrameKind,
+        body: &[u8],
+        limits: &LinkLimits,
+    ) -> Result<(), LinkError> {
+        let Link::Handshaking { dialer, .. } = &mut self.link else {
+            return Err(LinkError::Protocol(
+                "peer sent data on an established outbound link",
+            ));
+        };
+        if kind != FrameKind::Handshake {
+            return Err(LinkError::Protocol(
+                "protocol frame before the handshake finished",
+            ));
+        }
+        let msg: HandshakeMsg = decode_body(body)?;
+        match dialer.on_msg(msg)? {
+            Step::Send(reply) => self.push_handshake(&reply),
+            Step::Established { .. } => {
+                self.establish(io, limits);
+                Ok(())
+            }
+        }
+    }
+
+    fn push_handshake(&mut self, msg: &HandshakeMsg) -> Result<(), LinkError> {
+        self.out
+            .push_bounded(usize::MAX, |b| {
+                encode_frame(FrameKind::Handshake, msg, MAX_HANDSHAKE_FRAME_BYTES, b)
+            })
+            .map(|_| ())
+            .map_err(|_| LinkError::Protocol("cannot encode a handshake message"))
+    }
+
+    fn establish(&mut self, io: &mut Io<'_>, limits: &LinkLimits) {
+        let Link::Handshaking { stream, token, .. } =
+            std::mem::replace(&mut self.link, Link::Stopped)
+        else {
+            return;
+        };
+        self.link = Link::Up { stream, token };
+        self.reader = FrameReader::new(limits.max_frame_bytes);
+        self.backoff.reset();
+        self.fail_reported = false;
+        io.events.emit(NodeEvent::Connect {
+            peer: self.peer,
+            addr: self.addr.clone(),
+        });
+    }
+
+    /// Writes queued bytes; on error the link fails at its next event.
+    pub fn flush(&mut self) -> Result<(), LinkError> {
+        let stream = match &mut self.link {
+            Link::Handshaking { stream, .. } | Link::Up { stream, .. } => stream,
+            _ => return Ok(()),
+        };
+        match self.out.write_to(stream)? {
+            Flushed::All | Flushed::Blocked => Ok(()),
+        }
+    }
+
+    /// Flushes and fails the link on a write error.
+    pub fn flush_or_fail(&mut self, io: &mut Io<'_>, limits: &LinkLimits) {
+        if self.out.is_empty() {
+            return;
+        }
+        if let Err(e) = self.flush() {
+            self.fail(io, e, limits);
+        }
+    }
+
+    /// Closes the socket, reports the failure, and schedules the next attempt.
+    fn fail(&mut self, io: &mut Io<'_>, err: LinkError, limits: &LinkLimits) {
+        let was_up = self.is_up();
+        self.close(io.registry);
+        if was_up {
+            log::info!("link to {} at {} closed: {err}", self.peer, self.addr);
+            io.events.emit(NodeEvent::Disconnect {
+                peer: self.peer,
+                addr: self.addr.clone(),
+            });
+        } else {
+            log::debug!("connecting to {} at {} failed: {err}", self.peer, self.addr);
+        }
+        if err.is_reportable() {
+            io.events.emit(NodeEvent::Error {
+                peer: Some(self.peer),
+                addr: Some(self.addr.clone()),
+                message: err.to_string(),
+            });
+        }
+        let delay_ms = self.backoff.next_delay_ms(&mut rand::thread_rng());
+        if self.backoff.failures() >= limits.fail_after && !self.fail_reported {
+            self.fail_reported = true;
+            io.events.emit(NodeEvent::Fail {
+                peer: self.peer,
+                addr: self.addr.clone(),
+                attempts: self.backoff.failures(),
+            });
+        }
+        self.link = Link::Idle {
+            retry_at: io.clock.now().plus_ms(delay_ms),
+        };
+    }
+
+    fn close(&mut self, registry: &Registry) {
+        match std::mem::replace(&mut self.link, Link::Stopped) {
+            Link::Connecting { mut stream, .. }
+            | Link::Handshaking { mut stream, .. }
+            | Link::Up { mut stream, .. } => {
+                // Deregistering a socket that is being dropped cannot meaningfully fail.
+                let _ = registry.deregister(&mut stream);
+            }
+            Link::Idle { .. } | Link::Stopped => {}
+        }
+        self.out.clear();
+    }
+
+    /// Closes the link for good (node stopping).
+    pub fn stop(&mut self, registry: &Registry) {
+        self.close(registry);
+    }
+
+    /// State and counters.
+    pub fn info(&self) -> LinkInfo {
+        let state = match self.link {
+            Link::Idle { .. } => "idle",
+            Link::Connecting { .. } => "connecting",
+            Link::Handshaking { .. } => "handshaking",
+            Link::Up { .. } => "up",
+            Link::Stopped => "stopped",
+        };
+        LinkInfo {
+            peer: self.peer,
+            addr: self.addr.clone(),
+            state,
+            failures: self.backoff.failures(),
+            sent_frames: self.sent_frames,
+            dropped_frames: self.dropped_frames,
+        }
+    }
+}
+
+/// Whether a non-blocking connect finished: `Ok(false)` while in progress.
+fn connected(stream: &TcpStream) -> Result<bool, LinkError> {
+    if let Some(e) = stream.take_error()? {
+        return Err(e.into());
+    }
+    match stream.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, LinkError> {
+    addr.to_socket_addrs()
+        .map_err(|e| LinkError::Resolve(format!("{addr}: {e}")))?
+        .next()
+        .ok_or_else(|| LinkError::Resolve(format!("{addr}: no addresses")))
+}
