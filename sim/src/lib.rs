@@ -5,6 +5,7 @@ pub mod history;
 pub mod clock;
 pub mod disk;
 pub mod entropy;
+pub mod fuzzing;
 pub mod network;
 pub mod oracle;
 pub mod params;
