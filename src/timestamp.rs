@@ -55,6 +55,11 @@ pub struct Ts {
 }
 
 impl Ts {
+    /// The highest version a peer's update may carry. Versions grow by one per write, so no real
+    /// cluster gets near it; an INV above it is malformed and dropped, which keeps every local
+    /// `1 + max(...)` far from overflow.
+    pub const MAX_VERSION: u64 = u64::MAX >> 1;
+
     /// The timestamp of a never-written key.
     pub const ZERO: Ts = Ts {
         version: 0,

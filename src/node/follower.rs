@@ -12,7 +12,7 @@ impl Node {
         if epoch != self.view.epoch {
             return; // epoch fencing: the sender retransmits in the right epoch
         }
-        if !update.is_canonical() || update.ts == Ts::ZERO {
+        if !update.is_canonical() || update.ts == Ts::ZERO || update.ts.version > Ts::MAX_VERSION {
             return; // not something any correct peer sends
         }
         let ts = update.ts;

@@ -372,14 +372,18 @@ impl Node {
         self.end_step();
     }
 
-    /// Fires every timer whose deadline is `<= now`.
+    /// Fires every timer whose deadline is `<= now` (timers they re-arm fire on a later call).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        while let Some((at, timer)) = self.timers.first().cloned() {
-            if at > self.now {
-                break;
-            }
-            self.timers.pop_first();
+        // Only the timers due on entry: a timer re-armed while handling them fires on a later
+        // call, so this returns even when `now` is the end of time and every re-armed timer is
+        // due at once.
+        let due: Vec<Timer> = std::iter::from_fn(|| match self.timers.first() {
+            Some((at, _)) if *at <= self.now => self.timers.pop_first().map(|t| t.1),
+            _ => None,
+        })
+        .collect();
+        for timer in due {
             self.on_timer(timer);
         }
         self.end_step();

@@ -24,16 +24,16 @@ impl Node {
         // Amendment F1: above every key's version *and* above this writer's last version, so
         // one writer never issues the same Ts for two different updates.
         #[allow(unused_mut)]
-        let mut version = 1 + max_key_version.max(self.last_version);
+        let mut version = max_key_version.max(self.last_version).saturating_add(1);
         #[allow(unused_mut)]
         let mut boot = self.writer_boot();
         #[cfg(feature = "mutants")]
         {
             if self.mutant(Mutant::NoWriterLastVersion) {
-                version = 1 + max_key_version;
+                version = max_key_version.saturating_add(1);
             }
             if self.mutant(Mutant::NoBootInTs) {
-                version = 1 + max_key_version;
+                version = max_key_version.saturating_add(1);
                 boot = crate::timestamp::BootInc(0);
             }
         }

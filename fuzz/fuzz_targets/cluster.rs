@@ -1,0 +1,6 @@
+//! The fuzzer's bytes as the simulator's entropy; see `level2pc_sim::fuzzing::cluster`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| level2pc_sim::fuzzing::cluster(data));
