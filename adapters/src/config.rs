@@ -92,8 +92,15 @@ pub struct Config {
     pub listen: String,
     /// `HOST:PORT` for the RESP client listener; `None` serves no RESP clients.
     pub client: Option<String>,
-    /// Every other member of the cluster.
+    /// Every other node this one may talk to: the members, and nodes expected to join later.
     pub peers: Vec<PeerAddr>,
+    /// The configured cluster nodes: the static Paxos acceptors and the first view's members.
+    /// `None`: this node and every peer. A node that joins a running cluster later is not among
+    /// them (nor are its peers' entries for it).
+    pub acceptors: Option<Vec<NodeId>>,
+    /// Ask to be admitted instead of assuming a bootstrap identity, when the data directory is
+    /// new: a node joining a running cluster, or one restarted after losing its disk.
+    pub join: bool,
     /// The cluster id every peer must share (checked in the handshake and against the data dir).
     pub cluster_id: String,
     /// Optional shared secret every peer must prove in the handshake.
@@ -158,6 +165,8 @@ impl Config {
             cluster_id: DEFAULT_CLUSTER_ID.to_string(),
             cluster_secret: None,
             min_consensus: None,
+            acceptors: None,
+            join: false,
             engine: level2pc::Config::new(id, members),
             storage: StoreOptions::default(),
             group_commit: true,
@@ -182,9 +191,12 @@ impl Config {
     pub fn engine_config(&self) -> Result<level2pc::Config, ConfigError> {
         let mut engine = self.engine.clone();
         engine.id = self.id;
-        engine.members = std::iter::once(self.id)
-            .chain(self.peers.iter().map(|p| p.id))
-            .collect();
+        engine.members = match &self.acceptors {
+            Some(acceptors) => acceptors.clone(),
+            None => std::iter::once(self.id)
+                .chain(self.peers.iter().map(|p| p.id))
+                .collect(),
+        };
         engine.max_key_bytes = engine.max_key_bytes.min(MAX_KEY_BYTES);
         // A single value must fit a peer frame with room for its key and framing.
         engine.max_value_bytes = engine

@@ -341,7 +341,9 @@ impl Replicator {
             cluster: config.cluster_id.clone(),
         };
         // Recovery bumps and persists the boot incarnation before the engine exists (rule P5).
-        let (store, recovered) = Store::open(data_dir.as_ref(), &config.storage, &identity)?;
+        let (store, mut recovered) = Store::open(data_dir.as_ref(), &config.storage, &identity)?;
+        // `join` matters only for a new directory: a restart keeps whatever identity it stored.
+        recovered.join = config.join && recovered.view.is_none();
         let peer_addr = listeners.peer.local_addr()?;
         let client_addr = listeners
             .client

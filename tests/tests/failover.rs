@@ -71,3 +71,54 @@ fn a_node_cut_off_from_the_majority_stops_serving_reads_and_says_why() {
         "within the lease bound: {stopped_serving:?}"
     );
 }
+
+#[test]
+fn a_fourth_node_joining_later_gets_all_the_data_and_serves_linearizable_reads() {
+    use level2pc::NodeId;
+    // Four nodes are bound; 0, 1, 2 are the configured cluster, 3 joins later.
+    let mut c = TestCluster::bind(4, |i, cfg| {
+        level2pc_tests::fast(cfg);
+        cfg.acceptors = Some(vec![NodeId(0), NodeId(1), NodeId(2)]);
+        cfg.join = i == 3;
+    });
+    for i in 0..3 {
+        c.cluster.start(i).expect("start a configured node");
+    }
+    wait_until(READY_TIMEOUT, "the first three serve", || {
+        (0..3).all(|i| c.node(i).info().is_ok_and(|info| info.ready))
+    });
+    for k in 0..50 {
+        c.node(k % 3)
+            .put(format!("k{k}"), format!("v{k}"))
+            .expect("write before the join");
+    }
+    c.cluster.start(3).expect("start the late node");
+    // It asks to join, is admitted Joining, transfers a snapshot, and is promoted.
+    wait_until(READY_TIMEOUT, "node 3 serves reads", || {
+        c.node(3)
+            .with_timeout(Duration::from_millis(300))
+            .get("k0")
+            .is_ok()
+    });
+    for k in 0..50 {
+        assert_eq!(
+            c.node(3).get(format!("k{k}")).expect("read"),
+            Some(format!("v{k}").into_bytes())
+        );
+    }
+    // It is now a full member: its writes reach everyone, and everyone's reach it.
+    c.node(3).put("from3", "x").expect("write on the new node");
+    c.node(0).put("from0", "y").expect("write on an old node");
+    for n in 0..4 {
+        assert_eq!(
+            c.node(n).get("from3").expect("read"),
+            Some(b"x".to_vec()),
+            "node {n}"
+        );
+        assert_eq!(
+            c.node(n).get("from0").expect("read"),
+            Some(b"y".to_vec()),
+            "node {n}"
+        );
+    }
+}

@@ -108,6 +108,14 @@ struct ServeArgs {
     /// K nodes); at most the number of members. Default 1.
     #[arg(long, value_name = "K")]
     min_consensus: Option<usize>,
+    /// The configured cluster nodes (Paxos acceptors, first view), when `--peers` also lists
+    /// nodes that join later. Default: this node and every peer.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    acceptors: Option<Vec<u32>>,
+    /// Join a running cluster (a new node, or one whose disk was lost) instead of bootstrapping:
+    /// ask the members to be admitted, then catch up by state transfer.
+    #[arg(long)]
+    join: bool,
     /// File holding a shared secret every peer must prove (HMAC challenge-response).
     #[arg(long, value_name = "FILE")]
     cluster_secret_file: Option<PathBuf>,
@@ -238,6 +246,11 @@ fn serve(args: ServeArgs) -> CliResult {
     let mut config = Config::new(NodeId(args.id), args.listen, args.peers);
     config.client = Some(args.client);
     config.min_consensus = args.min_consensus;
+    config.acceptors = args
+        .acceptors
+        .as_ref()
+        .map(|a| a.iter().map(|&id| NodeId(id)).collect());
+    config.join = args.join;
     config.cluster_id = args.cluster_id;
     config.storage = StoreOptions {
         map_size_bytes: args.map_size_mib.saturating_mul(1024 * 1024),
