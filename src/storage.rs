@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// One key's durable state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct StoredEntry {
     /// Timestamp of the update that last wrote the key.
     pub ts: Ts,
