@@ -207,7 +207,18 @@ fn kill_9_during_writes_loses_no_acknowledged_write_and_stays_linearizable() {
     std::thread::sleep(Duration::from_millis(1500));
     let acked_before_kill = rec.acked_unique.lock().expect("lock").len();
     procs[2].kill9();
-    std::thread::sleep(Duration::from_millis(1500));
+    let killed = std::time::Instant::now();
+    // Writes resume on the other two once a view change removes node 2 (about T_fd + W): wait
+    // for clearly more acknowledgements than the few writes that were in flight at the kill.
+    let resumed = loop {
+        let acked = rec.acked_unique.lock().expect("lock").len();
+        if acked > acked_before_kill + 2 * CLIENTS {
+            break killed.elapsed();
+        }
+        assert!(killed.elapsed() < READY, "writes never resumed without the killed node");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!("kill -9 test: writes resumed {resumed:?} after the kill");
     procs[2].restart();
     assert!(
         wait_ready(client_ports[2], READY),
