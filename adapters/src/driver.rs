@@ -86,7 +86,7 @@ pub struct KeyState {
     pub value: Option<Bytes>,
 }
 
-/// A snapshot of a node's state, for `INFO` and [`crate::Replicator::info`].
+/// A snapshot of a node's state, for `INFO` and [`crate::Handle::info`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
     /// This node.
