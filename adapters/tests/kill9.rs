@@ -215,7 +215,10 @@ fn kill_9_during_writes_loses_no_acknowledged_write_and_stays_linearizable() {
         if acked > acked_before_kill + 2 * CLIENTS {
             break killed.elapsed();
         }
-        assert!(killed.elapsed() < READY, "writes never resumed without the killed node");
+        assert!(
+            killed.elapsed() < READY,
+            "writes never resumed without the killed node"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     eprintln!("kill -9 test: writes resumed {resumed:?} after the kill");
