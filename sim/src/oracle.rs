@@ -431,3 +431,186 @@ impl Oracle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each oracle check fails on a known-bad input (and stays quiet on the matching good one).
+    use super::*;
+    use level2pc::{
+        BootInc, Config, Epoch, Member, MemberId, NodeId, Recovered, Role, Update, Write,
+    };
+    use std::sync::Arc;
+
+    fn ts(v: u64, node: u32) -> Ts {
+        Ts::new(v, NodeId(node), BootInc(1))
+    }
+    fn update(t: Ts, keys: &[&str]) -> UpdateRef {
+        let writes = keys
+            .iter()
+            .map(|k| Write {
+                key: k.as_bytes().into(),
+                value: None,
+            })
+            .collect();
+        Arc::new(Update { ts: t, writes })
+    }
+    fn inv(u: &UpdateRef) -> Message {
+        Message::Inv {
+            epoch: Epoch(1),
+            update: u.clone(),
+        }
+    }
+    fn view(epoch: u64, members: &[(u32, Role)]) -> View {
+        let members = members
+            .iter()
+            .map(|&(n, role)| Member {
+                id: MemberId {
+                    node: NodeId(n),
+                    adm: 1,
+                },
+                role,
+            })
+            .collect();
+        View {
+            epoch: Epoch(epoch),
+            members,
+        }
+    }
+    fn kinds(o: &Oracle) -> Vec<Invariant> {
+        o.violations.iter().map(|v| v.invariant).collect()
+    }
+
+    #[test]
+    fn a_reused_ts_and_a_partial_replay_are_told_apart() {
+        let mut o = Oracle::new(3);
+        o.on_send(1, 0, 1, &inv(&update(ts(1, 0), &["a", "b"])));
+        o.on_send(2, 1, 1, &inv(&update(ts(1, 0), &["a", "b"])));
+        assert!(o.violations.is_empty(), "a retransmission is fine");
+        o.on_send(3, 1, 1, &inv(&update(ts(1, 0), &["b"])));
+        o.on_send(4, 0, 1, &inv(&update(ts(2, 0), &["a"])));
+        o.on_send(5, 0, 1, &inv(&update(ts(2, 0), &["c"])));
+        assert_eq!(
+            kinds(&o),
+            vec![Invariant::PartialReplay, Invariant::TsUniqueness]
+        );
+    }
+
+    #[test]
+    fn two_views_for_one_epoch_or_a_broken_chain_are_flagged() {
+        let all = [(0, Role::Active), (1, Role::Active), (2, Role::Active)];
+        let mut o = Oracle::new(3);
+        o.on_send(
+            1,
+            0,
+            1,
+            &Message::Decided {
+                view: view(1, &all),
+            },
+        );
+        o.on_send(
+            2,
+            0,
+            1,
+            &Message::Decided {
+                view: view(2, &all[..2]),
+            },
+        );
+        o.on_send(
+            3,
+            1,
+            1,
+            &Message::ViewInfo {
+                view: view(2, &all[..2]),
+            },
+        );
+        assert!(
+            o.violations.is_empty(),
+            "the same view learned twice is fine"
+        );
+        o.on_send(
+            4,
+            2,
+            1,
+            &Message::Decided {
+                view: view(2, &all[1..]),
+            },
+        );
+        o.on_send(
+            5,
+            2,
+            1,
+            &Message::Decided {
+                view: view(3, &[(5, Role::Active)]),
+            },
+        );
+        assert_eq!(
+            kinds(&o),
+            vec![Invariant::MembershipSafety, Invariant::MembershipSafety]
+        );
+    }
+
+    #[test]
+    fn a_read_after_a_decided_removal_is_flagged() {
+        let all = [(0, Role::Active), (1, Role::Active), (2, Role::Active)];
+        let mut o = Oracle::new(3);
+        o.on_send(
+            1,
+            0,
+            1,
+            &Message::Decided {
+                view: view(1, &all),
+            },
+        );
+        let cfg = Config::new(NodeId(2), vec![NodeId(0), NodeId(1), NodeId(2)]);
+        let stale = Node::new(
+            cfg,
+            Recovered {
+                boot: BootInc(1),
+                ..Default::default()
+            },
+            level2pc::Instant::ZERO,
+        )
+        .expect("config");
+        o.on_read(5, 2, &stale);
+        assert!(o.violations.is_empty(), "still a member: fine");
+        o.on_send(
+            10,
+            0,
+            1,
+            &Message::Decided {
+                view: view(2, &all[..2]),
+            },
+        );
+        o.on_read(10, 2, &stale);
+        assert!(
+            o.violations.is_empty(),
+            "the same instant as the decision is not after it"
+        );
+        o.on_read(11, 2, &stale);
+        assert_eq!(kinds(&o), vec![Invariant::ReadWithoutLease]);
+    }
+
+    #[test]
+    fn guardian_order_is_flagged_only_for_an_update_still_observable() {
+        let v = view(1, &[(0, Role::Active)]);
+        let disks = vec![MemDisk::default()];
+        let run = |w_keys: &[&str]| {
+            let mut o = Oracle::new(1);
+            let (u, w) = (update(ts(1, 0), &["a", "b"]), update(ts(2, 0), w_keys));
+            o.on_send(1, 0, 1, &inv(&u));
+            o.on_send(1, 0, 1, &inv(&w));
+            o.on_commit(10, 1, 0, w.ts, &v, &disks); // the higher W commits first
+            o.on_commit(20, 2, 0, u.ts, &v, &disks);
+            o.check_guardian_order();
+            kinds(&o).contains(&Invariant::GuardianOrder)
+        };
+        assert!(
+            run(&["a"]),
+            "batch U still visible on b when it committed after W"
+        );
+        assert!(
+            !run(&["a", "b"]),
+            "W overwrote all of U first: U was never observable"
+        );
+    }
+}

@@ -1024,3 +1024,30 @@ fn a_late_duplicate_inv_after_val_creates_no_hold() {
         "the duplicate is ACKed; W is not held back"
     );
 }
+
+#[test]
+fn the_engine_self_check_fails_on_broken_state() {
+    let mut node = ready_node(1);
+    assert_eq!(node.check_invariants(), Ok(()));
+    let u = upd(ts(1, 0, 1), &[("x", Some("1")), ("y", Some("1"))]);
+    node.handle_message(t(1), n(0), inv(&u));
+    assert_eq!(node.check_invariants(), Ok(()));
+    // An Invalid key whose record is gone could only ever be replayed in part.
+    let rec = node.records.remove(&u.ts).expect("record");
+    assert!(node
+        .check_invariants()
+        .unwrap_err()
+        .contains("without its update record"));
+    node.records.insert(u.ts, rec);
+    node.multi_records.remove(&u.ts);
+    assert!(node
+        .check_invariants()
+        .unwrap_err()
+        .contains("multi-key index"));
+    node.multi_records.insert(u.ts);
+    node.persisted_upto = node.next_seq;
+    assert!(node
+        .check_invariants()
+        .unwrap_err()
+        .contains("persists were emitted"));
+}
