@@ -352,6 +352,10 @@ impl Node {
     /// Re-evaluates everything that waits on durability or the guardian rule, until nothing
     /// more moves: a commit can release a hold, which can release an ACK or another commit.
     pub(super) fn settle(&mut self) {
+        // The common step (a heartbeat, a read) has nothing waiting: skip the copy below.
+        if self.blocked_commits.is_empty() && self.deferred_acks.is_empty() {
+            return;
+        }
         loop {
             let mut progress = false;
             let blocked: Vec<Ts> = self.blocked_commits.iter().copied().collect();
