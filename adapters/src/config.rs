@@ -1,5 +1,6 @@
 //! Configuration of a real node: identity, addresses, peers, limits and the engine's tuning.
 
+use crate::directory::{check_addr, DirectoryError, MAX_DIRECTORY_NODES};
 use crate::handshake::{Secret, MAX_CLUSTER_ID_BYTES};
 use crate::storage::{StoreOptions, MAX_KEY_BYTES};
 use level2pc::NodeId;
@@ -9,7 +10,7 @@ use std::time::Duration;
 pub const DEFAULT_CLUSTER_ID: &str = "level2pc";
 
 /// A peer's id and the address its peer listener is reachable at.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PeerAddr {
     /// The peer's node id.
     pub id: NodeId,
@@ -101,6 +102,17 @@ pub struct Config {
     /// Ask to be admitted instead of assuming a bootstrap identity, when the data directory is
     /// new: a node joining a running cluster, or one restarted after losing its disk.
     pub join: bool,
+    /// Peer addresses (`HOST:PORT`) of running members to discover the cluster from
+    /// (`level2pc serve --join HOST:PORT`). When set, the node asks them for the acceptor set and
+    /// every node's address before it starts (see [`crate::discovery`]); `peers` and `acceptors`
+    /// are then filled in from the answer, and `join` is implied for a new data directory.
+    pub seeds: Vec<String>,
+    /// The address peers should dial to reach this node, handed to every peer in the handshake.
+    /// `None`: the peer listener's bound address, unless it is a wildcard (`0.0.0.0`), in which
+    /// case peers learn no address for this node and must have it in their `peers`.
+    pub advertise: Option<String>,
+    /// How long [`crate::Replicator::open`] keeps trying the `seeds` before giving up.
+    pub discovery_timeout: Duration,
     /// The cluster id every peer must share (checked in the handshake and against the data dir).
     pub cluster_id: String,
     /// Optional shared secret every peer must prove in the handshake.
@@ -149,6 +161,12 @@ pub enum ConfigError {
     /// A limit is zero.
     #[error("{0} must be positive")]
     Zero(&'static str),
+    /// More nodes than a directory can carry.
+    #[error("{0} nodes configured; at most {MAX_DIRECTORY_NODES} are supported")]
+    TooManyNodes(usize),
+    /// An address is malformed.
+    #[error("{0}")]
+    Addr(#[from] DirectoryError),
 }
 
 impl Config {
@@ -167,6 +185,9 @@ impl Config {
             min_consensus: None,
             acceptors: None,
             join: false,
+            seeds: Vec::new(),
+            advertise: None,
+            discovery_timeout: Duration::from_secs(30),
             engine: level2pc::Config::new(id, members),
             storage: StoreOptions::default(),
             group_commit: true,
@@ -203,6 +224,13 @@ impl Config {
             .max_value_bytes
             .min(self.net.max_frame_bytes.saturating_sub(64 * 1024));
         let members = engine.members.len();
+        if members > MAX_DIRECTORY_NODES || self.peers.len() > MAX_DIRECTORY_NODES {
+            return Err(ConfigError::TooManyNodes(members.max(self.peers.len())));
+        }
+        if let Some(addr) = &self.advertise {
+            check_addr(addr)?;
+        }
+        self.seeds.iter().try_for_each(|s| check_addr(s))?;
         if let Some(value) = self.min_consensus {
             if value == 0 || value > members {
                 return Err(ConfigError::MinConsensus { value, members });

@@ -22,6 +22,9 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The cluster could not be discovered from the seeds.
+    #[error("discovery: {0}")]
+    Discovery(#[from] crate::discovery::DiscoveryError),
     /// The store could not be opened.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),

@@ -46,6 +46,15 @@ pub enum NodeEvent {
         /// Consecutive failed attempts.
         attempts: u32,
     },
+    /// The node learned a peer it had no address for (a node that joined later, found through
+    /// the handshake's directory exchange) and will dial it: the Node module's `addPeer`, done
+    /// by the cluster itself.
+    Discover {
+        /// The peer.
+        peer: NodeId,
+        /// The address it will be dialed at.
+        addr: String,
+    },
     /// An error on a peer connection (failed handshake, malformed frame) or in the node itself
     /// (storage failure: the node has stopped).
     Error {
@@ -68,6 +77,7 @@ impl NodeEvent {
             NodeEvent::Disconnect { .. } => "disconnect",
             NodeEvent::Reconnect { .. } => "reconnect",
             NodeEvent::Fail { .. } => "fail",
+            NodeEvent::Discover { .. } => "discover",
             NodeEvent::Error { .. } => "error",
         }
     }
@@ -77,7 +87,9 @@ impl std::fmt::Display for NodeEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NodeEvent::Ready | NodeEvent::NotReady => f.write_str(self.name()),
-            NodeEvent::Connect { peer, addr } | NodeEvent::Disconnect { peer, addr } => {
+            NodeEvent::Connect { peer, addr }
+            | NodeEvent::Disconnect { peer, addr }
+            | NodeEvent::Discover { peer, addr } => {
                 write!(f, "{} {peer} at {addr}", self.name())
             }
             NodeEvent::Reconnect {

@@ -4,10 +4,12 @@
 //!
 //! ```text
 //! dialer (outbound)                                   acceptor (inbound)
-//!   Hello { version, cluster, from, to, nonce_d } ──►  checks version, cluster, from ∈ peers, to = me
-//!                                                 ◄──  Challenge { nonce_a, proof_a } | Reject { reason }
-//!   checks proof_a, Proof { proof_d }             ──►  checks proof_d
-//!                                                 ◄──  Accept | Reject { reason }
+//!   Hello { version, cluster, from, to?,          ──►  checks version, cluster, from ≠ me,
+//!           advertise?, nonce_d }                      to = me (if given)
+//!                                                 ◄──  Challenge { me, nonce_a, proof_a } | Reject
+//!   checks me = to (if given), proof_a,
+//!   Proof { proof_d }                             ──►  checks proof_d
+//!                                                 ◄──  Accept { advertise?, directory } | Reject
 //! ```
 //!
 //! `proof_a = HMAC(secret, "level2pc acceptor" ‖ transcript)` and
@@ -15,7 +17,15 @@
 //! cluster id, both node ids and both nonces; the distinct labels stop a proof being reflected.
 //! Without a secret both proofs are absent, and a node with a secret refuses a peer without one
 //! (and vice versa). Only after `Accept` does either side treat frames as protocol messages.
+//!
+//! Discovery rides on the handshake: each side tells the other the address it can be dialed at
+//! (`advertise`), and the acceptor hands the dialer its [`Directory`]. A dialer that knows an
+//! address but not who listens there (`level2pc serve --join HOST:PORT`) leaves `to` empty and
+//! learns the id from the `Challenge`. Any node id other than the acceptor's own is accepted: a
+//! node the cluster does not know yet may only ask the engine to be admitted, and the cluster
+//! secret is what keeps strangers out.
 
+use crate::directory::{check_addr, Directory, DirectoryError};
 use hmac::{Hmac, Mac};
 use level2pc::codec::PROTOCOL_VERSION;
 use level2pc::NodeId;
@@ -25,8 +35,8 @@ use std::sync::Arc;
 
 /// Bytes of each side's random nonce.
 pub const NONCE_BYTES: usize = 16;
-/// Largest handshake frame body accepted; handshake messages are tiny.
-pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 4096;
+/// Largest handshake frame body accepted: room for a full [`Directory`].
+pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 64 * 1024;
 /// Longest cluster id, in bytes.
 pub const MAX_CLUSTER_ID_BYTES: usize = 128;
 
@@ -44,13 +54,17 @@ pub enum HandshakeMsg {
         cluster: String,
         /// The dialer's node id.
         from: NodeId,
-        /// The node id the dialer expects at this address.
-        to: NodeId,
+        /// The node id the dialer expects at this address; `None` when it only knows the address.
+        to: Option<NodeId>,
+        /// The address the dialer's peer listener can be reached at, if it knows one.
+        advertise: Option<String>,
         /// The dialer's nonce.
         nonce: [u8; NONCE_BYTES],
     },
-    /// Acceptor → dialer: the acceptor's nonce and its proof of the secret.
+    /// Acceptor → dialer: the acceptor's id, nonce and proof of the secret.
     Challenge {
+        /// The acceptor's node id.
+        me: NodeId,
         /// The acceptor's nonce.
         nonce: [u8; NONCE_BYTES],
         /// HMAC proof, present iff the acceptor has a secret.
@@ -61,8 +75,13 @@ pub enum HandshakeMsg {
         /// HMAC proof, present iff the dialer has a secret.
         proof: Option<Proof>,
     },
-    /// Acceptor → dialer: the connection is established.
-    Accept,
+    /// Acceptor → dialer: the connection is established; what the acceptor knows of the cluster.
+    Accept {
+        /// The address the acceptor's peer listener can be reached at, if it knows one.
+        advertise: Option<String>,
+        /// The acceptor's directory.
+        directory: Directory,
+    },
     /// Either side: the handshake failed, and why. The connection closes after it.
     Reject {
         /// A human-readable reason.
@@ -106,9 +125,12 @@ pub enum HandshakeError {
         /// Ours.
         ours: String,
     },
-    /// The peer's node id is not a configured peer.
-    #[error("node {0} is not a configured peer")]
-    UnknownNode(NodeId),
+    /// The peer claims this node's own id.
+    #[error("peer claims this node's own id {0}")]
+    SameId(NodeId),
+    /// The peer's advertised address or directory is malformed.
+    #[error("peer sent a bad directory: {0}")]
+    BadDirectory(#[from] DirectoryError),
     /// The peer expected another node at this address.
     #[error("peer expected node {expected} at this address, but this is node {actual}")]
     WrongNode {
@@ -141,8 +163,8 @@ pub struct Params {
     pub cluster: String,
     /// This node's id.
     pub me: NodeId,
-    /// The configured peers' ids.
-    pub peers: Vec<NodeId>,
+    /// The address this node's peer listener can be reached at, if known.
+    pub advertise: Option<String>,
     /// The shared secret, if any.
     pub secret: Option<Secret>,
 }
@@ -158,71 +180,102 @@ pub enum Step {
         send: Option<HandshakeMsg>,
         /// The authenticated peer.
         peer: NodeId,
+        /// The address the peer says it can be dialed at.
+        peer_addr: Option<String>,
+        /// The peer's directory (dialer side only).
+        directory: Option<Directory>,
     },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DialState {
     AwaitChallenge,
-    AwaitAccept,
+    /// The acceptor proved itself as this node.
+    AwaitAccept(NodeId),
 }
 
 /// The outbound side of a handshake.
 #[derive(Debug)]
 pub struct Dialer {
     params: Params,
-    peer: NodeId,
+    expected: Option<NodeId>,
     nonce: [u8; NONCE_BYTES],
     state: DialState,
 }
 
 impl Dialer {
-    /// Starts a handshake with `peer`; send the returned `Hello` first.
-    pub fn start(params: Params, peer: NodeId) -> (Dialer, HandshakeMsg) {
+    /// Starts a handshake with the node `expected` at the dialed address (`None`: whichever node
+    /// listens there); send the returned `Hello` first.
+    pub fn start(params: Params, expected: Option<NodeId>) -> (Dialer, HandshakeMsg) {
         let nonce: [u8; NONCE_BYTES] = rand::random();
         let hello = HandshakeMsg::Hello {
             version: PROTOCOL_VERSION,
             cluster: params.cluster.clone(),
             from: params.me,
-            to: peer,
+            to: expected,
+            advertise: params.advertise.clone(),
             nonce,
         };
-        (
-            Dialer {
-                params,
-                peer,
-                nonce,
-                state: DialState::AwaitChallenge,
-            },
-            hello,
-        )
+        let dialer = Dialer {
+            params,
+            expected,
+            nonce,
+            state: DialState::AwaitChallenge,
+        };
+        (dialer, hello)
     }
 
     /// Feeds the acceptor's next message.
     pub fn on_msg(&mut self, msg: HandshakeMsg) -> Result<Step, HandshakeError> {
         match (self.state, msg) {
             (_, HandshakeMsg::Reject { reason }) => Err(HandshakeError::Rejected(reason)),
-            (DialState::AwaitChallenge, HandshakeMsg::Challenge { nonce, proof }) => {
+            (DialState::AwaitChallenge, HandshakeMsg::Challenge { me, nonce, proof }) => {
+                self.check_acceptor(me)?;
                 let t = Transcript {
                     cluster: &self.params.cluster,
                     dialer: self.params.me,
-                    acceptor: self.peer,
+                    acceptor: me,
                     dialer_nonce: self.nonce,
                     acceptor_nonce: nonce,
                 };
                 verify(self.params.secret.as_ref(), ACCEPTOR_LABEL, &t, proof)?;
-                self.state = DialState::AwaitAccept;
+                self.state = DialState::AwaitAccept(me);
                 Ok(Step::Send(HandshakeMsg::Proof {
                     proof: prove(self.params.secret.as_ref(), DIALER_LABEL, &t),
                 }))
             }
-            (DialState::AwaitAccept, HandshakeMsg::Accept) => Ok(Step::Established {
-                send: None,
-                peer: self.peer,
-            }),
+            (
+                DialState::AwaitAccept(peer),
+                HandshakeMsg::Accept {
+                    advertise,
+                    directory,
+                },
+            ) => {
+                advertise.as_deref().map(check_addr).transpose()?;
+                directory.check()?;
+                Ok(Step::Established {
+                    send: None,
+                    peer,
+                    peer_addr: advertise,
+                    directory: Some(directory),
+                })
+            }
             _ => Err(HandshakeError::Unexpected(
                 "dialer got a message out of order",
             )),
+        }
+    }
+
+    fn check_acceptor(&self, me: NodeId) -> Result<(), HandshakeError> {
+        if me == self.params.me {
+            return Err(HandshakeError::SameId(me));
+        }
+        match self.expected {
+            Some(expected) if expected != me => Err(HandshakeError::WrongNode {
+                expected,
+                actual: me,
+            }),
+            _ => Ok(()),
         }
     }
 }
@@ -232,6 +285,7 @@ enum AcceptState {
     AwaitHello,
     AwaitProof {
         dialer: NodeId,
+        dialer_addr: Option<String>,
         dialer_nonce: [u8; NONCE_BYTES],
         nonce: [u8; NONCE_BYTES],
     },
@@ -241,14 +295,16 @@ enum AcceptState {
 #[derive(Debug)]
 pub struct Acceptor {
     params: Params,
+    directory: Directory,
     state: AcceptState,
 }
 
 impl Acceptor {
-    /// Waits for a dialer's `Hello`.
-    pub fn new(params: Params) -> Acceptor {
+    /// Waits for a dialer's `Hello`; `directory` is handed to the dialer once it is authenticated.
+    pub fn new(params: Params, directory: Directory) -> Acceptor {
         Acceptor {
             params,
+            directory,
             state: AcceptState::AwaitHello,
         }
     }
@@ -264,23 +320,31 @@ impl Acceptor {
                     cluster,
                     from,
                     to,
+                    advertise,
                     nonce: dialer_nonce,
                 },
             ) => {
                 self.check_hello(version, cluster, from, to)?;
+                advertise.as_deref().map(check_addr).transpose()?;
                 let nonce: [u8; NONCE_BYTES] = rand::random();
                 let t = self.transcript(from, dialer_nonce, nonce);
                 let proof = prove(self.params.secret.as_ref(), ACCEPTOR_LABEL, &t);
                 self.state = AcceptState::AwaitProof {
                     dialer: from,
+                    dialer_addr: advertise,
                     dialer_nonce,
                     nonce,
                 };
-                Ok(Step::Send(HandshakeMsg::Challenge { nonce, proof }))
+                Ok(Step::Send(HandshakeMsg::Challenge {
+                    me: self.params.me,
+                    nonce,
+                    proof,
+                }))
             }
             (
                 AcceptState::AwaitProof {
                     dialer,
+                    dialer_addr,
                     dialer_nonce,
                     nonce,
                 },
@@ -288,9 +352,15 @@ impl Acceptor {
             ) => {
                 let t = self.transcript(dialer, dialer_nonce, nonce);
                 verify(self.params.secret.as_ref(), DIALER_LABEL, &t, proof)?;
+                let accept = HandshakeMsg::Accept {
+                    advertise: self.params.advertise.clone(),
+                    directory: std::mem::take(&mut self.directory),
+                };
                 Ok(Step::Established {
-                    send: Some(HandshakeMsg::Accept),
+                    send: Some(accept),
                     peer: dialer,
+                    peer_addr: dialer_addr,
+                    directory: None,
                 })
             }
             _ => Err(HandshakeError::Unexpected(
@@ -304,7 +374,7 @@ impl Acceptor {
         version: u8,
         cluster: String,
         from: NodeId,
-        to: NodeId,
+        to: Option<NodeId>,
     ) -> Result<(), HandshakeError> {
         if version != PROTOCOL_VERSION {
             return Err(HandshakeError::Version {
@@ -318,16 +388,16 @@ impl Acceptor {
                 ours: self.params.cluster.clone(),
             });
         }
-        if !self.params.peers.contains(&from) || from == self.params.me {
-            return Err(HandshakeError::UnknownNode(from));
+        if from == self.params.me {
+            return Err(HandshakeError::SameId(from));
         }
-        if to != self.params.me {
-            return Err(HandshakeError::WrongNode {
-                expected: to,
+        match to {
+            Some(expected) if expected != self.params.me => Err(HandshakeError::WrongNode {
+                expected,
                 actual: self.params.me,
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn transcript(
@@ -399,27 +469,50 @@ fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PeerAddr;
 
     fn params(me: u32, secret: Option<&[u8]>) -> Params {
         Params {
             cluster: "c".into(),
             me: NodeId(me),
-            peers: vec![NodeId(0), NodeId(1), NodeId(2)],
+            advertise: Some(format!("h{me}:1")),
             secret: secret.and_then(Secret::new),
         }
     }
 
+    fn directory() -> Directory {
+        Directory {
+            acceptors: vec![NodeId(0), NodeId(1), NodeId(2)],
+            peers: vec![PeerAddr {
+                id: NodeId(2),
+                addr: "h2:1".into(),
+            }],
+        }
+    }
+
+    /// The dialer's and the acceptor's view of an established connection.
+    type Outcome = (NodeId, Option<String>, Option<Directory>);
+
     /// Runs a whole handshake; returns (dialer result, acceptor result).
-    fn run(
+    fn run_to(
         dialer: Params,
         acceptor: Params,
-        to: u32,
+        to: Option<u32>,
     ) -> (
-        Result<NodeId, HandshakeError>,
-        Result<NodeId, HandshakeError>,
+        Result<Outcome, HandshakeError>,
+        Result<Outcome, HandshakeError>,
     ) {
-        let (mut d, hello) = Dialer::start(dialer, NodeId(to));
-        let mut a = Acceptor::new(acceptor);
+        let established = |step: Step| match step {
+            Step::Established {
+                send,
+                peer,
+                peer_addr,
+                directory,
+            } => (send, (peer, peer_addr, directory)),
+            other => panic!("unexpected {other:?}"),
+        };
+        let (mut d, hello) = Dialer::start(dialer, to.map(NodeId));
+        let mut a = Acceptor::new(acceptor, directory());
         let challenge = match a.on_msg(hello) {
             Ok(Step::Send(m)) => m,
             Ok(other) => panic!("unexpected {other:?}"),
@@ -430,30 +523,41 @@ mod tests {
             Ok(other) => panic!("unexpected {other:?}"),
             Err(e) => return (Err(e.clone()), Err(e)),
         };
-        let accept = match a.on_msg(proof) {
-            Ok(Step::Established {
-                send: Some(m),
-                peer,
-            }) => (m, peer),
-            Ok(other) => panic!("unexpected {other:?}"),
+        let (accept, acceptor_side) = match a.on_msg(proof) {
+            Ok(step) => established(step),
             Err(e) => return (Err(HandshakeError::Rejected(e.to_string())), Err(e)),
         };
-        match d.on_msg(accept.0) {
-            Ok(Step::Established { peer, .. }) => (Ok(peer), Ok(accept.1)),
-            other => panic!("unexpected {other:?}"),
+        let accept = accept.expect("the acceptor sends Accept");
+        let dialer_side = d.on_msg(accept).map(|s| established(s).1);
+        (dialer_side, Ok(acceptor_side))
+    }
+
+    fn run(
+        dialer: Params,
+        acceptor: Params,
+        to: u32,
+    ) -> (
+        Result<Outcome, HandshakeError>,
+        Result<Outcome, HandshakeError>,
+    ) {
+        run_to(dialer, acceptor, Some(to))
+    }
+
+    #[test]
+    fn matching_peers_establish_and_exchange_addresses_and_the_directory() {
+        for secret in [None, Some(&b"s"[..])] {
+            let (d, a) = run(params(0, secret), params(1, secret), 1);
+            assert_eq!(d, Ok((NodeId(1), Some("h1:1".into()), Some(directory()))));
+            assert_eq!(a, Ok((NodeId(0), Some("h0:1".into()), None)));
         }
     }
 
     #[test]
-    fn matching_peers_establish_with_and_without_a_secret() {
-        assert_eq!(
-            run(params(0, None), params(1, None), 1),
-            (Ok(NodeId(1)), Ok(NodeId(0)))
-        );
-        assert_eq!(
-            run(params(0, Some(b"s")), params(1, Some(b"s")), 1),
-            (Ok(NodeId(1)), Ok(NodeId(0)))
-        );
+    fn a_dialer_that_knows_only_the_address_learns_who_answered() {
+        let (d, a) = run_to(params(9, Some(b"s")), params(1, Some(b"s")), None);
+        assert_eq!(d, Ok((NodeId(1), Some("h1:1".into()), Some(directory()))));
+        // A node the acceptor never heard of is let in: the engine decides on admission.
+        assert_eq!(a, Ok((NodeId(9), Some("h9:1".into()), None)));
     }
 
     #[test]
@@ -474,8 +578,8 @@ mod tests {
             })
         );
         assert_eq!(
-            run(params(7, None), params(1, None), 1).1,
-            Err(HandshakeError::UnknownNode(NodeId(7)))
+            run(params(1, None), params(1, None), 1).1,
+            Err(HandshakeError::SameId(NodeId(1)))
         );
         assert_eq!(
             run(params(0, None), params(1, Some(b"s")), 1).0,
@@ -492,9 +596,85 @@ mod tests {
     }
 
     #[test]
+    fn a_dialer_refuses_an_acceptor_that_is_not_the_expected_node() {
+        let (mut d, _) = Dialer::start(params(0, None), Some(NodeId(1)));
+        let challenge = HandshakeMsg::Challenge {
+            me: NodeId(2),
+            nonce: [0; NONCE_BYTES],
+            proof: None,
+        };
+        assert_eq!(
+            d.on_msg(challenge),
+            Err(HandshakeError::WrongNode {
+                expected: NodeId(1),
+                actual: NodeId(2)
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_addresses_and_directories_are_refused() {
+        let bad_addr = Params {
+            advertise: Some("no port".into()),
+            ..params(0, None)
+        };
+        assert!(matches!(
+            run(bad_addr, params(1, None), 1).1,
+            Err(HandshakeError::BadDirectory(_))
+        ));
+        let (mut d, _) = Dialer::start(params(0, None), None);
+        let challenge = HandshakeMsg::Challenge {
+            me: NodeId(1),
+            nonce: [0; NONCE_BYTES],
+            proof: None,
+        };
+        assert!(matches!(d.on_msg(challenge), Ok(Step::Send(_))));
+        let mut dup = directory();
+        dup.acceptors.push(NodeId(0));
+        assert_eq!(
+            d.on_msg(HandshakeMsg::Accept {
+                advertise: None,
+                directory: dup
+            }),
+            Err(HandshakeError::BadDirectory(DirectoryError::Duplicate(
+                NodeId(0)
+            )))
+        );
+    }
+
+    #[test]
+    fn a_full_directory_fits_a_handshake_frame() {
+        let longest = format!("{}:65535", "h".repeat(crate::directory::MAX_ADDR_BYTES - 6));
+        let directory = Directory {
+            acceptors: (0..crate::directory::MAX_DIRECTORY_NODES as u32)
+                .map(|i| NodeId(u32::MAX - i))
+                .collect(),
+            peers: (0..crate::directory::MAX_DIRECTORY_NODES as u32)
+                .map(|i| PeerAddr {
+                    id: NodeId(u32::MAX - i),
+                    addr: longest.clone(),
+                })
+                .collect(),
+        };
+        assert_eq!(directory.check(), Ok(()));
+        let msg = HandshakeMsg::Accept {
+            advertise: Some(longest),
+            directory,
+        };
+        let mut buf = Vec::new();
+        level2pc::codec::encode_frame(
+            level2pc::codec::FrameKind::Handshake,
+            &msg,
+            MAX_HANDSHAKE_FRAME_BYTES,
+            &mut buf,
+        )
+        .expect("a full directory fits");
+    }
+
+    #[test]
     fn a_wrong_dialer_proof_is_refused_by_the_acceptor() {
-        let (_, hello) = Dialer::start(params(0, Some(b"s")), NodeId(1));
-        let mut a = Acceptor::new(params(1, Some(b"s")));
+        let (_, hello) = Dialer::start(params(0, Some(b"s")), Some(NodeId(1)));
+        let mut a = Acceptor::new(params(1, Some(b"s")), directory());
         assert!(matches!(
             a.on_msg(hello),
             Ok(Step::Send(HandshakeMsg::Challenge { .. }))
@@ -509,16 +689,17 @@ mod tests {
 
     #[test]
     fn out_of_order_messages_and_other_versions_are_refused() {
-        let mut a = Acceptor::new(params(1, None));
+        let mut a = Acceptor::new(params(1, None), directory());
         assert!(matches!(
-            a.on_msg(HandshakeMsg::Accept),
+            a.on_msg(HandshakeMsg::Proof { proof: None }),
             Err(HandshakeError::Unexpected(_))
         ));
         let hello = HandshakeMsg::Hello {
             version: 99,
             cluster: "c".into(),
             from: NodeId(0),
-            to: NodeId(1),
+            to: Some(NodeId(1)),
+            advertise: None,
             nonce: [0; 16],
         };
         assert_eq!(
@@ -528,9 +709,12 @@ mod tests {
                 ours: PROTOCOL_VERSION
             })
         );
-        let (mut d, _) = Dialer::start(params(0, None), NodeId(1));
+        let (mut d, _) = Dialer::start(params(0, None), Some(NodeId(1)));
         assert!(matches!(
-            d.on_msg(HandshakeMsg::Accept),
+            d.on_msg(HandshakeMsg::Accept {
+                advertise: None,
+                directory: directory()
+            }),
             Err(HandshakeError::Unexpected(_))
         ));
     }

@@ -1,6 +1,7 @@
 //! Inbound peer connections: a peer dialed this node's peer listener to send it messages. The
 //! connection must pass the handshake (as the acceptor) before any frame reaches the engine.
 
+use crate::directory::Directory;
 use crate::events::NodeEvent;
 use crate::handshake::{Acceptor, HandshakeMsg, Step, MAX_HANDSHAKE_FRAME_BYTES};
 use crate::outbuf::{read_bounded, OutBuf, ReadEnd};
@@ -18,13 +19,17 @@ enum State {
     Established(NodeId),
 }
 
+/// One accepted peer connection's handshake outcome, kept until reported once.
+type Fresh = Option<(NodeId, Option<String>)>;
+
 /// What happened on an inbound connection.
 #[derive(Debug, PartialEq, Eq)]
 pub enum InboundOutcome {
     /// Still open; how reading ended.
     Open(ReadEnd),
-    /// The handshake completed: the connection now carries `peer`'s messages.
-    Established(NodeId),
+    /// The handshake completed: the connection now carries `peer`'s messages; the address the
+    /// peer says it can be dialed at.
+    Established(NodeId, Option<String>),
     /// The connection must be closed.
     Closed,
 }
@@ -38,10 +43,12 @@ pub struct Inbound {
     out: OutBuf,
     state: State,
     deadline: Instant,
+    fresh: Fresh,
 }
 
 impl Inbound {
-    /// Registers an accepted connection; it must finish the handshake by `deadline`.
+    /// Registers an accepted connection; it must finish the handshake by `deadline`, and then
+    /// receives `directory`.
     pub fn new(
         mut stream: TcpStream,
         remote: SocketAddr,
@@ -49,6 +56,7 @@ impl Inbound {
         registry: &Registry,
         limits: &LinkLimits,
         deadline: Instant,
+        directory: Directory,
     ) -> std::io::Result<Inbound> {
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         let _ = stream.set_nodelay(true);
@@ -57,8 +65,9 @@ impl Inbound {
             remote,
             reader: FrameReader::new(MAX_HANDSHAKE_FRAME_BYTES),
             out: OutBuf::default(),
-            state: State::Handshaking(Acceptor::new(limits.params.clone())),
+            state: State::Handshaking(Acceptor::new(limits.params.clone(), directory)),
             deadline,
+            fresh: None,
         })
     }
 
@@ -101,7 +110,6 @@ impl Inbound {
         io: &mut Io<'_>,
         limits: &LinkLimits,
     ) -> Result<InboundOutcome, LinkError> {
-        let was_established = self.peer().is_some();
         let end = read_bounded(&mut self.stream, READ_BUDGET_BYTES, &mut self.reader)?;
         let now = io.clock.now();
         while let Some((kind, body)) = self.reader.next_frame()? {
@@ -111,9 +119,9 @@ impl Inbound {
         if end == ReadEnd::Eof {
             return Err(LinkError::Eof);
         }
-        match self.state {
-            State::Established(peer) if !was_established => Ok(InboundOutcome::Established(peer)),
-            _ => Ok(InboundOutcome::Open(end)),
+        match self.fresh.take() {
+            Some((peer, addr)) => Ok(InboundOutcome::Established(peer, addr)),
+            None => Ok(InboundOutcome::Open(end)),
         }
     }
 
@@ -139,11 +147,18 @@ impl Inbound {
                 let msg: HandshakeMsg = decode_body(body)?;
                 match acceptor.on_msg(msg) {
                     Ok(Step::Send(reply)) => self.push(&reply),
-                    Ok(Step::Established { send, peer }) => {
+                    Ok(Step::Established {
+                        send,
+                        peer,
+                        peer_addr,
+                        ..
+                    }) => {
                         if let Some(reply) = send {
                             self.push(&reply)?;
                         }
-                        self.establish(peer, limits)
+                        self.establish(peer, limits)?;
+                        self.fresh = Some((peer, peer_addr));
+                        Ok(())
                     }
                     Err(e) => {
                         // Tell the dialer why before closing, best effort.

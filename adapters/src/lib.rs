@@ -28,6 +28,8 @@ pub mod backoff;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod directory;
+pub mod discovery;
 pub mod driver;
 pub mod error;
 pub mod events;

@@ -12,13 +12,25 @@
 //!   64 KiB read. A peer sending a malformed or oversized frame is disconnected with an `error`
 //!   event; the node keeps serving.
 //! * Reads: at most 1 MiB per connection per event-loop turn; the rest is read next turn.
+//! * Peers: the configured ones plus at most [`MAX_DIRECTORY_NODES`] in all; the address of a
+//!   further node learned from a handshake is ignored (and logged).
+//!
+//! # Discovery
+//!
+//! Every handshake tells each side the other's advertised address and hands the dialer the
+//! acceptor's [`Directory`]. A node it had no address for gets an outbound link at once (and a
+//! `discover` event), so a node that joins later becomes known to every member it dials, and
+//! members pass its address on to whoever connects to them next. A node's own word about its
+//! address replaces what this node had for it; an address heard second-hand only fills a gap.
 
 use crate::backoff::Backoff;
 use crate::config::{NetConfig, PeerAddr};
+use crate::directory::{check_addr, Directory, MAX_DIRECTORY_NODES};
+use crate::events::NodeEvent;
 use crate::handshake::Params;
 use crate::inbound::{Inbound, InboundOutcome};
 use crate::outbuf::ReadEnd;
-use crate::peer::{Io, LinkInfo, LinkLimits, Outbound};
+use crate::peer::{Io, Learned, LinkInfo, LinkLimits, Outbound};
 use level2pc::{Instant, Message, NodeId};
 use mio::event::Event;
 use mio::net::TcpListener;
@@ -35,6 +47,8 @@ const FIRST_TOKEN: usize = 16;
 #[derive(Debug)]
 pub struct Network {
     limits: LinkLimits,
+    acceptors: Vec<NodeId>,
+    backoff_ms: (u64, u64),
     listener: Option<TcpListener>,
     max_inbound: usize,
     outbound: BTreeMap<NodeId, Outbound>,
@@ -47,11 +61,13 @@ pub struct Network {
 
 impl Network {
     /// A network for `peers`, listening on `listener`; first connection attempts are due `now`.
+    /// `acceptors` is the static acceptor set handed out in the directory.
     pub fn new(
         params: Params,
         cfg: &NetConfig,
         mut listener: TcpListener,
         peers: &[PeerAddr],
+        acceptors: Vec<NodeId>,
         registry: &Registry,
         now: Instant,
     ) -> std::io::Result<Network> {
@@ -79,6 +95,8 @@ impl Network {
             .collect();
         Ok(Network {
             limits,
+            acceptors,
+            backoff_ms: (cfg.backoff_min_ms, cfg.backoff_max_ms),
             listener: Some(listener),
             max_inbound: cfg.max_inbound,
             outbound,
@@ -113,9 +131,13 @@ impl Network {
             };
             let end = link.on_ready(io, &self.limits);
             let gone = link.token() != Some(token);
+            let learned = link.take_learned();
             self.note_read_end(token, end);
             if gone {
                 self.out_tokens.remove(&token);
+            }
+            if let Some(learned) = learned {
+                self.absorb(io, peer, learned);
             }
             return;
         }
@@ -124,8 +146,11 @@ impl Network {
         };
         match conn.on_ready(io, &self.limits) {
             InboundOutcome::Open(end) => self.note_read_end(token, end),
-            InboundOutcome::Established(peer) => {
-                self.retire_older_inbound(io.registry, peer, token)
+            InboundOutcome::Established(peer, addr) => {
+                self.retire_older_inbound(io.registry, peer, token);
+                if let Some(addr) = addr {
+                    self.learn(io, peer, addr, true);
+                }
             }
             InboundOutcome::Closed => self.close_inbound(io.registry, token),
         }
@@ -179,13 +204,84 @@ impl Network {
             }
             let token = self.token();
             let deadline = io.clock.now().plus_ms(self.limits.handshake_timeout_ms);
-            match Inbound::new(stream, remote, token, io.registry, &self.limits, deadline) {
+            let directory = self.directory();
+            let limits = &self.limits;
+            match Inbound::new(
+                stream,
+                remote,
+                token,
+                io.registry,
+                limits,
+                deadline,
+                directory,
+            ) {
                 Ok(conn) => {
                     self.inbound.insert(token, conn);
                 }
                 Err(e) => log::warn!("cannot register peer connection from {remote}: {e}"),
             }
         }
+    }
+
+    /// What this node knows of the cluster: the acceptors, every peer's address and its own.
+    pub fn directory(&self) -> Directory {
+        let own = self
+            .limits
+            .params
+            .advertise
+            .as_ref()
+            .map(|addr| (self.limits.params.me, addr.as_str()));
+        let links = self.outbound.iter().map(|(id, l)| (*id, l.addr()));
+        let mut peers: Vec<PeerAddr> = own
+            .into_iter()
+            .chain(links)
+            // A malformed configured address would make the receiver refuse the whole directory.
+            .filter(|(_, addr)| check_addr(addr).is_ok())
+            .map(|(id, addr)| PeerAddr {
+                id,
+                addr: addr.to_string(),
+            })
+            .collect();
+        peers.sort_by_key(|p| p.id);
+        peers.truncate(MAX_DIRECTORY_NODES);
+        Directory {
+            acceptors: self.acceptors.clone(),
+            peers,
+        }
+    }
+
+    /// Takes in what a peer said in a completed outbound handshake.
+    fn absorb(&mut self, io: &mut Io<'_>, peer: NodeId, learned: Learned) {
+        if let Some(addr) = learned.peer_addr {
+            self.learn(io, peer, addr, true);
+        }
+        for p in learned.directory.peers {
+            self.learn(io, p.id, p.addr, false);
+        }
+    }
+
+    /// Records `addr` for node `id`: a new node gets an outbound link, due at once; a known
+    /// node's address changes only when the node itself said so (`firsthand`).
+    fn learn(&mut self, io: &mut Io<'_>, id: NodeId, addr: String, firsthand: bool) {
+        if id == self.limits.params.me {
+            return;
+        }
+        let now = io.clock.now();
+        if let Some(link) = self.outbound.get_mut(&id) {
+            if firsthand && link.addr() != addr {
+                log::info!("{id} now advertises {addr} (was {})", link.addr());
+                link.set_addr(addr, now);
+            }
+            return;
+        }
+        if self.outbound.len() >= MAX_DIRECTORY_NODES {
+            log::warn!("ignoring {id} at {addr}: already {MAX_DIRECTORY_NODES} peers");
+            return;
+        }
+        let (min, max) = self.backoff_ms;
+        let link = Outbound::new(id, addr.clone(), Backoff::new(min, max), now);
+        self.outbound.insert(id, link);
+        io.events.emit(NodeEvent::Discover { peer: id, addr });
     }
 
     fn token(&mut self) -> Token {

@@ -8,6 +8,7 @@
 
 use crate::backoff::Backoff;
 use crate::clock::BootClock;
+use crate::directory::Directory;
 use crate::events::{EventSink, NodeEvent};
 use crate::handshake::{
     Dialer, HandshakeError, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
@@ -138,6 +139,16 @@ pub struct Outbound {
     fail_reported: bool,
     sent_frames: u64,
     dropped_frames: u64,
+    learned: Option<Learned>,
+}
+
+/// What the peer told this node in the handshake of a new outbound link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Learned {
+    /// The address the peer says it can be dialed at.
+    pub peer_addr: Option<String>,
+    /// The peer's directory.
+    pub directory: Directory,
 }
 
 /// What every link needs: handshake parameters and limits.
@@ -169,7 +180,28 @@ impl Outbound {
             fail_reported: false,
             sent_frames: 0,
             dropped_frames: 0,
+            learned: None,
         }
+    }
+
+    /// The address this link dials.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Dials `addr` from the next attempt on (a connection that is up stays up). A link waiting
+    /// to retry tries the new address at once.
+    pub fn set_addr(&mut self, addr: String, now: Instant) {
+        self.addr = addr;
+        if let Link::Idle { retry_at } = &mut self.link {
+            *retry_at = now;
+            self.backoff.reset();
+        }
+    }
+
+    /// What the peer said in the last completed handshake, once.
+    pub fn take_learned(&mut self) -> Option<Learned> {
+        self.learned.take()
     }
 
     /// The token of the current socket, if any.
@@ -310,7 +342,7 @@ impl Outbound {
         };
         // Small frames must not wait for Nagle; failing to set it only costs latency.
         let _ = stream.set_nodelay(true);
-        let (dialer, hello) = Dialer::start(limits.params.clone(), self.peer);
+        let (dialer, hello) = Dialer::start(limits.params.clone(), Some(self.peer));
         self.out.clear();
         self.reader = FrameReader::new(MAX_HANDSHAKE_FRAME_BYTES);
         self.link = Link::Handshaking {
@@ -357,7 +389,15 @@ impl Outbound {
         let msg: HandshakeMsg = decode_body(body)?;
         match dialer.on_msg(msg)? {
             Step::Send(reply) => self.push_handshake(&reply),
-            Step::Established { .. } => {
+            Step::Established {
+                peer_addr,
+                directory,
+                ..
+            } => {
+                self.learned = directory.map(|directory| Learned {
+                    peer_addr,
+                    directory,
+                });
                 self.establish(io, limits);
                 Ok(())
             }

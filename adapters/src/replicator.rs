@@ -262,9 +262,20 @@ fn failure(result: OpResult) -> Error {
     }
 }
 
+/// The address peers should dial: the configured one, else the bound peer listener's, unless
+/// that is a wildcard address nobody can dial.
+fn advertised(config: &Config, peer: &TcpListener) -> Result<Option<String>, Error> {
+    if config.advertise.is_some() {
+        return Ok(config.advertise.clone());
+    }
+    let bound = peer.local_addr()?;
+    Ok((!bound.ip().is_unspecified()).then(|| bound.to_string()))
+}
+
 /// Registers the listeners with `poll` and builds the peer network and the RESP server.
 fn sockets(
     config: &Config,
+    acceptors: Vec<NodeId>,
     listeners: Listeners,
     poll: &Poll,
     now: level2pc::Instant,
@@ -272,7 +283,7 @@ fn sockets(
     let params = Params {
         cluster: config.cluster_id.clone(),
         me: config.id,
-        peers: config.peers.iter().map(|p| p.id).collect(),
+        advertise: config.advertise.clone(),
         secret: config.cluster_secret.clone(),
     };
     // mio needs non-blocking sockets; std listeners are blocking by default.
@@ -283,6 +294,7 @@ fn sockets(
         &config.net,
         peer_listener,
         &config.peers,
+        acceptors,
         poll.registry(),
         now,
     )?;
@@ -324,7 +336,10 @@ impl Replicator {
     /// Opens the store in `data_dir` (creating it), binds the configured addresses and starts
     /// the node's event loop on a thread.
     pub fn open(data_dir: impl AsRef<Path>, config: Config) -> Result<Replicator, Error> {
-        config.engine_config()?;
+        // With seeds, the acceptors are known only after discovery.
+        if config.seeds.is_empty() {
+            config.engine_config()?;
+        }
         let listeners = Listeners::bind(&config)?;
         Replicator::open_with_listeners(data_dir, config, listeners)
     }
@@ -332,16 +347,23 @@ impl Replicator {
     /// Like [`Replicator::open`], with listeners the caller bound already.
     pub fn open_with_listeners(
         data_dir: impl AsRef<Path>,
-        config: Config,
+        mut config: Config,
         listeners: Listeners,
     ) -> Result<Replicator, Error> {
-        let engine = config.engine_config()?;
+        if config.seeds.is_empty() {
+            config.engine_config()?;
+        }
+        config.advertise = advertised(&config, &listeners.peer)?;
         let identity = Identity {
             node: config.id,
             cluster: config.cluster_id.clone(),
         };
         // Recovery bumps and persists the boot incarnation before the engine exists (rule P5).
         let (store, mut recovered) = Store::open(data_dir.as_ref(), &config.storage, &identity)?;
+        if !config.seeds.is_empty() {
+            crate::discovery::apply(&mut config, &store, recovered.view.is_none())?;
+        }
+        let engine = config.engine_config()?;
         // `join` matters only for a new directory: a restart keeps whatever identity it stored.
         recovered.join = config.join && recovered.view.is_none();
         let peer_addr = listeners.peer.local_addr()?;
@@ -354,8 +376,9 @@ impl Replicator {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut clock = BootClock::new();
         let now = clock.now();
+        let acceptors = engine.members.clone();
         let node = Node::new(engine, recovered, now).map_err(crate::config::ConfigError::from)?;
-        let (net, resp) = sockets(&config, listeners, &poll, now)?;
+        let (net, resp) = sockets(&config, acceptors, listeners, &poll, now)?;
         let (events, events_rx, events_dropped) = EventSink::bounded(config.event_queue);
         let (tx, api) = std::sync::mpsc::sync_channel(config.api_queue);
         let driver = Driver::new(Parts {

@@ -13,6 +13,7 @@
 //! | `acceptor`| Paxos instance (epoch), u64 big-endian | postcard [`AcceptorRecord`] (promised ballot, accepted view) |
 //! | `meta`    | `format`, `node_id`, `cluster_id`, `boot` | u32 / u32 / UTF-8 / u64, big-endian |
 //! | `meta`    | `view`, `identity`                    | postcard [`View`] / postcard `Option<`[`level2pc::Identity`]`>` |
+//! | `meta`    | `directory`                           | postcard [`Directory`], what discovery last found |
 //!
 //! A `Wipe` (the node re-joins under a new identity) clears `entries` and `records` in the same
 //! transaction as the identity change; installing a view drops acceptor state of the instances
@@ -37,6 +38,7 @@
 //! lost persists). Restart with a larger map size (or free disk space) to continue; everything
 //! acknowledged before is on disk.
 
+use crate::directory::Directory;
 use level2pc::{
     AcceptorRecord, BootInc, Bytes, Epoch, NodeId, PersistOp, Recovered, StoredEntry, Ts, Update,
     UpdateRef, View,
@@ -60,6 +62,7 @@ const META_CLUSTER: &[u8] = b"cluster_id";
 const META_BOOT: &[u8] = b"boot";
 const META_VIEW: &[u8] = b"view";
 const META_IDENTITY: &[u8] = b"identity";
+const META_DIRECTORY: &[u8] = b"directory";
 /// `ENOSPC` from the OS, as LMDB passes it through.
 const ENOSPC: i32 = 28;
 
@@ -432,6 +435,37 @@ impl Store {
         let value = encode(&entry)?;
         txn.put(self.entries, &k, &value, WriteFlags::empty())
             .map_err(err("validating an entry"))
+    }
+
+    /// The cluster directory discovery last found (see [`crate::discovery`]), if any.
+    pub fn directory(&self) -> Result<Option<Directory>, StorageError> {
+        let err = |doing| lmdb_err(doing, self.map_size_bytes);
+        let txn = self
+            .env
+            .begin_ro_txn()
+            .map_err(err("reading the directory"))?;
+        read_bytes(&txn, self.meta, META_DIRECTORY)?
+            .map(|b| {
+                postcard::from_bytes(b).map_err(|_| StorageError::Corrupt { what: "directory" })
+            })
+            .transpose()
+    }
+
+    /// Durably records the cluster directory, so a restart can find the cluster without a seed.
+    pub fn save_directory(&self, directory: &Directory) -> Result<(), StorageError> {
+        let err = |doing| lmdb_err(doing, self.map_size_bytes);
+        let mut txn = self
+            .env
+            .begin_rw_txn()
+            .map_err(err("writing the directory"))?;
+        txn.put(
+            self.meta,
+            &META_DIRECTORY,
+            &encode(directory)?,
+            WriteFlags::empty(),
+        )
+        .map_err(err("writing the directory"))?;
+        txn.commit().map_err(err("committing the directory"))
     }
 
     /// Counts of stored entries and records.

@@ -24,7 +24,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn bad_arguments_are_clear_errors_with_a_non_zero_exit() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["serve", "--id", "x"], "invalid value 'x' for '--id <ID>'"),
         (
             &[
@@ -40,7 +40,7 @@ fn bad_arguments_are_clear_errors_with_a_non_zero_exit() {
                 "--peers",
                 "1=nohost",
             ],
-            "is not HOST:PORT",
+            "is not a HOST:PORT address",
         ),
         (
             &[
@@ -57,6 +57,22 @@ fn bad_arguments_are_clear_errors_with_a_non_zero_exit() {
                 "one=h:1",
             ],
             "peer id \"one\" is not a number",
+        ),
+        (
+            &[
+                "serve",
+                "--id",
+                "9",
+                "--listen",
+                "127.0.0.1:1",
+                "--client",
+                "127.0.0.1:2",
+                "--data",
+                "/tmp/x",
+                "--join",
+                "h:1,nohost",
+            ],
+            "invalid value 'nohost' for '--join",
         ),
         (&["get"], "required"),
         (&["frobnicate"], "unrecognized subcommand"),

@@ -216,7 +216,7 @@ impl Node {
     fn desired_view(&self) -> Option<View> {
         let epoch = Epoch(self.view.epoch.0 + 1);
         let mut members: Vec<Member> = self.view.members.clone();
-        for (&node, _) in &self.join_requests {
+        for &node in self.join_requests.keys() {
             let fresh = Member {
                 id: MemberId { node, adm: epoch.0 },
                 role: Role::Joining,

@@ -138,14 +138,14 @@ fn an_authenticated_peer_sending_an_oversized_frame_is_disconnected() {
     let params = Params {
         cluster: "level2pc".into(),
         me: NodeId(1),
-        peers: vec![NodeId(0), NodeId(2)],
+        advertise: None,
         secret: None,
     };
     let mut stream = TcpStream::connect(c.node(0).peer_addr()).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    let (mut dialer, hello) = Dialer::start(params, NodeId(0));
+    let (mut dialer, hello) = Dialer::start(params, Some(NodeId(0)));
     let mut reply = send_handshake(&mut stream, &hello);
     while let Step::Send(msg) = dialer.on_msg(reply).expect("handshake accepted") {
         reply = send_handshake(&mut stream, &msg);

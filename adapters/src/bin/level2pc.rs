@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use level2pc::NodeId;
 use level2pc_adapters::cluster::{LocalCluster, Ports};
+use level2pc_adapters::directory::check_addr;
 use level2pc_adapters::resp::client::{Client, Value};
 use level2pc_adapters::{Config, NodeEvent, PeerAddr, Replicator, Secret, StoreOptions};
 use std::path::PathBuf;
@@ -113,9 +114,19 @@ struct ServeArgs {
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     acceptors: Option<Vec<u32>>,
     /// Join a running cluster (a new node, or one whose disk was lost) instead of bootstrapping:
-    /// ask the members to be admitted, then catch up by state transfer.
-    #[arg(long)]
-    join: bool,
+    /// ask the members to be admitted, then catch up by state transfer. With addresses (any
+    /// member's peer address, e.g. `--join 127.0.0.1:8001`), the node finds the whole cluster
+    /// from them and needs no `--peers`; bare `--join` uses `--peers`/`--acceptors`.
+    #[arg(long, value_name = "HOST:PORT,...", num_args = 0.., value_delimiter = ',',
+          value_parser = parse_addr)]
+    join: Option<Vec<String>>,
+    /// The address peers should dial to reach this node (default: `--listen`, unless it is a
+    /// wildcard such as 0.0.0.0). Handed to every peer, so nodes that join later can find it.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_addr)]
+    advertise: Option<String>,
+    /// With `--join HOST:PORT`: how long to keep trying the seeds, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    discovery_timeout: u64,
     /// File holding a shared secret every peer must prove (HMAC challenge-response).
     #[arg(long, value_name = "FILE")]
     cluster_secret_file: Option<PathBuf>,
@@ -163,17 +174,16 @@ fn parse_peer(s: &str) -> Result<PeerAddr, String> {
         .trim()
         .parse()
         .map_err(|_| format!("peer id {id:?} is not a number"))?;
-    let addr = addr.trim();
-    if addr
-        .rsplit_once(':')
-        .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
-    {
-        return Err(format!("peer address {addr:?} is not HOST:PORT"));
-    }
     Ok(PeerAddr {
         id: NodeId(id),
-        addr: addr.to_string(),
+        addr: parse_addr(addr)?,
     })
+}
+
+fn parse_addr(s: &str) -> Result<String, String> {
+    let addr = s.trim();
+    check_addr(addr).map_err(|e| e.to_string())?;
+    Ok(addr.to_string())
 }
 
 fn main() -> ExitCode {
@@ -250,7 +260,10 @@ fn serve(args: ServeArgs) -> CliResult {
         .acceptors
         .as_ref()
         .map(|a| a.iter().map(|&id| NodeId(id)).collect());
-    config.join = args.join;
+    config.join = args.join.is_some();
+    config.seeds = args.join.unwrap_or_default();
+    config.advertise = args.advertise;
+    config.discovery_timeout = Duration::from_secs(args.discovery_timeout);
     config.cluster_id = args.cluster_id;
     config.storage = StoreOptions {
         map_size_bytes: args.map_size_mib.saturating_mul(1024 * 1024),

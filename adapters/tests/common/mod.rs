@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod history;
+
 use level2pc_adapters::resp::client::{Client, Value};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,89 @@
+//! Discovery through the embedding API: a node configured with one seed address joins, moves to
+//! another address and is found there, and restarts from its saved directory when no seed
+//! answers.
+
+use level2pc::NodeId;
+use level2pc_adapters::{Config, NodeEvent, Replicator};
+use level2pc_tests::{fast, wait_event, wait_until, TestCluster, READY_TIMEOUT};
+use std::path::Path;
+use std::time::Duration;
+
+/// Node 3, listening on a fresh loopback port, knowing only `seed`.
+fn open_joiner(dir: &Path, seed: String, discovery_timeout: Duration) -> Replicator {
+    let mut cfg = Config::new(NodeId(3), "127.0.0.1:0", Vec::new());
+    fast(&mut cfg);
+    cfg.seeds = vec![seed];
+    cfg.discovery_timeout = discovery_timeout;
+    Replicator::open(dir, cfg).expect("open the joining node")
+}
+
+fn serves(node: &Replicator, key: &str) -> bool {
+    node.with_timeout(Duration::from_millis(300))
+        .get(key)
+        .is_ok()
+}
+
+/// The address node `of` dials to reach node 3.
+fn link_to_3(c: &TestCluster, of: usize) -> Option<String> {
+    let info = c.node(of).info().ok()?;
+    let link = info.links.into_iter().find(|l| l.peer == NodeId(3))?;
+    Some(link.addr)
+}
+
+#[test]
+fn a_joined_node_is_found_after_moving_and_restarts_without_its_seed() {
+    let c = TestCluster::ready(3);
+    c.node(0).put("old", "1").expect("write before the join");
+    let seed = c.node(0).peer_addr().to_string();
+    let dir = c.dir.path().join("node-3");
+
+    let n3 = open_joiner(&dir, seed.clone(), Duration::from_secs(10));
+    // Node 0 learns node 3's address from node 3's own handshake and tells the embedder.
+    let event = wait_event(c.node(0).events(), READY_TIMEOUT, "discover event", |e| {
+        matches!(
+            e,
+            NodeEvent::Discover {
+                peer: NodeId(3),
+                ..
+            }
+        )
+    });
+    assert!(event.to_string().contains("discover n3"), "{event}");
+    wait_until(READY_TIMEOUT, "node 3 serves reads", || serves(&n3, "old"));
+    assert_eq!(n3.get("old").expect("read"), Some(b"1".to_vec()));
+    let first_addr = n3.peer_addr().to_string();
+    n3.close().expect("close node 3");
+
+    // Same data, another port: every member follows node 3's own word about its address.
+    let n3 = open_joiner(&dir, seed, Duration::from_secs(10));
+    let moved = n3.peer_addr().to_string();
+    assert_ne!(moved, first_addr);
+    wait_until(
+        READY_TIMEOUT,
+        "every member dials node 3's new address",
+        || (0..3).all(|i| link_to_3(&c, i).as_deref() == Some(moved.as_str())),
+    );
+    c.node(0)
+        .put("after-move", "2")
+        .expect("write after the move");
+    wait_until(READY_TIMEOUT, "node 3 serves after moving", || {
+        serves(&n3, "after-move")
+    });
+    assert_eq!(n3.get("after-move").expect("read"), Some(b"2".to_vec()));
+    n3.put("from-3", "3").expect("write on node 3");
+    n3.close().expect("close node 3");
+
+    // The seed is gone (a port nobody listens on): node 3 starts from the directory it saved.
+    let dead_seed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").to_string()
+    };
+    let n3 = open_joiner(&dir, dead_seed, Duration::from_millis(300));
+    wait_until(
+        READY_TIMEOUT,
+        "node 3 serves from its saved directory",
+        || serves(&n3, "from-3"),
+    );
+    c.node(1).put("last", "4").expect("write");
+    assert_eq!(n3.get("last").expect("read"), Some(b"4".to_vec()));
+}
