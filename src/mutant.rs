@@ -42,11 +42,20 @@ pub enum Mutant {
     JoiningServesReads,
     /// Ask for promotion before the state transfer completed (§8.2 step 5).
     PromoteBeforeTransfer,
+    /// Acceptors keep granting leases to an identity that a proposal they received (or
+    /// accepted) removes (§7.3, acceptor "Grant" rule).
+    GrantWhileRemoving,
+    /// A lease holder counts grants made for an earlier boot or another identity (§7.3, holder
+    /// rule 4).
+    AcceptStaleGrants,
+    /// An acceptor that lost its disk votes at once, in instances it may have voted in before
+    /// (§7.2, acceptor amnesia).
+    AmnesiacVotes,
 }
 
 impl Mutant {
     /// Every mutant, for tests that must catch each of them.
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::ReadNonValid,
         Mutant::AckBeforePersist,
         Mutant::SkipGuardian,
@@ -63,6 +72,9 @@ impl Mutant {
         Mutant::KeepAcksAcrossEpochs,
         Mutant::JoiningServesReads,
         Mutant::PromoteBeforeTransfer,
+        Mutant::GrantWhileRemoving,
+        Mutant::AcceptStaleGrants,
+        Mutant::AmnesiacVotes,
     ];
 
     /// The mutant's command-line name (kebab case).
@@ -84,6 +96,9 @@ impl Mutant {
             Mutant::KeepAcksAcrossEpochs => "keep-acks-across-epochs",
             Mutant::JoiningServesReads => "joining-serves-reads",
             Mutant::PromoteBeforeTransfer => "promote-before-transfer",
+            Mutant::GrantWhileRemoving => "grant-while-removing",
+            Mutant::AcceptStaleGrants => "accept-stale-grants",
+            Mutant::AmnesiacVotes => "amnesiac-votes",
         }
     }
 

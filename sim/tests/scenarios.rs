@@ -435,3 +435,155 @@ fn joiner_receiving_invs_during_transfer_serves_only_after_promotion() {
         "promoted before its transfer, the joiner misses k0"
     );
 }
+
+/// R is falsely suspected: A stops hearing it, but R still reaches D and asks it for leases. A
+/// proposes R's removal; from the moment D receives it, D must stop granting to R, or every
+/// grant pushes D's promise further and the removal — and A's writes, which wait for R's
+/// ACK — never finish (§7.3: "otherwise a falsely suspected but live node would keep renewing
+/// forever").
+fn falsely_suspected_node_keeps_asking(mutant: Option<Mutant>) -> (Script, usize) {
+    let mut s = Script::new(3, mutant);
+    submit(&mut s, A, put("x", "old"));
+    s.settle(50);
+    s.cut.insert((R, A));
+    s.settle(2_500);
+    let w = submit(&mut s, A, put("x", "new"));
+    s.settle(3_000);
+    (s, w)
+}
+
+#[test]
+fn a_falsely_suspected_node_is_removed_although_it_keeps_asking_for_leases() {
+    let (s, w) = falsely_suspected_node_keeps_asking(None);
+    assert_eq!(
+        s.result(w),
+        &OpResult::Ok,
+        "the removal lets A's write finish"
+    );
+    assert!(linearizable(&s));
+    let (s, w) = falsely_suspected_node_keeps_asking(Some(Mutant::GrantWhileRemoving));
+    assert_ne!(
+        s.result(w),
+        &OpResult::Ok,
+        "granting during the removal must stall it (and the write) forever"
+    );
+}
+
+/// Only lease grants addressed to R (held and frozen by the next scenario).
+fn grant_to_r(m: &Message) -> bool {
+    matches!(m, Message::LeaseGrant { member, .. } if member.node == NodeId(R as u32))
+}
+
+/// R's lease requests are granted, but the grants are delayed; R restarts (a new boot, lease
+/// request ids from 1 again) and is cut off, so the others remove it once their promises end.
+/// When the old grants finally arrive they must not count for R's new requests with the same
+/// id: they were made, and their promises started, long before those requests were sent.
+fn stale_grants_after_a_restart(mutant: Option<Mutant>) -> (Script, usize) {
+    let mut s = Script::new(3, mutant);
+    submit(&mut s, A, put("x", "old"));
+    s.settle(600);
+    s.hold = |m| m.is_data_path() || grant_to_r(m);
+    s.frozen = grant_to_r;
+    // Until one request of R's first boot is granted by A and D (the grants held).
+    let held = |s: &Script| {
+        s.pool.iter().find_map(|m| match m.msg {
+            Message::LeaseGrant { id, .. } if m.from == A && m.to == R => Some(id.1),
+            _ => None,
+        })
+    };
+    let mut waited = 0;
+    while held(&s).is_none() && waited < 1_000 {
+        s.settle(1);
+        waited += 1;
+    }
+    let old_id = held(&s).expect("R asks for a lease at least once a second");
+    s.crash(R);
+    s.start(R);
+    for other in [A, D] {
+        s.partition(R, other);
+    }
+    // The old grants arrive (late, duplicated) while R's new boot reuses the request id.
+    let old = move |m: &Message| matches!(m, Message::LeaseGrant { id, .. } if id.1 == old_id);
+    for _ in 0..2_000 {
+        s.deliver_duplicate(A, R, old);
+        s.deliver_duplicate(D, R, old);
+        if s.node(R).lease_expiry() > level2pc::Instant::ZERO {
+            break;
+        }
+        s.settle(1);
+    }
+    let mut waited = 0;
+    while s.node(A).view().contains(NodeId(R as u32)) && waited < 5_000 {
+        s.settle(10);
+        waited += 10;
+    }
+    assert!(
+        !s.node(A).view().contains(NodeId(R as u32)),
+        "the cut-off R is removed"
+    );
+    let w = submit(&mut s, A, put("x", "new"));
+    s.settle(10);
+    let r = submit(&mut s, R, get("x"));
+    s.settle(10);
+    assert_eq!(s.result(w), &OpResult::Ok);
+    (s, r)
+}
+
+#[test]
+fn grants_for_an_earlier_boot_do_not_extend_a_restarted_nodes_lease() {
+    let (s, r) = stale_grants_after_a_restart(None);
+    assert!(!s.answered(r), "R has no lease: its read waits");
+    assert!(linearizable(&s));
+    let (s, _) = stale_grants_after_a_restart(Some(Mutant::AcceptStaleGrants));
+    assert!(
+        !linearizable(&s),
+        "counting the old boot's grants, R serves a stale read after its removal"
+    );
+}
+
+/// R is cut off and removed by A and D (epoch 2). D then loses its disk and, cut off from A,
+/// hears only R, which never learned epoch 2 and proposes its own view for it. An acceptor that
+/// lost its state may have voted in that instance: it must not vote again (§7.2), or a second,
+/// different view is decided for epoch 2.
+fn amnesiac_acceptor(mutant: Option<Mutant>) -> Script {
+    let mut s = Script::new(3, mutant);
+    submit(&mut s, A, put("x", "old"));
+    s.settle(50);
+    for other in [A, D] {
+        s.partition(R, other);
+    }
+    s.settle(3_000);
+    assert_eq!(s.node(A).view().epoch.0, 2, "A and D removed R");
+    s.crash(D);
+    s.disks[D] = level2pc::MemDisk::default();
+    s.cut.clear();
+    s.partition(A, D);
+    s.partition(A, R);
+    s.start_with(D, true);
+    s.settle(5_000);
+    s
+}
+
+#[test]
+fn an_acceptor_that_lost_its_disk_does_not_vote_again() {
+    // A's epoch 2 removed R: a view of epoch 2 or later that still lists R's identity was
+    // decided on another branch.
+    let split = |s: &Script| {
+        let r = s.node(R).view();
+        r.epoch >= s.node(A).view().epoch && r.contains(NodeId(R as u32))
+    };
+    let s = amnesiac_acceptor(None);
+    assert_eq!(
+        s.node(R).view().epoch.0,
+        1,
+        "R cannot decide without D's vote"
+    );
+    assert!(!split(&s));
+    let s = amnesiac_acceptor(Some(Mutant::AmnesiacVotes));
+    assert!(
+        split(&s),
+        "with the amnesiac's vote R decides another view for epoch 2: A {:?}, R {:?}",
+        s.node(A).view(),
+        s.node(R).view()
+    );
+}

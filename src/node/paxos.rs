@@ -116,6 +116,10 @@ impl Node {
     /// re-admitted since, which means every instance it votes in now is newer than any it could
     /// have voted in before the loss).
     pub(super) fn is_acceptor(&self) -> bool {
+        #[cfg(feature = "mutants")]
+        if self.mutant(crate::mutant::Mutant::AmnesiacVotes) {
+            return self.acceptors.contains(&self.cfg.id);
+        }
         self.acceptors.contains(&self.cfg.id) && self.identity.is_none_or(|i| i.adm != 0)
     }
 
