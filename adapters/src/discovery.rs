@@ -114,10 +114,16 @@ pub fn apply(config: &mut Config, store: &Store, fresh: bool) -> Result<(), Disc
         Ok(found) => {
             check(config, &found.directory, saved.as_ref(), fresh)?;
             store.save_directory(&found.directory)?;
+            let acceptors: Vec<String> = found
+                .directory
+                .acceptors
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
             log::info!(
-                "discovered the cluster through {}: acceptors {:?}, {} addresses",
+                "discovered the cluster through {}: acceptors {}, {} addresses",
                 found.seed,
-                found.directory.acceptors,
+                acceptors.join(","),
                 found.directory.peers.len()
             );
             found.directory
