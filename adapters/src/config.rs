@@ -199,15 +199,6 @@ impl Config {
         }
     }
 
-    /// Every member, this node included, in id order.
-    pub fn members(&self) -> Vec<NodeId> {
-        let mut members: Vec<NodeId> = std::iter::once(self.id)
-            .chain(self.peers.iter().map(|p| p.id))
-            .collect();
-        members.sort();
-        members
-    }
-
     /// Checks the configuration and returns the engine configuration to run with.
     pub fn engine_config(&self) -> Result<level2pc::Config, ConfigError> {
         let mut engine = self.engine.clone();
