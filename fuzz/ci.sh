@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-    TARGETS=(decode_frame node_inputs cluster resp)
+    TARGETS=(decode_frame node_inputs cluster resp handshake)
 fi
 export RUSTC_BOOTSTRAP=1
 # Overflow checks and debug assertions on (as in `cargo test`); no sanitizer: the engine is

@@ -192,6 +192,8 @@ enum DialState {
     AwaitChallenge,
     /// The acceptor proved itself as this node.
     AwaitAccept(NodeId),
+    /// Established or failed: every further message is refused.
+    Finished,
 }
 
 /// The outbound side of a handshake.
@@ -225,9 +227,16 @@ impl Dialer {
         (dialer, hello)
     }
 
-    /// Feeds the acceptor's next message.
+    /// Feeds the acceptor's next message. Once it returned an error or `Established`, the
+    /// handshake is over and every further message is refused.
     pub fn on_msg(&mut self, msg: HandshakeMsg) -> Result<Step, HandshakeError> {
-        match (self.state, msg) {
+        // Only a step that continues the handshake sets the next state.
+        let state = std::mem::replace(&mut self.state, DialState::Finished);
+        self.step(state, msg)
+    }
+
+    fn step(&mut self, state: DialState, msg: HandshakeMsg) -> Result<Step, HandshakeError> {
+        match (state, msg) {
             (_, HandshakeMsg::Reject { reason }) => Err(HandshakeError::Rejected(reason)),
             (DialState::AwaitChallenge, HandshakeMsg::Challenge { me, nonce, proof }) => {
                 self.check_acceptor(me)?;
@@ -289,6 +298,8 @@ enum AcceptState {
         dialer_nonce: [u8; NONCE_BYTES],
         nonce: [u8; NONCE_BYTES],
     },
+    /// Established or failed: every further message is refused.
+    Finished,
 }
 
 /// The inbound side of a handshake.
@@ -310,8 +321,15 @@ impl Acceptor {
     }
 
     /// Feeds the dialer's next message. On error, send `Reject` with the error's text and close.
+    /// Once it returned an error or `Established`, every further message is refused.
     pub fn on_msg(&mut self, msg: HandshakeMsg) -> Result<Step, HandshakeError> {
-        match (self.state.clone(), msg) {
+        // Only a step that continues the handshake sets the next state.
+        let state = std::mem::replace(&mut self.state, AcceptState::Finished);
+        self.step(state, msg)
+    }
+
+    fn step(&mut self, state: AcceptState, msg: HandshakeMsg) -> Result<Step, HandshakeError> {
+        match (state, msg) {
             (_, HandshakeMsg::Reject { reason }) => Err(HandshakeError::Rejected(reason)),
             (
                 AcceptState::AwaitHello,
@@ -703,7 +721,7 @@ mod tests {
             nonce: [0; 16],
         };
         assert_eq!(
-            a.on_msg(hello),
+            Acceptor::new(params(1, None), directory()).on_msg(hello),
             Err(HandshakeError::Version {
                 theirs: 99,
                 ours: PROTOCOL_VERSION
@@ -715,6 +733,45 @@ mod tests {
                 advertise: None,
                 directory: directory()
             }),
+            Err(HandshakeError::Unexpected(_))
+        ));
+    }
+
+    #[test]
+    fn a_failed_or_finished_handshake_accepts_nothing_more() {
+        // After an error, even a well-formed Hello is refused.
+        let mut a = Acceptor::new(params(1, None), directory());
+        assert!(a.on_msg(HandshakeMsg::Proof { proof: None }).is_err());
+        let (_, hello) = Dialer::start(params(0, None), Some(NodeId(1)));
+        assert!(matches!(
+            a.on_msg(hello.clone()),
+            Err(HandshakeError::Unexpected(_))
+        ));
+        // After establishing, a second Proof (a replay) and a second Accept are refused.
+        let (mut d, hello) = Dialer::start(params(0, None), Some(NodeId(1)));
+        let mut a = Acceptor::new(params(1, None), directory());
+        let Ok(Step::Send(challenge)) = a.on_msg(hello) else {
+            panic!("no challenge")
+        };
+        let Ok(Step::Send(proof)) = d.on_msg(challenge) else {
+            panic!("no proof")
+        };
+        let Ok(Step::Established {
+            send: Some(accept), ..
+        }) = a.on_msg(proof.clone())
+        else {
+            panic!("not established")
+        };
+        assert!(matches!(
+            a.on_msg(proof),
+            Err(HandshakeError::Unexpected(_))
+        ));
+        assert!(matches!(
+            d.on_msg(accept.clone()),
+            Ok(Step::Established { .. })
+        ));
+        assert!(matches!(
+            d.on_msg(accept),
             Err(HandshakeError::Unexpected(_))
         ));
     }
