@@ -19,9 +19,6 @@ enum State {
     Established(NodeId),
 }
 
-/// One accepted peer connection's handshake outcome, kept until reported once.
-type Fresh = Option<(NodeId, Option<String>)>;
-
 /// What happened on an inbound connection.
 #[derive(Debug, PartialEq, Eq)]
 pub enum InboundOutcome {
@@ -43,7 +40,8 @@ pub struct Inbound {
     out: OutBuf,
     state: State,
     deadline: Instant,
-    fresh: Fresh,
+    /// The peer and its advertised address, from handshake completion until reported once.
+    fresh: Option<(NodeId, Option<String>)>,
 }
 
 impl Inbound {
