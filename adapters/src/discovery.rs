@@ -286,3 +286,67 @@ fn send(stream: &mut TcpStream, msg: &HandshakeMsg) -> Result<(), AttemptError> 
     stream.write_all(&frame)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(id: u32, addr: &str) -> PeerAddr {
+        PeerAddr {
+            id: NodeId(id),
+            addr: addr.into(),
+        }
+    }
+
+    fn found() -> Directory {
+        Directory {
+            acceptors: vec![NodeId(0), NodeId(1), NodeId(2)],
+            peers: vec![peer(0, "h:0"), peer(1, "h:1"), peer(2, "h:2")],
+        }
+    }
+
+    fn config(id: u32, advertise: &str) -> Config {
+        let mut c = Config::new(NodeId(id), advertise, Vec::new());
+        c.advertise = Some(advertise.into());
+        c
+    }
+
+    #[test]
+    fn a_new_node_may_not_take_a_listed_id_at_another_address() {
+        assert!(matches!(
+            check(&config(1, "h:9"), &found(), None, true),
+            Err(DiscoveryError::IdInUse { id: NodeId(1), ref addr }) if addr == "h:1"
+        ));
+        // The same address (a node replacing itself after disk loss), a restart (it may have
+        // moved), and an unlisted id are fine.
+        assert!(check(&config(1, "h:1"), &found(), None, true).is_ok());
+        assert!(check(&config(1, "h:9"), &found(), None, false).is_ok());
+        assert!(check(&config(5, "h:5"), &found(), None, true).is_ok());
+    }
+
+    #[test]
+    fn other_acceptors_than_the_saved_ones_are_refused() {
+        let mut saved = found();
+        saved.acceptors.pop();
+        assert!(matches!(
+            check(&config(5, "h:5"), &found(), Some(&saved), false),
+            Err(DiscoveryError::AcceptorsChanged { .. })
+        ));
+        assert!(check(&config(5, "h:5"), &found(), Some(&found()), false).is_ok());
+    }
+
+    #[test]
+    fn merging_keeps_configured_addresses_and_asks_to_join() {
+        let mut c = config(5, "h:5");
+        c.peers = vec![peer(2, "configured:2")];
+        let mut directory = found();
+        directory.peers.push(peer(5, "h:5"));
+        merge(&mut c, directory);
+        assert_eq!(
+            c.peers,
+            vec![peer(0, "h:0"), peer(1, "h:1"), peer(2, "configured:2")]
+        );
+        assert_eq!(c.acceptors, Some(vec![NodeId(0), NodeId(1), NodeId(2)]));
+        assert!(c.join);
+    }
+}
