@@ -104,10 +104,12 @@ pub struct Config {
     pub join: bool,
     /// Peer addresses (`HOST:PORT`) of running members to discover the cluster from
     /// (`level2pc serve --join HOST:PORT`). When set, the node asks them for the acceptor set and
-    /// every node's address before it starts (see [`crate::discovery`]); `peers` and `acceptors`
-    /// are then filled in from the answer, and `join` is implied for a new data directory.
+    /// every node's address before it starts (see [`crate::discovery`]): `acceptors` is taken
+    /// from the answer, every node it lists is dialed (at the configured address if `peers` has
+    /// one), and `join` is implied for a new data directory.
     pub seeds: Vec<String>,
-    /// The address peers should dial to reach this node, handed to every peer in the handshake.
+    /// The address peers should dial to reach this node, handed to every peer in the handshake
+    /// (peers that have this node in their `peers` keep dialing the configured address).
     /// `None`: the peer listener's bound address, unless it is a wildcard (`0.0.0.0`), in which
     /// case peers learn no address for this node and must have it in their `peers`.
     pub advertise: Option<String>,

@@ -2,11 +2,12 @@
 //!
 //! Before its engine starts, a node configured with [`Config::seeds`] dials them in turn and runs
 //! the ordinary peer handshake with an empty `to` (it does not know who listens there). The
-//! member that answers proves the cluster secret and hands over its [`Directory`]: the static acceptor set, which the
-//! engine needs before it can ask to join, and every node's peer address. The node saves the
-//! directory in its data directory, fills in `peers` and `acceptors`, and starts; its outbound
-//! links tell every member its address (and so its id is taken only once the directory showed
-//! it free), and its engine asks the members to be admitted, transfers a snapshot, and is promoted (protocol.md §8.2).
+//! member that answers proves the cluster secret and hands over its [`Directory`]: the static
+//! acceptor set, which the engine needs before it can ask to join, and every node's peer address.
+//! The node saves the directory in its data directory, takes the acceptor set, dials every node
+//! it learned of, and starts. Its outbound links tell every member its address (so its id is
+//! taken only once the directory showed it free), and its engine asks the members to be admitted,
+//! transfers a snapshot, and is promoted (protocol.md §8.2).
 //!
 //! Unreachable seeds are retried, round robin with a growing pause, until
 //! [`Config::discovery_timeout`]; if none answers and an earlier discovery was saved, the node
@@ -99,10 +100,15 @@ enum AttemptError {
     Resolve(String),
 }
 
-/// Fills in `config.peers`, `config.acceptors` and `config.join` from the seeds (or, if none
-/// answers, from the directory saved by an earlier discovery). `fresh`: the data directory holds
-/// no view yet (this node is new, or lost its disk).
-pub fn apply(config: &mut Config, store: &Store, fresh: bool) -> Result<(), DiscoveryError> {
+/// Sets `config.acceptors` and `config.join` from the seeds (or, if none answers, from the
+/// directory saved by an earlier discovery) and returns the peer addresses learned, except this
+/// node's and those `config.peers` configures. `fresh`: the data directory holds no view yet (this
+/// node is new, or lost its disk).
+pub fn apply(
+    config: &mut Config,
+    store: &Store,
+    fresh: bool,
+) -> Result<Vec<PeerAddr>, DiscoveryError> {
     let params = Params {
         cluster: config.cluster_id.clone(),
         me: config.id,
@@ -137,8 +143,7 @@ pub fn apply(config: &mut Config, store: &Store, fresh: bool) -> Result<(), Disc
         },
         Err(e) => return Err(e),
     };
-    merge(config, directory);
-    Ok(())
+    Ok(merge(config, directory))
 }
 
 /// Refuses a directory that shows a misconfiguration: this id taken by another node, or other
@@ -167,17 +172,18 @@ fn check(
     }
 }
 
-/// Adds the directory's nodes to the configured peers (a configured address wins) and takes its
-/// acceptor set; the node asks to join if its data directory is new.
-fn merge(config: &mut Config, directory: Directory) {
-    for p in directory.peers {
-        if p.id != config.id && config.peers.iter().all(|q| q.id != p.id) {
-            config.peers.push(p);
-        }
-    }
-    config.peers.sort_by_key(|p| p.id);
+/// Takes the directory's acceptor set (the node asks to join if its data directory is new) and
+/// returns its addresses of nodes `config.peers` does not configure (a configured address wins).
+fn merge(config: &mut Config, directory: Directory) -> Vec<PeerAddr> {
     config.acceptors = Some(directory.acceptors);
     config.join = true;
+    let id = config.id;
+    let configured = |p: &PeerAddr| config.peers.iter().any(|q| q.id == p.id);
+    directory
+        .peers
+        .into_iter()
+        .filter(|p| p.id != id && !configured(p))
+        .collect()
 }
 
 /// Asks the seeds, round robin, until one answers, one refuses, or `timeout` passes.
@@ -341,11 +347,9 @@ mod tests {
         c.peers = vec![peer(2, "configured:2")];
         let mut directory = found();
         directory.peers.push(peer(5, "h:5"));
-        merge(&mut c, directory);
-        assert_eq!(
-            c.peers,
-            vec![peer(0, "h:0"), peer(1, "h:1"), peer(2, "configured:2")]
-        );
+        let learned = merge(&mut c, directory);
+        assert_eq!(learned, vec![peer(0, "h:0"), peer(1, "h:1")]);
+        assert_eq!(c.peers, vec![peer(2, "configured:2")]);
         assert_eq!(c.acceptors, Some(vec![NodeId(0), NodeId(1), NodeId(2)]));
         assert!(c.join);
     }

@@ -21,7 +21,9 @@
 //! acceptor's [`Directory`]. A node it had no address for gets an outbound link at once (and a
 //! `discover` event), so a node that joins later becomes known to every member it dials, and
 //! members pass its address on to whoever connects to them next. A node's own word about its
-//! address replaces what this node had for it; an address heard second-hand only fills a gap.
+//! address replaces a learned one (it moved); an address heard second-hand only fills a gap; a
+//! configured address (`Config::peers`) is never replaced — behind NAT or a proxy, the address
+//! a node believes it has may not be the one others must dial.
 
 use crate::backoff::Backoff;
 use crate::config::{NetConfig, PeerAddr};
@@ -48,6 +50,8 @@ const FIRST_TOKEN: usize = 16;
 pub struct Network {
     limits: LinkLimits,
     acceptors: Vec<NodeId>,
+    /// Nodes whose address is configured: never replaced by what they advertise.
+    pinned: BTreeSet<NodeId>,
     backoff_ms: (u64, u64),
     listener: Option<TcpListener>,
     max_inbound: usize,
@@ -60,14 +64,15 @@ pub struct Network {
 }
 
 impl Network {
-    /// A network for `peers`, listening on `listener`; first connection attempts are due `now`.
-    /// `acceptors` is the static acceptor set handed out in the directory.
+    /// A network for the configured `peers` and the peers `known` from discovery (with the
+    /// static acceptor set handed out in every directory), listening on `listener`; first
+    /// connection attempts are due `now`.
     pub fn new(
         params: Params,
         cfg: &NetConfig,
         mut listener: TcpListener,
         peers: &[PeerAddr],
-        acceptors: Vec<NodeId>,
+        known: Directory,
         registry: &Registry,
         now: Instant,
     ) -> std::io::Result<Network> {
@@ -79,24 +84,21 @@ impl Network {
             max_frame_bytes: cfg.max_frame_bytes,
             send_buffer_bytes: cfg.peer_send_buffer_bytes,
         };
-        let outbound = peers
-            .iter()
-            .map(|p| {
-                (
-                    p.id,
-                    Outbound::new(
-                        p.id,
-                        p.addr.clone(),
-                        Backoff::new(cfg.backoff_min_ms, cfg.backoff_max_ms),
-                        now,
-                    ),
-                )
-            })
-            .collect();
+        let backoff_ms = (cfg.backoff_min_ms, cfg.backoff_max_ms);
+        let link = |p: &PeerAddr| {
+            let backoff = Backoff::new(backoff_ms.0, backoff_ms.1);
+            (p.id, Outbound::new(p.id, p.addr.clone(), backoff, now))
+        };
+        let mut outbound: BTreeMap<NodeId, Outbound> = peers.iter().map(link).collect();
+        let pinned = outbound.keys().copied().collect();
+        for p in known.peers.iter().filter(|p| p.id != limits.params.me) {
+            outbound.entry(p.id).or_insert_with(|| link(p).1);
+        }
         Ok(Network {
             limits,
-            acceptors,
-            backoff_ms: (cfg.backoff_min_ms, cfg.backoff_max_ms),
+            acceptors: known.acceptors,
+            pinned,
+            backoff_ms,
             listener: Some(listener),
             max_inbound: cfg.max_inbound,
             outbound,
@@ -260,15 +262,16 @@ impl Network {
         }
     }
 
-    /// Records `addr` for node `id`: a new node gets an outbound link, due at once; a known
-    /// node's address changes only when the node itself said so (`firsthand`).
+    /// Records `addr` for node `id`: a new node gets an outbound link, due at once; a learned
+    /// address changes only when the node itself said so (`firsthand`); a configured one never.
     fn learn(&mut self, io: &mut Io<'_>, id: NodeId, addr: String, firsthand: bool) {
         if id == self.limits.params.me {
             return;
         }
         let now = io.clock.now();
+        let pinned = self.pinned.contains(&id);
         if let Some(link) = self.outbound.get_mut(&id) {
-            if firsthand && link.addr() != addr {
+            if firsthand && !pinned && link.addr() != addr {
                 log::info!("{id} now advertises {addr} (was {})", link.addr());
                 link.set_addr(addr, now);
             }

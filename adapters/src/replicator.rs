@@ -3,6 +3,7 @@
 
 use crate::clock::BootClock;
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::driver::{self, ApiMsg, ApiReply, Driver, KeyState, NodeInfo, Parts, Refusal, WAKER};
 use crate::error::Error;
 use crate::events::{EventSink, NodeEvent};
@@ -275,7 +276,7 @@ fn advertised(config: &Config, peer: &TcpListener) -> Result<Option<String>, Err
 /// Registers the listeners with `poll` and builds the peer network and the RESP server.
 fn sockets(
     config: &Config,
-    acceptors: Vec<NodeId>,
+    known: Directory,
     listeners: Listeners,
     poll: &Poll,
     now: level2pc::Instant,
@@ -294,7 +295,7 @@ fn sockets(
         &config.net,
         peer_listener,
         &config.peers,
-        acceptors,
+        known,
         poll.registry(),
         now,
     )?;
@@ -360,9 +361,11 @@ impl Replicator {
         };
         // Recovery bumps and persists the boot incarnation before the engine exists (rule P5).
         let (store, mut recovered) = Store::open(data_dir.as_ref(), &config.storage, &identity)?;
-        if !config.seeds.is_empty() {
-            crate::discovery::apply(&mut config, &store, recovered.view.is_none())?;
-        }
+        let learned = if config.seeds.is_empty() {
+            Vec::new()
+        } else {
+            crate::discovery::apply(&mut config, &store, recovered.view.is_none())?
+        };
         let engine = config.engine_config()?;
         // `join` matters only for a new directory: a restart keeps whatever identity it stored.
         recovered.join = config.join && recovered.view.is_none();
@@ -376,9 +379,12 @@ impl Replicator {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut clock = BootClock::new();
         let now = clock.now();
-        let acceptors = engine.members.clone();
+        let known = Directory {
+            acceptors: engine.members.clone(),
+            peers: learned,
+        };
         let node = Node::new(engine, recovered, now).map_err(crate::config::ConfigError::from)?;
-        let (net, resp) = sockets(&config, acceptors, listeners, &poll, now)?;
+        let (net, resp) = sockets(&config, known, listeners, &poll, now)?;
         let (events, events_rx, events_dropped) = EventSink::bounded(config.event_queue);
         let (tx, api) = std::sync::mpsc::sync_channel(config.api_queue);
         let driver = Driver::new(Parts {

@@ -87,3 +87,33 @@ fn a_joined_node_is_found_after_moving_and_restarts_without_its_seed() {
     c.node(1).put("last", "4").expect("write");
     assert_eq!(n3.get("last").expect("read"), Some(b"4".to_vec()));
 }
+
+#[test]
+fn a_configured_address_is_never_replaced_by_what_the_peer_advertises() {
+    // Node 1 believes it is reachable somewhere else (think NAT): the others configured it, and
+    // keep dialing where they were told to.
+    let mut c = TestCluster::bind(3, |i, cfg| {
+        fast(cfg);
+        if i == 1 {
+            cfg.advertise = Some("127.0.0.1:1".into());
+        }
+    });
+    let configured = c
+        .cluster
+        .config(0)
+        .and_then(|cfg| cfg.peers.iter().find(|p| p.id == NodeId(1)).cloned())
+        .expect("node 0 configures node 1")
+        .addr;
+    c.cluster.start_all().expect("start");
+    assert!(c.cluster.wait_ready(READY_TIMEOUT), "cluster ready");
+    c.node(1).put("k", "v").expect("write through node 1");
+    for i in [0, 2] {
+        let info = c.node(i).info().expect("info");
+        let link = info
+            .links
+            .iter()
+            .find(|l| l.peer == NodeId(1))
+            .expect("link");
+        assert_eq!(link.addr, configured, "node {i}");
+    }
+}
