@@ -267,6 +267,8 @@ fn ask(seed: &str, params: &Params) -> Result<Found, AttemptError> {
 
 /// The answer of `seed` (node `peer`), with the seed's address filled in if it advertised none.
 fn found(seed: &str, peer: NodeId, peer_addr: Option<String>, mut directory: Directory) -> Found {
+    // Members list the acceptors in their configured order; compare them as a set.
+    directory.acceptors.sort();
     if directory.addr_of(peer).is_none() {
         directory.peers.push(PeerAddr {
             id: peer,

@@ -284,6 +284,18 @@ impl Driver {
         self.flush();
         self.commit_group();
         self.flush();
+        self.save_address_book();
+    }
+
+    /// Saves the peer addresses when the network learned a new one (rare: a node joined or
+    /// moved). Best effort: a failure costs only the dial-at-once after a restart.
+    fn save_address_book(&mut self) {
+        if !self.net.take_book_changed() || self.failure.is_some() {
+            return;
+        }
+        if let Err(e) = self.store.save_directory(&self.net.directory()) {
+            log::warn!("cannot save the peer addresses: {e}");
+        }
     }
 
     fn poll_timeout(&mut self) -> Duration {

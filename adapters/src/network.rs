@@ -52,6 +52,8 @@ pub struct Network {
     acceptors: Vec<NodeId>,
     /// Nodes whose address is configured: never replaced by what they advertise.
     pinned: BTreeSet<NodeId>,
+    /// Whether a peer address was learned or changed since [`Network::take_book_changed`].
+    book_changed: bool,
     backoff_ms: (u64, u64),
     listener: Option<TcpListener>,
     max_inbound: usize,
@@ -94,10 +96,13 @@ impl Network {
         for p in known.peers.iter().filter(|p| p.id != limits.params.me) {
             outbound.entry(p.id).or_insert_with(|| link(p).1);
         }
+        let mut acceptors = known.acceptors;
+        acceptors.sort();
         Ok(Network {
             limits,
-            acceptors: known.acceptors,
+            acceptors,
             pinned,
+            book_changed: false,
             backoff_ms,
             listener: Some(listener),
             max_inbound: cfg.max_inbound,
@@ -274,6 +279,7 @@ impl Network {
             if firsthand && !pinned && link.addr() != addr {
                 log::info!("{id} now advertises {addr} (was {})", link.addr());
                 link.set_addr(addr, now);
+                self.book_changed = true;
             }
             return;
         }
@@ -284,7 +290,14 @@ impl Network {
         let (min, max) = self.backoff_ms;
         let link = Outbound::new(id, addr.clone(), Backoff::new(min, max), now);
         self.outbound.insert(id, link);
+        self.book_changed = true;
         io.events.emit(NodeEvent::Discover { peer: id, addr });
+    }
+
+    /// Whether a peer address was learned or changed since the last call (the driver then saves
+    /// [`Network::directory`], so a restart dials late-joined nodes at once).
+    pub fn take_book_changed(&mut self) -> bool {
+        std::mem::take(&mut self.book_changed)
     }
 
     fn token(&mut self) -> Token {

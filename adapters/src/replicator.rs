@@ -263,6 +263,21 @@ fn failure(result: OpResult) -> Error {
     }
 }
 
+/// The peer addresses saved by an earlier run (nodes that joined later), if they belong to the
+/// same acceptor set.
+fn saved_peers(store: &Store, acceptors: &[NodeId]) -> Result<Vec<crate::PeerAddr>, Error> {
+    let mut acceptors = acceptors.to_vec();
+    acceptors.sort();
+    match store.directory()? {
+        Some(saved) if saved.acceptors == acceptors => Ok(saved.peers),
+        Some(_) => {
+            log::warn!("ignoring the saved peer addresses: they belong to other acceptors");
+            Ok(Vec::new())
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The address peers should dial: the configured one, else the bound peer listener's, unless
 /// that is a wildcard address nobody can dial.
 fn advertised(config: &Config, peer: &TcpListener) -> Result<Option<String>, Error> {
@@ -362,11 +377,19 @@ impl Replicator {
         // Recovery bumps and persists the boot incarnation before the engine exists (rule P5).
         let (store, mut recovered) = Store::open(data_dir.as_ref(), &config.storage, &identity)?;
         let learned = if config.seeds.is_empty() {
-            Vec::new()
+            None
         } else {
-            crate::discovery::apply(&mut config, &store, recovered.view.is_none())?
+            Some(crate::discovery::apply(
+                &mut config,
+                &store,
+                recovered.view.is_none(),
+            )?)
         };
         let engine = config.engine_config()?;
+        let learned = match learned {
+            Some(learned) => learned,
+            None => saved_peers(&store, &engine.members)?,
+        };
         // `join` matters only for a new directory: a restart keeps whatever identity it stored.
         recovered.join = config.join && recovered.view.is_none();
         let peer_addr = listeners.peer.local_addr()?;

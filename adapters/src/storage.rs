@@ -13,7 +13,7 @@
 //! | `acceptor`| Paxos instance (epoch), u64 big-endian | postcard [`AcceptorRecord`] (promised ballot, accepted view) |
 //! | `meta`    | `format`, `node_id`, `cluster_id`, `boot` | u32 / u32 / UTF-8 / u64, big-endian |
 //! | `meta`    | `view`, `identity`                    | postcard [`View`] / postcard `Option<`[`level2pc::Identity`]`>` |
-//! | `meta`    | `directory`                           | postcard [`Directory`], what discovery last found |
+//! | `meta`    | `directory`                           | postcard [`Directory`]: the acceptors and every peer address last known (discovery's answer, then each address the network learns) |
 //!
 //! A `Wipe` (the node re-joins under a new identity) clears `entries` and `records` in the same
 //! transaction as the identity change; installing a view drops acceptor state of the instances
@@ -437,7 +437,7 @@ impl Store {
             .map_err(err("validating an entry"))
     }
 
-    /// The cluster directory discovery last found (see [`crate::discovery`]), if any.
+    /// The directory saved last (by discovery, or when the network learned an address), if any.
     pub fn directory(&self) -> Result<Option<Directory>, StorageError> {
         let err = |doing| lmdb_err(doing, self.map_size_bytes);
         let txn = self
@@ -451,7 +451,7 @@ impl Store {
             .transpose()
     }
 
-    /// Durably records the cluster directory, so a restart can find the cluster without a seed.
+    /// Durably records the directory, so a restart dials every known node at once, seed or not.
     pub fn save_directory(&self, directory: &Directory) -> Result<(), StorageError> {
         let err = |doing| lmdb_err(doing, self.map_size_bytes);
         let mut txn = self

@@ -117,3 +117,23 @@ fn a_configured_address_is_never_replaced_by_what_the_peer_advertises() {
         assert_eq!(link.addr, configured, "node {i}");
     }
 }
+
+#[test]
+fn a_restarted_member_dials_a_node_that_joined_later_at_once() {
+    let mut c = TestCluster::ready(3);
+    let seed = c.node(1).peer_addr().to_string();
+    let n3 = open_joiner(&c.dir.path().join("node-3"), seed, Duration::from_secs(10));
+    wait_until(READY_TIMEOUT, "node 3 serves reads", || serves(&n3, "none"));
+    let joined_at = n3.peer_addr().to_string();
+    // Node 0 learned node 3's address from a handshake and saved it: after a restart it has a
+    // link to node 3 from the start, before node 3's reconnect attempt could teach it again.
+    c.cluster.stop(0).expect("stop node 0");
+    c.cluster.start(0).expect("restart node 0");
+    assert_eq!(link_to_3(&c, 0).as_deref(), Some(joined_at.as_str()));
+    c.node(0)
+        .put("after", "1")
+        .expect("write after the restart");
+    wait_until(READY_TIMEOUT, "node 3 sees it", || {
+        n3.get("after").is_ok_and(|v| v == Some(b"1".to_vec()))
+    });
+}
