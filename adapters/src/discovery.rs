@@ -355,4 +355,24 @@ mod tests {
         assert_eq!(c.acceptors, Some(vec![NodeId(0), NodeId(1), NodeId(2)]));
         assert!(c.join);
     }
+
+    #[test]
+    fn an_answer_lists_the_acceptors_in_id_order_and_the_seed_at_its_dialed_address() {
+        // Node 1 lists the acceptors in its configured order and advertises no address.
+        let answer = Directory {
+            acceptors: vec![NodeId(1), NodeId(0), NodeId(2)],
+            peers: vec![peer(0, "h:0"), peer(2, "h:2")],
+        };
+        let f = super::found("seed:1", NodeId(1), None, answer);
+        assert_eq!(f.seed, NodeId(1));
+        assert_eq!(f.directory, found_directory_with_seed());
+        assert!(check(&config(5, "h:5"), &f.directory, Some(&found()), false).is_ok());
+    }
+
+    fn found_directory_with_seed() -> Directory {
+        Directory {
+            acceptors: vec![NodeId(0), NodeId(1), NodeId(2)],
+            peers: vec![peer(0, "h:0"), peer(1, "seed:1"), peer(2, "h:2")],
+        }
+    }
 }
