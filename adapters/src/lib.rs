@@ -41,6 +41,7 @@ pub mod network;
 pub mod outbuf;
 pub mod peer;
 pub mod replicator;
+pub mod resolver;
 pub mod resp;
 pub mod resp_server;
 pub mod storage;

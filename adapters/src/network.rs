@@ -12,6 +12,8 @@
 //!   64 KiB read. A peer sending a malformed or oversized frame is disconnected with an `error`
 //!   event; the node keeps serving.
 //! * Reads: at most 1 MiB per connection per event-loop turn; the rest is read next turn.
+//! * Host names are looked up on the [`Resolver`]'s thread, never on the event loop (at most
+//!   [`crate::resolver::MAX_PENDING`] waiting).
 //! * Peers: the configured ones plus at most [`MAX_DIRECTORY_NODES`] in all; the address of a
 //!   further node learned from a handshake is ignored (and logged).
 //!
@@ -33,6 +35,7 @@ use crate::handshake::Params;
 use crate::inbound::{Inbound, InboundOutcome};
 use crate::outbuf::ReadEnd;
 use crate::peer::{Io, Learned, LinkInfo, LinkLimits, Outbound};
+use crate::resolver::{Resolver, Wake};
 use level2pc::{Instant, Message, NodeId};
 use mio::event::Event;
 use mio::net::TcpListener;
@@ -45,6 +48,16 @@ pub const LISTENER: Token = Token(1);
 /// [`crate::resp_server::FIRST_TOKEN`] on, so the ranges never meet.
 const FIRST_TOKEN: usize = 16;
 
+/// The peers a node knows when it starts.
+#[derive(Clone, Debug, Default)]
+pub struct Peers {
+    /// Configured peers (`Config::peers`): their addresses are never replaced.
+    pub configured: Vec<PeerAddr>,
+    /// Peers known from discovery or an earlier run, and the static acceptor set handed out in
+    /// every directory.
+    pub known: Directory,
+}
+
 /// The peer side of one node's event loop.
 #[derive(Debug)]
 pub struct Network {
@@ -54,6 +67,7 @@ pub struct Network {
     pinned: BTreeSet<NodeId>,
     /// Whether a peer address was learned or changed since [`Network::take_book_changed`].
     book_changed: bool,
+    resolver: Resolver,
     backoff_ms: (u64, u64),
     listener: Option<TcpListener>,
     max_inbound: usize,
@@ -66,16 +80,15 @@ pub struct Network {
 }
 
 impl Network {
-    /// A network for the configured `peers` and the peers `known` from discovery (with the
-    /// static acceptor set handed out in every directory), listening on `listener`; first
-    /// connection attempts are due `now`.
+    /// A network for `peers`, listening on `listener`; first connection attempts are due `now`.
+    /// `wake` interrupts the event loop's poll when a host-name lookup is answered.
     pub fn new(
         params: Params,
         cfg: &NetConfig,
         mut listener: TcpListener,
-        peers: &[PeerAddr],
-        known: Directory,
+        peers: Peers,
         registry: &Registry,
+        wake: Wake,
         now: Instant,
     ) -> std::io::Result<Network> {
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -91,18 +104,20 @@ impl Network {
             let backoff = Backoff::new(backoff_ms.0, backoff_ms.1);
             (p.id, Outbound::new(p.id, p.addr.clone(), backoff, now))
         };
-        let mut outbound: BTreeMap<NodeId, Outbound> = peers.iter().map(link).collect();
+        let mut outbound: BTreeMap<NodeId, Outbound> = peers.configured.iter().map(link).collect();
         let pinned = outbound.keys().copied().collect();
-        for p in known.peers.iter().filter(|p| p.id != limits.params.me) {
+        let me = limits.params.me;
+        for p in peers.known.peers.iter().filter(|p| p.id != me) {
             outbound.entry(p.id).or_insert_with(|| link(p).1);
         }
-        let mut acceptors = known.acceptors;
+        let mut acceptors = peers.known.acceptors;
         acceptors.sort();
         Ok(Network {
             limits,
             acceptors,
             pinned,
             book_changed: false,
+            resolver: Resolver::new(wake),
             backoff_ms,
             listener: Some(listener),
             max_inbound: cfg.max_inbound,
@@ -306,8 +321,10 @@ impl Network {
         token
     }
 
-    /// Starts due connection attempts, expires slow handshakes, and resumes budgeted reads.
+    /// Connects links whose host name was looked up, starts due connection attempts, expires
+    /// slow handshakes, and resumes budgeted reads.
     pub fn on_timers(&mut self, io: &mut Io<'_>) {
+        self.on_answers(io);
         let mut next = self.next_token;
         let mut fresh = Vec::new();
         for (peer, link) in self.outbound.iter_mut() {
@@ -320,6 +337,7 @@ impl Network {
                     t
                 },
                 &self.limits,
+                &mut self.resolver,
             );
             if let Some(token) = link.token().filter(|t| Some(*t) != before) {
                 fresh.push((token, *peer));
@@ -332,6 +350,18 @@ impl Network {
         self.expire_handshakes(io);
         for token in std::mem::take(&mut self.resume) {
             self.on_socket(io, token);
+        }
+    }
+
+    fn on_answers(&mut self, io: &mut Io<'_>) {
+        for (peer, addr, answer) in self.resolver.answers() {
+            let token = self.token();
+            if let Some(link) = self.outbound.get_mut(&peer) {
+                link.on_resolved(io, token, &addr, answer, &self.limits);
+                if link.token() == Some(token) {
+                    self.out_tokens.insert(token, peer);
+                }
+            }
         }
     }
 

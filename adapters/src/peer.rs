@@ -14,13 +14,14 @@ use crate::handshake::{
     Dialer, HandshakeError, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
 };
 use crate::outbuf::{read_bounded, Flushed, OutBuf, ReadEnd};
+use crate::resolver::{literal, Resolver};
 use level2pc::codec::{
     decode_body, encode_frame, encode_messages, DecodeError, FrameKind, FrameReader,
 };
 use level2pc::{Instant, Message, NodeId};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// Bytes read from one connection per event before yielding to others (fairness).
 pub const READ_BUDGET_BYTES: usize = 1024 * 1024;
@@ -90,6 +91,8 @@ impl LinkError {
 enum Link {
     /// Not connected; the next attempt is due at `retry_at`.
     Idle { retry_at: Instant },
+    /// Waiting for the resolver thread to look the host name up.
+    Resolving { deadline: Instant },
     /// TCP connect in progress.
     Connecting {
         stream: TcpStream,
@@ -116,7 +119,7 @@ pub struct LinkInfo {
     pub peer: NodeId,
     /// Its configured address.
     pub addr: String,
-    /// `idle`, `connecting`, `handshaking`, `up` or `stopped`.
+    /// `idle`, `resolving`, `connecting`, `handshaking`, `up` or `stopped`.
     pub state: &'static str,
     /// Consecutive failed attempts.
     pub failures: u32,
@@ -190,11 +193,11 @@ impl Outbound {
     }
 
     /// Dials `addr` from the next attempt on (a connection that is up stays up). A link waiting
-    /// to retry tries the new address at once.
+    /// to retry, or for a lookup of the old address, tries the new one at once.
     pub fn set_addr(&mut self, addr: String, now: Instant) {
         self.addr = addr;
-        if let Link::Idle { retry_at } = &mut self.link {
-            *retry_at = now;
+        if matches!(self.link, Link::Idle { .. } | Link::Resolving { .. }) {
+            self.link = Link::Idle { retry_at: now };
             self.backoff.reset();
         }
     }
@@ -210,7 +213,7 @@ impl Outbound {
             Link::Connecting { token, .. }
             | Link::Handshaking { token, .. }
             | Link::Up { token, .. } => Some(*token),
-            Link::Idle { .. } | Link::Stopped => None,
+            Link::Idle { .. } | Link::Resolving { .. } | Link::Stopped => None,
         }
     }
 
@@ -218,9 +221,9 @@ impl Outbound {
     pub fn deadline(&self) -> Option<Instant> {
         match &self.link {
             Link::Idle { retry_at } => Some(*retry_at),
-            Link::Connecting { deadline, .. } | Link::Handshaking { deadline, .. } => {
-                Some(*deadline)
-            }
+            Link::Resolving { deadline }
+            | Link::Connecting { deadline, .. }
+            | Link::Handshaking { deadline, .. } => Some(*deadline),
             Link::Up { .. } | Link::Stopped => None,
         }
     }
@@ -259,17 +262,23 @@ impl Outbound {
         }
     }
 
-    /// Starts a connection attempt if one is due, or fails one that took too long.
+    /// Starts a connection attempt if one is due (a host name goes to `resolver` first), or
+    /// fails one that took too long.
     pub fn on_timer(
         &mut self,
         io: &mut Io<'_>,
         tokens: &mut impl FnMut() -> Token,
         limits: &LinkLimits,
+        resolver: &mut Resolver,
     ) {
         let now = io.clock.now();
         match &self.link {
-            Link::Idle { retry_at } if *retry_at <= now => self.attempt(io, tokens(), limits, now),
-            Link::Connecting { deadline, .. } | Link::Handshaking { deadline, .. }
+            Link::Idle { retry_at } if *retry_at <= now => {
+                self.attempt(io, tokens, limits, resolver, now)
+            }
+            Link::Resolving { deadline }
+            | Link::Connecting { deadline, .. }
+            | Link::Handshaking { deadline, .. }
                 if *deadline <= now =>
             {
                 self.fail(io, LinkError::Timeout, limits)
@@ -278,7 +287,14 @@ impl Outbound {
         }
     }
 
-    fn attempt(&mut self, io: &mut Io<'_>, token: Token, limits: &LinkLimits, now: Instant) {
+    fn attempt(
+        &mut self,
+        io: &mut Io<'_>,
+        tokens: &mut impl FnMut() -> Token,
+        limits: &LinkLimits,
+        resolver: &mut Resolver,
+        now: Instant,
+    ) {
         if self.attempted {
             let attempt = self.backoff.failures();
             io.events.emit(NodeEvent::Reconnect {
@@ -288,24 +304,63 @@ impl Outbound {
             });
         }
         self.attempted = true;
-        match self.connect(io.registry, token) {
+        // Everything from here to the handshake must finish within the handshake timeout.
+        let deadline = now.plus_ms(limits.handshake_timeout_ms);
+        if let Some(addr) = literal(&self.addr) {
+            self.connect(io, tokens(), addr, deadline, limits);
+        } else if resolver.ask(self.peer, self.addr.clone()) {
+            self.link = Link::Resolving { deadline };
+        } else {
+            let busy = LinkError::Resolve(format!("{}: too many lookups waiting", self.addr));
+            self.fail(io, busy, limits);
+        }
+    }
+
+    /// The resolver answered a lookup of `addr`: connect, or count a failed attempt. An answer
+    /// for an address this link no longer dials, or that came after its deadline, is ignored.
+    pub fn on_resolved(
+        &mut self,
+        io: &mut Io<'_>,
+        token: Token,
+        addr: &str,
+        answer: Result<SocketAddr, String>,
+        limits: &LinkLimits,
+    ) {
+        let Link::Resolving { deadline } = self.link else {
+            return;
+        };
+        if addr != self.addr {
+            return;
+        }
+        match answer {
+            Ok(resolved) => self.connect(io, token, resolved, deadline, limits),
+            Err(e) => self.fail(io, LinkError::Resolve(e), limits),
+        }
+    }
+
+    fn connect(
+        &mut self,
+        io: &mut Io<'_>,
+        token: Token,
+        addr: SocketAddr,
+        deadline: Instant,
+        limits: &LinkLimits,
+    ) {
+        let connected = TcpStream::connect(addr).and_then(|mut stream| {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            io.registry.register(&mut stream, token, interest)?;
+            Ok(stream)
+        });
+        match connected {
             Ok(stream) => {
-                let deadline = now.plus_ms(limits.handshake_timeout_ms);
                 self.link = Link::Connecting {
                     stream,
                     token,
                     deadline,
                 };
             }
-            Err(e) => self.fail(io, e, limits),
+            Err(e) => self.fail(io, e.into(), limits),
         }
-    }
-
-    fn connect(&self, registry: &Registry, token: Token) -> Result<TcpStream, LinkError> {
-        let addr = resolve(&self.addr)?;
-        let mut stream = TcpStream::connect(addr)?;
-        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
-        Ok(stream)
     }
 
     /// Handles readiness of this link's socket.
@@ -492,7 +547,7 @@ impl Outbound {
                 // Deregistering a socket that is being dropped cannot meaningfully fail.
                 let _ = registry.deregister(&mut stream);
             }
-            Link::Idle { .. } | Link::Stopped => {}
+            Link::Idle { .. } | Link::Resolving { .. } | Link::Stopped => {}
         }
         self.out.clear();
     }
@@ -506,6 +561,7 @@ impl Outbound {
     pub fn info(&self) -> LinkInfo {
         let state = match self.link {
             Link::Idle { .. } => "idle",
+            Link::Resolving { .. } => "resolving",
             Link::Connecting { .. } => "connecting",
             Link::Handshaking { .. } => "handshaking",
             Link::Up { .. } => "up",
@@ -532,11 +588,4 @@ fn connected(stream: &TcpStream) -> Result<bool, LinkError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(false),
         Err(e) => Err(e.into()),
     }
-}
-
-fn resolve(addr: &str) -> Result<SocketAddr, LinkError> {
-    addr.to_socket_addrs()
-        .map_err(|e| LinkError::Resolve(format!("{addr}: {e}")))?
-        .next()
-        .ok_or_else(|| LinkError::Resolve(format!("{addr}: no addresses")))
 }

@@ -8,7 +8,7 @@ use crate::driver::{self, ApiMsg, ApiReply, Driver, KeyState, NodeInfo, Parts, R
 use crate::error::Error;
 use crate::events::{EventSink, NodeEvent};
 use crate::handshake::Params;
-use crate::network::Network;
+use crate::network::{Network, Peers};
 use crate::resp_server::RespServer;
 use crate::storage::{Identity, Store};
 use level2pc::{Bytes, Node, NodeId, Op, OpResult, Ts, Unavailable, Write};
@@ -294,6 +294,7 @@ fn sockets(
     known: Directory,
     listeners: Listeners,
     poll: &Poll,
+    waker: Arc<Waker>,
     now: level2pc::Instant,
 ) -> Result<(Network, Option<RespServer>), Error> {
     let params = Params {
@@ -309,9 +310,15 @@ fn sockets(
         params,
         &config.net,
         peer_listener,
-        &config.peers,
-        known,
+        Peers {
+            configured: config.peers.clone(),
+            known,
+        },
         poll.registry(),
+        Box::new(move || {
+            // If the loop is gone, nobody waits for the answer.
+            let _ = waker.wake();
+        }),
         now,
     )?;
     let resp = match listeners.client {
@@ -407,7 +414,7 @@ impl Replicator {
             peers: learned,
         };
         let node = Node::new(engine, recovered, now).map_err(crate::config::ConfigError::from)?;
-        let (net, resp) = sockets(&config, known, listeners, &poll, now)?;
+        let (net, resp) = sockets(&config, known, listeners, &poll, waker.clone(), now)?;
         let (events, events_rx, events_dropped) = EventSink::bounded(config.event_queue);
         let (tx, api) = std::sync::mpsc::sync_channel(config.api_queue);
         let driver = Driver::new(Parts {

@@ -137,3 +137,53 @@ fn a_restarted_member_dials_a_node_that_joined_later_at_once() {
         n3.get("after").is_ok_and(|v| v == Some(b"1".to_vec()))
     });
 }
+
+#[test]
+fn peers_named_by_host_name_connect_through_the_resolver() {
+    use level2pc_adapters::{Listeners, PeerAddr};
+    use std::net::{TcpListener, ToSocketAddrs};
+    level2pc_tests::init_logging();
+    // Bind where `localhost` resolves first, so the test holds on IPv4- and IPv6-first hosts.
+    let ip = ("localhost", 0)
+        .to_socket_addrs()
+        .expect("resolve localhost")
+        .next()
+        .expect("localhost has an address")
+        .ip();
+    let listeners: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind((ip, 0)).expect("bind"))
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nodes: Vec<Replicator> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, peer)| {
+            let peers = (0..3)
+                .filter(|&j| j != i)
+                .map(|j| PeerAddr {
+                    id: NodeId(j as u32),
+                    addr: format!("localhost:{}", ports[j]),
+                })
+                .collect();
+            let mut cfg = Config::new(NodeId(i as u32), format!("localhost:{}", ports[i]), peers);
+            fast(&mut cfg);
+            let listeners = Listeners { peer, client: None };
+            Replicator::open_with_listeners(dir.path().join(format!("n{i}")), cfg, listeners)
+                .expect("open")
+        })
+        .collect();
+    wait_until(READY_TIMEOUT, "every node ready", || {
+        nodes.iter().all(|n| n.info().is_ok_and(|i| i.ready))
+    });
+    nodes[0].put("k", "v").expect("write");
+    assert_eq!(nodes[2].get("k").expect("read"), Some(b"v".to_vec()));
+    let info = nodes[1].info().expect("info");
+    for link in &info.links {
+        assert!(link.addr.starts_with("localhost:"), "{link:?}");
+        assert_eq!(link.state, "up", "{link:?}");
+    }
+}
