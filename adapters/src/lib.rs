@@ -2,7 +2,8 @@
 //!
 //! Runs the `level2pc` engine as a real replica: LMDB storage with group commit
 //! ([`storage`]), a mio event loop talking to peers over TCP with an authenticated handshake
-//! ([`network`], [`peer`], [`inbound`], [`handshake`]) that also spreads every node's address
+//! ([`network`], [`peer`], [`inbound`], [`handshake`], host names looked up off the loop by
+//! [`resolver`]) that also spreads every node's address
 //! ([`directory`]), so a node knowing one member's address can join ([`discovery`],
 //! [`Config::seeds`]), a suspend-aware clock ([`clock`]), a
 //! Redis-protocol front end ([`resp`], [`resp_server`]), and an embedding API ([`Replicator`]).
