@@ -36,6 +36,10 @@ pub struct NetConfig {
     pub peer_send_buffer_bytes: usize,
     /// Most concurrent inbound peer connections (authenticated or not); more are closed at once.
     pub max_inbound: usize,
+    /// A peer learned from a handshake (not configured, not an acceptor) that is no longer in
+    /// the view and has been unreachable this long is forgotten: no more dialing, no longer
+    /// handed out in the directory. If it comes back, its own handshake teaches it again.
+    pub forget_after_ms: u64,
 }
 
 impl Default for NetConfig {
@@ -48,6 +52,7 @@ impl Default for NetConfig {
             max_frame_bytes: level2pc::codec::DEFAULT_MAX_FRAME_BYTES,
             peer_send_buffer_bytes: 64 * 1024 * 1024,
             max_inbound: 64,
+            forget_after_ms: 10 * 60 * 1000,
         }
     }
 }

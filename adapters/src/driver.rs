@@ -471,11 +471,14 @@ impl Driver {
             Event::PeerUp(peer) => log::info!("peer {peer} is up"),
             Event::PeerDown(peer) => log::warn!("peer {peer} is down (silent too long)"),
             Event::Committed(_) => {}
-            Event::View(view) => log::info!(
-                "installed view {} with {} members",
-                view.epoch.0,
-                view.members.len()
-            ),
+            Event::View(view) => {
+                log::info!(
+                    "installed view {} with {} members",
+                    view.epoch.0,
+                    view.members.len()
+                );
+                self.net.set_members(view.members.iter().map(|m| m.id.node));
+            }
         }
     }
 

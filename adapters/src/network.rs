@@ -15,7 +15,9 @@
 //! * Host names are looked up on the [`Resolver`]'s thread, never on the event loop (at most
 //!   [`crate::resolver::MAX_PENDING`] waiting).
 //! * Peers: the configured ones plus at most [`MAX_DIRECTORY_NODES`] in all; the address of a
-//!   further node learned from a handshake is ignored (and logged).
+//!   further node learned from a handshake is ignored (and logged). A learned node that left the
+//!   view and stayed unreachable for `NetConfig::forget_after_ms` is forgotten, so churn does not
+//!   fill the book.
 //!
 //! # Discovery
 //!
@@ -68,6 +70,9 @@ pub struct Network {
     /// Whether a peer address was learned or changed since [`Network::take_book_changed`].
     book_changed: bool,
     resolver: Resolver,
+    /// Members of the installed view (empty until the driver reports one): never forgotten.
+    members: BTreeSet<NodeId>,
+    forget_after_ms: u64,
     backoff_ms: (u64, u64),
     listener: Option<TcpListener>,
     max_inbound: usize,
@@ -118,6 +123,8 @@ impl Network {
             pinned,
             book_changed: false,
             resolver: Resolver::new(wake),
+            members: BTreeSet::new(),
+            forget_after_ms: cfg.forget_after_ms,
             backoff_ms,
             listener: Some(listener),
             max_inbound: cfg.max_inbound,
@@ -325,6 +332,7 @@ impl Network {
     /// slow handshakes, and resumes budgeted reads.
     pub fn on_timers(&mut self, io: &mut Io<'_>) {
         self.on_answers(io);
+        self.forget_departed(io);
         let mut next = self.next_token;
         let mut fresh = Vec::new();
         for (peer, link) in self.outbound.iter_mut() {
@@ -350,6 +358,45 @@ impl Network {
         self.expire_handshakes(io);
         for token in std::mem::take(&mut self.resume) {
             self.on_socket(io, token);
+        }
+    }
+
+    /// The installed view's members (they are never forgotten).
+    pub fn set_members(&mut self, members: impl IntoIterator<Item = NodeId>) {
+        self.members = members.into_iter().collect();
+    }
+
+    /// Forgets learned peers that left: not configured, not an acceptor, not in the installed
+    /// view, and unreachable for `forget_after_ms`.
+    fn forget_departed(&mut self, io: &mut Io<'_>) {
+        if self.members.is_empty() {
+            return; // no view yet: everyone may still be a member
+        }
+        let now = io.clock.now();
+        let after_ns = self.forget_after_ms.saturating_mul(1_000_000);
+        let gone: Vec<NodeId> = self
+            .outbound
+            .iter()
+            .filter(|(id, link)| {
+                !self.pinned.contains(id)
+                    && !self.acceptors.contains(id)
+                    && !self.members.contains(id)
+                    && link
+                        .down_since()
+                        .is_some_and(|t| now.saturating_ns_since(t) >= after_ns)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(mut link) = self.outbound.remove(&id) {
+                log::info!(
+                    "forgetting {id} at {}: not a member, unreachable for {} s",
+                    link.addr(),
+                    self.forget_after_ms / 1000
+                );
+                link.stop(io.registry);
+            }
+            self.book_changed = true;
         }
     }
 

@@ -143,6 +143,8 @@ pub struct Outbound {
     sent_frames: u64,
     dropped_frames: u64,
     learned: Option<Learned>,
+    /// Since when the link has not been up (`None` while it is).
+    down_since: Option<Instant>,
 }
 
 /// What the peer told this node in the handshake of a new outbound link.
@@ -184,7 +186,13 @@ impl Outbound {
             sent_frames: 0,
             dropped_frames: 0,
             learned: None,
+            down_since: Some(now),
         }
+    }
+
+    /// Since when the link has not been up; `None` while it is.
+    pub fn down_since(&self) -> Option<Instant> {
+        self.down_since
     }
 
     /// The address this link dials.
@@ -475,6 +483,7 @@ impl Outbound {
             return;
         };
         self.link = Link::Up { stream, token };
+        self.down_since = None;
         self.reader = FrameReader::new(limits.max_frame_bytes);
         self.backoff.reset();
         self.fail_reported = false;
@@ -510,6 +519,7 @@ impl Outbound {
         let was_up = self.is_up();
         self.close(io.registry);
         if was_up {
+            self.down_since = Some(io.clock.now());
             log::info!("link to {} at {} closed: {err}", self.peer, self.addr);
             io.events.emit(NodeEvent::Disconnect {
                 peer: self.peer,

@@ -187,3 +187,29 @@ fn peers_named_by_host_name_connect_through_the_resolver() {
         assert_eq!(link.state, "up", "{link:?}");
     }
 }
+
+#[test]
+fn a_node_that_left_is_forgotten_once_removed_and_unreachable() {
+    let mut c = TestCluster::bind(3, |_, cfg| {
+        fast(cfg);
+        cfg.net.forget_after_ms = 300;
+    });
+    c.cluster.start_all().expect("start");
+    assert!(c.cluster.wait_ready(READY_TIMEOUT), "cluster ready");
+    let seed = c.node(0).peer_addr().to_string();
+    let n3 = open_joiner(&c.dir.path().join("node-3"), seed, Duration::from_secs(10));
+    wait_until(READY_TIMEOUT, "node 3 serves reads", || serves(&n3, "none"));
+    assert!(link_to_3(&c, 0).is_some());
+    n3.close().expect("node 3 leaves for good");
+    // While node 3 is still in the view its address is kept; once a view change removed it
+    // and it stayed unreachable, it is forgotten (no more dialing, not handed to joiners).
+    wait_until(READY_TIMEOUT, "node 0 forgets node 3", || {
+        link_to_3(&c, 0).is_none()
+    });
+    let info = c.node(0).info().expect("info");
+    assert!(
+        !info.members.contains(&NodeId(3)),
+        "forgotten only after removal"
+    );
+    c.node(0).put("k", "v").expect("the others go on");
+}
