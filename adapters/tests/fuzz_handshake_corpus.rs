@@ -8,6 +8,8 @@
 
 #[path = "../../fuzz/shared/handshake_check.rs"]
 mod handshake_check;
+#[path = "../../fuzz/shared/replay.rs"]
+mod replay;
 
 use handshake_check::{check_established, sample_directory, Side, ACCEPTOR_ID, CLUSTER, DIALER_ID};
 use level2pc::codec::{encode_frame, FrameKind, PROTOCOL_VERSION};
@@ -16,50 +18,14 @@ use level2pc_adapters::directory::Directory;
 use level2pc_adapters::handshake::{HandshakeMsg, Step, MAX_HANDSHAKE_FRAME_BYTES, NONCE_BYTES};
 use level2pc_adapters::PeerAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
-
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
-fn files(kind: &str) -> Vec<PathBuf> {
-    let dir = fuzz_dir().join(kind).join("handshake");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
+use std::path::Path;
 
 #[test]
 fn handshake_corpus_and_regressions_replay() {
-    let corpus = files("corpus");
-    assert!(
-        !corpus.is_empty(),
-        "fuzz/corpus/handshake/ is empty or missing"
-    );
-    let regressions = files("regressions");
-    let mut failed = Vec::new();
-    for path in corpus.iter().chain(&regressions) {
-        let data = std::fs::read(path).expect("read corpus file");
-        if catch_unwind(|| handshake_check::handshake(&data)).is_err() {
-            failed.push(path.display().to_string());
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "handshake: {} of {} inputs fail: {failed:#?}",
-        failed.len(),
-        corpus.len() + regressions.len()
-    );
-    eprintln!(
-        "handshake: {} corpus and {} regression inputs pass",
-        corpus.len(),
-        regressions.len()
+    replay::replay(
+        env!("CARGO_MANIFEST_DIR"),
+        "handshake",
+        handshake_check::handshake,
     );
 }
 
@@ -430,7 +396,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 #[ignore]
 fn write_seed_corpus() {
-    let dir = fuzz_dir().join("corpus").join("handshake");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/handshake");
     std::fs::create_dir_all(&dir).expect("mkdir");
     for (name, data) in seeds() {
         std::fs::write(dir.join(format!("seed-{name}")), data).expect("write seed");

@@ -15,24 +15,12 @@ use std::sync::Arc;
 #[global_allocator]
 static ALLOC: alloc_meter::Meter = alloc_meter::Meter;
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("fuzz")
-}
+#[path = "../../fuzz/shared/replay.rs"]
+mod shared;
 
-/// The files of `fuzz/<kind>/<target>/`, sorted (none if the folder does not exist).
+/// The files of `fuzz/<kind>/<target>/`, sorted.
 fn files(kind: &str, target: &str) -> Vec<PathBuf> {
-    let dir = fuzz_dir().join(kind).join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
+    shared::files(env!("CARGO_MANIFEST_DIR"), kind, target)
 }
 
 /// Runs every corpus file of `target` through `body` in this process, and every regression
@@ -281,7 +269,9 @@ fn resp_seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[ignore]
 fn write_seed_corpus() {
     let write = |target: &str, name: &str, data: &[u8]| {
-        let dir = fuzz_dir().join("corpus").join(target);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus")
+            .join(target);
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join(format!("seed-{name}")), data).expect("write seed");
     };
