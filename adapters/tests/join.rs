@@ -6,7 +6,7 @@
 mod common;
 
 use common::history::{client_loop, get, Recording};
-use common::{free_port, serve_args, wait_ready, ServeProc, BIN};
+use common::{free_port, start_cluster, wait_ready, ServeProc, BIN};
 use level2pc_adapters::resp::client::{Client, Value};
 use std::path::Path;
 use std::process::Command;
@@ -44,23 +44,9 @@ fn info(port: u16) -> String {
 }
 
 /// Starts the three configured nodes and waits until they serve.
-fn start_cluster(dir: &Path, peer_ports: &[u16], client_ports: &[u16]) -> Vec<ServeProc> {
-    let procs: Vec<ServeProc> = (0..3)
-        .map(|i| {
-            let extra = ["--op-timeout-ms", "1000"];
-            let args = serve_args(i, &peer_ports[..3], &client_ports[..3], dir, &extra);
-            ServeProc::start(args, client_ports[i], &dir.join(format!("node-{i}.log")))
-        })
-        .collect();
-    for p in &procs {
-        assert!(
-            wait_ready(p.client_port, READY),
-            "node on {} not ready:\n{}",
-            p.client_port,
-            p.log_tail()
-        );
-    }
-    procs
+fn start_three(dir: &Path, peer_ports: &[u16], client_ports: &[u16]) -> Vec<ServeProc> {
+    let extra = ["--op-timeout-ms", "1000"];
+    start_cluster(dir, &peer_ports[..3], &client_ports[..3], &extra, READY)
 }
 
 #[test]
@@ -68,7 +54,7 @@ fn nodes_knowing_one_address_join_under_load_get_all_data_and_stay_linearizable(
     let dir = tempfile::tempdir().expect("temp dir");
     let peer_ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
     let client_ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-    let mut procs = start_cluster(dir.path(), &peer_ports, &client_ports);
+    let mut procs = start_three(dir.path(), &peer_ports, &client_ports);
 
     let rec = Recording::new();
     let stop = Arc::new(AtomicBool::new(false));
@@ -160,7 +146,7 @@ fn a_joiner_with_a_taken_id_or_the_wrong_secret_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().expect("temp dir");
     let peer_ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
     let client_ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-    let _procs = start_cluster(dir.path(), &peer_ports, &client_ports);
+    let _procs = start_three(dir.path(), &peer_ports, &client_ports);
 
     // Id 1 is node 1's, at another address.
     let taken = joiner_args(1, peer_ports[3], client_ports[3], peer_ports[0], dir.path());

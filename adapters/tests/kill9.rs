@@ -4,7 +4,7 @@
 mod common;
 
 use common::history::{client_loop, get, Recording};
-use common::{free_port, serve_args, wait_ready, ServeProc};
+use common::{free_port, start_cluster, wait_ready};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,30 +18,8 @@ fn kill_9_during_writes_loses_no_acknowledged_write_and_stays_linearizable() {
     let dir = tempfile::tempdir().expect("temp dir");
     let peer_ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
     let client_ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
-    let mut procs: Vec<ServeProc> = (0..NODES)
-        .map(|i| {
-            let args = serve_args(
-                i,
-                &peer_ports,
-                &client_ports,
-                dir.path(),
-                &["--op-timeout-ms", "1000"],
-            );
-            ServeProc::start(
-                args,
-                client_ports[i],
-                &dir.path().join(format!("node-{i}.log")),
-            )
-        })
-        .collect();
-    for p in &procs {
-        assert!(
-            wait_ready(p.client_port, READY),
-            "node on {} not ready:\n{}",
-            p.client_port,
-            p.log_tail()
-        );
-    }
+    let extra = ["--op-timeout-ms", "1000"];
+    let mut procs = start_cluster(dir.path(), &peer_ports, &client_ports, &extra, READY);
 
     let rec = Recording::new();
     let nodes: Vec<(usize, u16)> = client_ports.iter().copied().enumerate().collect();

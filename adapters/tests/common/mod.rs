@@ -137,3 +137,30 @@ pub fn serve_args(
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
+
+/// Starts `level2pc serve` for nodes `0..peer_ports.len()` (each configured with all the
+/// others, plus `extra` arguments, logging to `DIR/node-<i>.log`) and waits until each is
+/// ready; panics with the log tail of one that is not within `timeout`.
+pub fn start_cluster(
+    dir: &Path,
+    peer_ports: &[u16],
+    client_ports: &[u16],
+    extra: &[&str],
+    timeout: Duration,
+) -> Vec<ServeProc> {
+    let procs: Vec<ServeProc> = (0..peer_ports.len())
+        .map(|i| {
+            let args = serve_args(i, peer_ports, client_ports, dir, extra);
+            ServeProc::start(args, client_ports[i], &dir.join(format!("node-{i}.log")))
+        })
+        .collect();
+    for p in &procs {
+        assert!(
+            wait_ready(p.client_port, timeout),
+            "node on {} not ready:\n{}",
+            p.client_port,
+            p.log_tail()
+        );
+    }
+    procs
+}
