@@ -100,6 +100,13 @@ impl Script {
         self.cut.insert((b, a));
     }
 
+    /// Cuts node `i` off from every other node, both ways.
+    pub fn isolate(&mut self, i: usize) {
+        for other in (0..self.nodes.len()).filter(|&o| o != i) {
+            self.partition(i, other);
+        }
+    }
+
     /// (Re)starts node `i` from its disk.
     pub fn start(&mut self, i: usize) {
         self.start_with(i, false);
@@ -290,6 +297,17 @@ impl Script {
             }
             self.tick_all();
         }
+    }
+
+    /// Settles 1 ms at a time until `cond` holds, for at most `max_ms`; whether it holds.
+    pub fn settle_until(&mut self, max_ms: u64, cond: impl Fn(&Script) -> bool) -> bool {
+        for _ in 0..max_ms {
+            if cond(self) {
+                return true;
+            }
+            self.settle(1);
+        }
+        cond(self)
     }
 
     /// The engine of node `i` (panics if it is down: a broken script).

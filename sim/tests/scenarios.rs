@@ -302,8 +302,7 @@ fn minority_reads_across_the_removal(mutant: Option<Mutant>) -> (Script, usize, 
     let mut s = Script::new(3, mutant);
     submit(&mut s, A, put("x", "old"));
     s.settle(50);
-    s.partition(R, A);
-    s.partition(R, D);
+    s.isolate(R);
     s.settle(700);
     let w = submit(&mut s, A, put("x", "new"));
     s.settle(5);
@@ -491,17 +490,11 @@ fn stale_grants_after_a_restart(mutant: Option<Mutant>) -> (Script, usize) {
             _ => None,
         })
     };
-    let mut waited = 0;
-    while held(&s).is_none() && waited < 1_000 {
-        s.settle(1);
-        waited += 1;
-    }
+    s.settle_until(1_000, |s| held(s).is_some());
     let old_id = held(&s).expect("R asks for a lease at least once a second");
     s.crash(R);
     s.start(R);
-    for other in [A, D] {
-        s.partition(R, other);
-    }
+    s.isolate(R);
     // The old grants arrive (late, duplicated) while R's new boot reuses the request id.
     let old = move |m: &Message| matches!(m, Message::LeaseGrant { id, .. } if id.1 == old_id);
     for _ in 0..2_000 {
@@ -512,15 +505,8 @@ fn stale_grants_after_a_restart(mutant: Option<Mutant>) -> (Script, usize) {
         }
         s.settle(1);
     }
-    let mut waited = 0;
-    while s.node(A).view().contains(NodeId(R as u32)) && waited < 5_000 {
-        s.settle(10);
-        waited += 10;
-    }
-    assert!(
-        !s.node(A).view().contains(NodeId(R as u32)),
-        "the cut-off R is removed"
-    );
+    let removed = |s: &Script| !s.node(A).view().contains(NodeId(R as u32));
+    assert!(s.settle_until(5_000, removed), "the cut-off R is removed");
     let w = submit(&mut s, A, put("x", "new"));
     s.settle(10);
     let r = submit(&mut s, R, get("x"));
@@ -549,9 +535,7 @@ fn amnesiac_acceptor(mutant: Option<Mutant>) -> Script {
     let mut s = Script::new(3, mutant);
     submit(&mut s, A, put("x", "old"));
     s.settle(50);
-    for other in [A, D] {
-        s.partition(R, other);
-    }
+    s.isolate(R);
     s.settle(3_000);
     assert_eq!(s.node(A).view().epoch.0, 2, "A and D removed R");
     s.crash(D);
