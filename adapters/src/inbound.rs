@@ -5,8 +5,8 @@ use crate::directory::Directory;
 use crate::events::NodeEvent;
 use crate::handshake::{Acceptor, HandshakeMsg, Step, MAX_HANDSHAKE_FRAME_BYTES};
 use crate::outbuf::{read_bounded, OutBuf, ReadEnd};
-use crate::peer::{Io, LinkError, LinkLimits, PeerInput, READ_BUDGET_BYTES};
-use level2pc::codec::{decode_body, encode_frame, FrameKind, FrameReader};
+use crate::peer::{push_handshake, Io, LinkError, LinkLimits, PeerInput, READ_BUDGET_BYTES};
+use level2pc::codec::{decode_body, FrameKind, FrameReader};
 use level2pc::{Instant, Message, NodeId};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -192,12 +192,7 @@ impl Inbound {
     }
 
     fn push(&mut self, msg: &HandshakeMsg) -> Result<(), LinkError> {
-        self.out
-            .push_bounded(usize::MAX, |b| {
-                encode_frame(FrameKind::Handshake, msg, MAX_HANDSHAKE_FRAME_BYTES, b)
-            })
-            .map(|_| ())
-            .map_err(|_| LinkError::Protocol("cannot encode a handshake message"))
+        push_handshake(&mut self.out, msg)
     }
 
     fn report(&self, io: &mut Io<'_>, err: &LinkError) {

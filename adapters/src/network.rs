@@ -105,15 +105,13 @@ impl Network {
             send_buffer_bytes: cfg.peer_send_buffer_bytes,
         };
         let backoff_ms = (cfg.backoff_min_ms, cfg.backoff_max_ms);
-        let link = |p: &PeerAddr| {
-            let backoff = Backoff::new(backoff_ms.0, backoff_ms.1);
-            (p.id, Outbound::new(p.id, p.addr.clone(), backoff, now))
-        };
-        let mut outbound: BTreeMap<NodeId, Outbound> = peers.configured.iter().map(link).collect();
+        let link = |p: &PeerAddr| new_link(p.id, p.addr.clone(), backoff_ms, now);
+        let mut outbound: BTreeMap<NodeId, Outbound> =
+            peers.configured.iter().map(|p| (p.id, link(p))).collect();
         let pinned = outbound.keys().copied().collect();
         let me = limits.params.me;
         for p in peers.known.peers.iter().filter(|p| p.id != me) {
-            outbound.entry(p.id).or_insert_with(|| link(p).1);
+            outbound.entry(p.id).or_insert_with(|| link(p));
         }
         let mut acceptors = peers.known.acceptors;
         acceptors.sort();
@@ -309,8 +307,7 @@ impl Network {
             log::warn!("ignoring {id} at {addr}: already {MAX_DIRECTORY_NODES} peers");
             return;
         }
-        let (min, max) = self.backoff_ms;
-        let link = Outbound::new(id, addr.clone(), Backoff::new(min, max), now);
+        let link = new_link(id, addr.clone(), self.backoff_ms, now);
         self.outbound.insert(id, link);
         self.book_changed = true;
         io.events.emit(NodeEvent::Discover { peer: id, addr });
@@ -482,4 +479,9 @@ impl Network {
         inbound.dedup();
         (links, inbound)
     }
+}
+
+/// An outbound link to `id` at `addr`, first attempt due `now`.
+fn new_link(id: NodeId, addr: String, (min_ms, max_ms): (u64, u64), now: Instant) -> Outbound {
+    Outbound::new(id, addr, Backoff::new(min_ms, max_ms), now)
 }

@@ -468,12 +468,7 @@ impl Outbound {
     }
 
     fn push_handshake(&mut self, msg: &HandshakeMsg) -> Result<(), LinkError> {
-        self.out
-            .push_bounded(usize::MAX, |b| {
-                encode_frame(FrameKind::Handshake, msg, MAX_HANDSHAKE_FRAME_BYTES, b)
-            })
-            .map(|_| ())
-            .map_err(|_| LinkError::Protocol("cannot encode a handshake message"))
+        push_handshake(&mut self.out, msg)
     }
 
     fn establish(&mut self, io: &mut Io<'_>, limits: &LinkLimits) {
@@ -598,4 +593,14 @@ fn connected(stream: &TcpStream) -> Result<bool, LinkError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Queues a handshake message as a frame (either direction of either kind of connection).
+pub fn push_handshake(out: &mut OutBuf, msg: &HandshakeMsg) -> Result<(), LinkError> {
+    // Unbounded: the handshake sends at most two small messages per connection.
+    out.push_bounded(usize::MAX, |b| {
+        encode_frame(FrameKind::Handshake, msg, MAX_HANDSHAKE_FRAME_BYTES, b)
+    })
+    .map(|_| ())
+    .map_err(|_| LinkError::Protocol("cannot encode a handshake message"))
 }
