@@ -318,4 +318,25 @@ mod tests {
         cfg.resp.max_clients = 0;
         assert_eq!(cfg.engine_config(), Err(ConfigError::Zero("max_clients")));
     }
+
+    #[test]
+    fn bad_addresses_and_too_many_nodes_are_refused() {
+        let mut cfg = three();
+        cfg.advertise = Some("no port".into());
+        assert!(matches!(cfg.engine_config(), Err(ConfigError::Addr(_))));
+        let mut cfg = three();
+        cfg.seeds = vec!["h:1".into(), ":2".into()];
+        assert!(matches!(cfg.engine_config(), Err(ConfigError::Addr(_))));
+        let mut cfg = three();
+        cfg.peers = (1..=MAX_DIRECTORY_NODES as u32 + 1)
+            .map(|i| PeerAddr {
+                id: NodeId(i),
+                addr: format!("h:{i}"),
+            })
+            .collect();
+        assert_eq!(
+            cfg.engine_config(),
+            Err(ConfigError::TooManyNodes(MAX_DIRECTORY_NODES + 2))
+        );
+    }
 }

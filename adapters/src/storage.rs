@@ -767,6 +767,35 @@ mod tests {
     }
 
     #[test]
+    fn the_saved_peer_directory_survives_a_restart_and_garbage_is_a_typed_error() {
+        use crate::config::PeerAddr;
+        let dir = tempfile::tempdir().unwrap();
+        let saved = Directory {
+            acceptors: vec![NodeId(0), NodeId(1)],
+            peers: vec![PeerAddr {
+                id: NodeId(7),
+                addr: "h:7".into(),
+            }],
+        };
+        {
+            let (store, _) =
+                Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
+            assert_eq!(store.directory().unwrap(), None);
+            store.save_directory(&saved).unwrap();
+        }
+        let (store, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
+        assert_eq!(store.directory().unwrap(), Some(saved));
+        let mut txn = store.env.begin_rw_txn().unwrap();
+        txn.put(store.meta, &META_DIRECTORY, &[0xff; 3], WriteFlags::empty())
+            .unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(
+            store.directory(),
+            Err(StorageError::Corrupt { what: "directory" })
+        ));
+    }
+
+    #[test]
     fn a_directory_in_use_is_refused_until_closed() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
