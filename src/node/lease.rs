@@ -78,11 +78,9 @@ impl Node {
     /// Acceptor side: grant if `member` is Active in this acceptor's view and no accepted (or
     /// about-to-be-accepted) proposal removes it; promise not to remove it for `W`.
     pub(super) fn on_lease_req(&mut self, from: NodeId, id: (u64, u64), member: MemberId) {
-        #[cfg(feature = "mutants")]
-        let removing = self.acceptor.no_grant.contains(&member)
-            && !self.mutant(crate::mutant::Mutant::GrantWhileRemoving);
-        #[cfg(not(feature = "mutants"))]
         let removing = self.acceptor.no_grant.contains(&member);
+        #[cfg(feature = "mutants")]
+        let removing = removing && !self.mutant(crate::mutant::Mutant::GrantWhileRemoving);
         if member.node != from || !self.view.is_active(member) || removing {
             return;
         }
@@ -97,11 +95,9 @@ impl Node {
 
     /// Holder side: a majority of grants for one request extends the lease to `sent + L`.
     pub(super) fn on_lease_grant(&mut self, from: NodeId, id: (u64, u64), member: MemberId) {
-        #[cfg(feature = "mutants")]
-        let stale = !self.mutant(crate::mutant::Mutant::AcceptStaleGrants)
-            && (id.0 != self.boot.0 || Some(member) != self.member_id());
-        #[cfg(not(feature = "mutants"))]
         let stale = id.0 != self.boot.0 || Some(member) != self.member_id();
+        #[cfg(feature = "mutants")]
+        let stale = stale && !self.mutant(crate::mutant::Mutant::AcceptStaleGrants);
         if stale || !self.acceptors.contains(&from) {
             return; // a grant for an earlier boot or another identity
         }
