@@ -48,12 +48,32 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(Command, usize)>, Re
 pub type RawRequest<'a> = (Vec<&'a [u8]>, usize);
 
 /// Parses the framing only: the request's arguments as slices of `buf`.
+///
+/// The verdict depends only on the first `max_request_bytes` bytes (a request must fit in them),
+/// so it is the same whether the rest of the stream is buffered or not: the server caps its read
+/// buffer at `max_request_bytes + 1`, and a request that is both oversized and malformed past
+/// the limit must not be `TooLarge` when read in chunks but `Malformed` when read whole.
 pub fn parse_multibulk<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<Option<RawRequest<'a>>, RespError> {
+    let view = &buf[..buf.len().min(limits.max_request_bytes)];
+    match parse_multibulk_within(view, limits)? {
+        Some(request) => Ok(Some(request)),
+        // The request needs bytes past the limit (or past what is buffered).
+        None if buf.len() > view.len() => Err(RespError::TooLarge),
+        None => Ok(None),
+    }
+}
+
+/// [`parse_multibulk`] over a buffer already cut at the request limit: `Ok(None)` if the request
+/// does not end inside `buf`.
+fn parse_multibulk_within<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<Option<RawRequest<'a>>, RespError> {
     let Some((count, mut pos)) = header(buf, 0, b'*')? else {
-        return incomplete(buf, limits);
+        return Ok(None);
     };
     if count > i64::try_from(limits.max_args).unwrap_or(i64::MAX) {
         return Err(RespError::TooLarge);
@@ -61,7 +81,7 @@ pub fn parse_multibulk<'a>(
     let mut args = Vec::new();
     for _ in 0..count.max(0) {
         let Some((len, after)) = header(buf, pos, b'$')? else {
-            return incomplete(buf, limits);
+            return Ok(None);
         };
         let len = usize::try_from(len).map_err(|_| RespError::Malformed("invalid bulk length"))?;
         if len > limits.max_request_bytes {
@@ -69,29 +89,17 @@ pub fn parse_multibulk<'a>(
         }
         let end = after.checked_add(len).ok_or(RespError::TooLarge)?;
         let Some(arg) = buf.get(after..end) else {
-            return incomplete(buf, limits);
+            return Ok(None);
         };
         match buf.get(end..end + 2) {
             Some(b"\r\n") => {}
             Some(_) => return Err(RespError::Malformed("bulk string not terminated by CRLF")),
-            None => return incomplete(buf, limits),
+            None => return Ok(None),
         }
         args.push(arg);
         pos = end + 2;
-        if pos > limits.max_request_bytes {
-            return Err(RespError::TooLarge);
-        }
     }
     Ok(Some((args, pos)))
-}
-
-/// An incomplete request is fine unless what is already buffered exceeds the limit.
-fn incomplete<T>(buf: &[u8], limits: &Limits) -> Result<Option<T>, RespError> {
-    if buf.len() > limits.max_request_bytes {
-        Err(RespError::TooLarge)
-    } else {
-        Ok(None)
-    }
 }
 
 /// Parses a `<marker><integer>\r\n` line at `pos`: `Ok(None)` if incomplete.
@@ -245,6 +253,25 @@ mod tests {
             .unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn the_verdict_does_not_depend_on_bytes_past_the_limit() {
+        // A bulk string that ends past the 1024-byte limit and is not followed by CRLF: the
+        // server, whose read buffer holds at most 1025 bytes, sees only "too large", and so must
+        // a parse of the whole stream (found by the `resp` fuzz target).
+        let mut req = b"*1\r\n$1014\r\n".to_vec();
+        req.extend_from_slice(&[b'a'; 1014]);
+        req.extend_from_slice(b"XY");
+        assert!(req.len() > LIMITS.max_request_bytes + 1);
+        let capped = &req[..LIMITS.max_request_bytes + 1];
+        assert_eq!(parse(capped, &LIMITS), Err(RespError::TooLarge));
+        assert_eq!(parse(&req, &LIMITS), Err(RespError::TooLarge));
+        // Malformed inside the limit stays malformed, however much follows.
+        let mut bad = b"*1\r\n$3\r\nabcXY".to_vec();
+        assert!(matches!(parse(&bad, &LIMITS), Err(RespError::Malformed(_))));
+        bad.extend_from_slice(&[b'z'; 2000]);
+        assert!(matches!(parse(&bad, &LIMITS), Err(RespError::Malformed(_))));
     }
 
     #[test]
