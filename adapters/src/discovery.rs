@@ -19,6 +19,7 @@ use crate::config::{Config, PeerAddr};
 use crate::directory::Directory;
 use crate::handshake::MAX_HANDSHAKE_FRAME_BYTES;
 use crate::handshake::{Dialer, HandshakeError, HandshakeMsg, Params, Step};
+use crate::resolver::MAX_ADDRS_PER_NAME;
 use crate::storage::{StorageError, Store};
 use level2pc::codec::{decode_body, encode_frame, DecodeError, FrameKind, FrameReader};
 use level2pc::NodeId;
@@ -220,14 +221,26 @@ pub fn discover(
     }
 }
 
+/// A connection to the first of `seed`'s addresses (at most [`MAX_ADDRS_PER_NAME`], in the
+/// system's order) that accepts one: `localhost` may be `::1` and `127.0.0.1`, and the seed may
+/// listen on only one of them.
+fn connect_any(seed: &str) -> Result<TcpStream, AttemptError> {
+    let addrs = seed
+        .to_socket_addrs()
+        .map_err(|e| AttemptError::Resolve(format!("{seed}: {e}")))?;
+    let mut last = AttemptError::Resolve(format!("{seed}: no addresses"));
+    for addr in addrs.take(MAX_ADDRS_PER_NAME) {
+        match TcpStream::connect_timeout(&addr, ATTEMPT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e.into(),
+        }
+    }
+    Err(last)
+}
+
 /// One handshake with `seed`, on a blocking socket, closed afterwards.
 fn ask(seed: &str, params: &Params) -> Result<Found, AttemptError> {
-    let addr = seed
-        .to_socket_addrs()
-        .map_err(|e| AttemptError::Resolve(format!("{seed}: {e}")))?
-        .next()
-        .ok_or_else(|| AttemptError::Resolve(format!("{seed}: no addresses")))?;
-    let mut stream = TcpStream::connect_timeout(&addr, ATTEMPT_TIMEOUT)?;
+    let mut stream = connect_any(seed)?;
     stream.set_read_timeout(Some(ATTEMPT_TIMEOUT))?;
     stream.set_write_timeout(Some(ATTEMPT_TIMEOUT))?;
     let _ = stream.set_nodelay(true);

@@ -145,6 +145,10 @@ pub struct Outbound {
     learned: Option<Learned>,
     /// Since when the link has not been up (`None` while it is).
     down_since: Option<Instant>,
+    /// The socket address of the current or last attempt.
+    dialed: Option<SocketAddr>,
+    /// Of a host name's addresses, the one the link last got up on: tried first next time.
+    last_good: Option<SocketAddr>,
 }
 
 /// What the peer told this node in the handshake of a new outbound link.
@@ -187,6 +191,8 @@ impl Outbound {
             dropped_frames: 0,
             learned: None,
             down_since: Some(now),
+            dialed: None,
+            last_good: None,
         }
     }
 
@@ -204,6 +210,7 @@ impl Outbound {
     /// to retry, or for a lookup of the old address, tries the new one at once.
     pub fn set_addr(&mut self, addr: String, now: Instant) {
         self.addr = addr;
+        self.last_good = None;
         if matches!(self.link, Link::Idle { .. } | Link::Resolving { .. }) {
             self.link = Link::Idle { retry_at: now };
             self.backoff.reset();
@@ -324,14 +331,15 @@ impl Outbound {
         }
     }
 
-    /// The resolver answered a lookup of `addr`: connect, or count a failed attempt. An answer
-    /// for an address this link no longer dials, or that came after its deadline, is ignored.
+    /// The resolver answered a lookup of `addr`: connect to one of its addresses (see
+    /// [`choose_addr`]), or count a failed attempt. An answer for an address this link no longer
+    /// dials, or that came after its deadline, is ignored.
     pub fn on_resolved(
         &mut self,
         io: &mut Io<'_>,
         token: Token,
         addr: &str,
-        answer: Result<SocketAddr, String>,
+        answer: Result<Vec<SocketAddr>, String>,
         limits: &LinkLimits,
     ) {
         let Link::Resolving { deadline } = self.link else {
@@ -340,8 +348,13 @@ impl Outbound {
         if addr != self.addr {
             return;
         }
-        match answer {
-            Ok(resolved) => self.connect(io, token, resolved, deadline, limits),
+        let failures = self.backoff.failures();
+        match answer.map(|addrs| choose_addr(&addrs, self.last_good, failures)) {
+            Ok(Some(resolved)) => self.connect(io, token, resolved, deadline, limits),
+            Ok(None) => {
+                let none = LinkError::Resolve(format!("{addr}: no addresses"));
+                self.fail(io, none, limits)
+            }
             Err(e) => self.fail(io, LinkError::Resolve(e), limits),
         }
     }
@@ -354,6 +367,7 @@ impl Outbound {
         deadline: Instant,
         limits: &LinkLimits,
     ) {
+        self.dialed = Some(addr);
         let connected = TcpStream::connect(addr).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             io.registry.register(&mut stream, token, interest)?;
@@ -479,6 +493,7 @@ impl Outbound {
         };
         self.link = Link::Up { stream, token };
         self.down_since = None;
+        self.last_good = self.dialed;
         self.reader = FrameReader::new(limits.max_frame_bytes);
         self.backoff.reset();
         self.fail_reported = false;
@@ -603,4 +618,119 @@ pub fn push_handshake(out: &mut OutBuf, msg: &HandshakeMsg) -> Result<(), LinkEr
     })
     .map(|_| ())
     .map_err(|_| LinkError::Protocol("cannot encode a handshake message"))
+}
+
+/// Which of a host name's addresses the next attempt dials: the one the link last got up on (if
+/// the name still has it) first, then the others in the resolver's order, one per consecutive
+/// failed attempt, round robin. So a peer listening on only one of `localhost`'s `::1` and
+/// `127.0.0.1` costs at most one failed attempt, and only until the link is first up.
+pub fn choose_addr(
+    addrs: &[SocketAddr],
+    last_good: Option<SocketAddr>,
+    failures: u32,
+) -> Option<SocketAddr> {
+    let start = last_good
+        .and_then(|good| addrs.iter().position(|a| *a == good))
+        .unwrap_or(0);
+    let len = addrs.len();
+    if len == 0 {
+        return None;
+    }
+    let step = usize::try_from(failures).unwrap_or(usize::MAX) % len;
+    addrs.get((start + step) % len).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn every_address_of_a_name_is_tried_in_turn_starting_with_the_last_good_one() {
+        let addrs = [a(1), a(2), a(3)];
+        let tried: Vec<_> = (0..4).map(|f| choose_addr(&addrs, None, f)).collect();
+        assert_eq!(tried, [Some(a(1)), Some(a(2)), Some(a(3)), Some(a(1))]);
+        let tried: Vec<_> = (0..3).map(|f| choose_addr(&addrs, Some(a(3)), f)).collect();
+        assert_eq!(tried, [Some(a(3)), Some(a(1)), Some(a(2))]);
+        // A last good address the name no longer has is ignored.
+        assert_eq!(choose_addr(&addrs, Some(a(9)), 1), Some(a(2)));
+        assert_eq!(choose_addr(&[], None, 0), None);
+        assert_eq!(choose_addr(&addrs, None, u32::MAX), Some(a(1)));
+    }
+
+    /// A "name" of the form `two-CLOSED-LIVE:1` resolving to two loopback ports, in that order.
+    fn two_ports(name: &str) -> Result<Vec<SocketAddr>, String> {
+        let ports: Vec<u16> = name
+            .trim_end_matches(":1")
+            .split('-')
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        Ok(ports.into_iter().map(a).collect())
+    }
+
+    #[test]
+    fn a_name_whose_first_address_refuses_is_reached_at_its_second() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let live = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        live.set_nonblocking(true).unwrap();
+        let live_port = live.local_addr().unwrap().port();
+
+        let mut poll = mio::Poll::new().unwrap();
+        let registry = poll.registry().try_clone().unwrap();
+        let mut clock = BootClock::new();
+        let (events, _rx, _) = EventSink::bounded(64);
+        let mut inputs = Vec::new();
+        let limits = LinkLimits {
+            params: Params {
+                cluster: "c".into(),
+                me: NodeId(0),
+                advertise: None,
+                secret: None,
+            },
+            fail_after: 100,
+            handshake_timeout_ms: 2_000,
+            max_frame_bytes: 1 << 20,
+            send_buffer_bytes: 1 << 20,
+        };
+        let name = format!("two-{closed_port}-{live_port}:1");
+        let mut link = Outbound::new(NodeId(1), name.clone(), Backoff::new(5, 20), clock.now());
+        let mut resolver = Resolver::with_lookup(Box::new(|| {}), two_ports);
+        let mut next_token = 100;
+        let mut ready = mio::Events::with_capacity(16);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if live.accept().is_ok() {
+                assert!(link.info().failures >= 1, "the closed port was tried first");
+                return;
+            }
+            let mut io = Io {
+                registry: &registry,
+                clock: &mut clock,
+                events: &events,
+                inputs: &mut inputs,
+            };
+            let mut tokens = || {
+                next_token += 1;
+                Token(next_token)
+            };
+            link.on_timer(&mut io, &mut tokens, &limits, &mut resolver);
+            for (_, addr, answer) in resolver.answers() {
+                link.on_resolved(&mut io, tokens(), &addr, answer, &limits);
+            }
+            poll.poll(&mut ready, Some(std::time::Duration::from_millis(5)))
+                .unwrap();
+            for _ in ready.iter() {
+                link.on_ready(&mut io, &limits);
+            }
+        }
+        panic!(
+            "never connected to {name}'s second address: {:?}",
+            link.info()
+        );
+    }
 }

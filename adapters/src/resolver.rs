@@ -12,6 +12,10 @@
 //! a failed attempt and retries after its backoff). One thread does every lookup in turn, so a
 //! slow lookup delays the other host names (never IP literals, never the event loop); answers
 //! wait in a channel of the same bound.
+//!
+//! A name may stand for several addresses (`localhost` is often `::1` and `127.0.0.1`, and a
+//! peer may listen on only one of them): an answer carries up to [`MAX_ADDRS_PER_NAME`] of them
+//! in the system's order, and the link tries the next one after each failed attempt.
 
 use level2pc::NodeId;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -20,14 +24,18 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendE
 /// Most lookups waiting for the resolver thread.
 pub const MAX_PENDING: usize = 256;
 
-/// One answered lookup: the peer, the address asked for, and the socket address or why not.
-pub type Answer = (NodeId, String, Result<SocketAddr, String>);
+/// Most socket addresses kept from one lookup.
+pub const MAX_ADDRS_PER_NAME: usize = 8;
+
+/// One answered lookup: the peer, the address asked for, and its socket addresses (at least one,
+/// at most [`MAX_ADDRS_PER_NAME`]) or why not.
+pub type Answer = (NodeId, String, Result<Vec<SocketAddr>, String>);
 
 /// What the loop does to be woken when an answer is ready.
 pub type Wake = Box<dyn Fn() + Send>;
 
-/// How a host name is looked up (swappable for tests).
-pub type Lookup = fn(&str) -> Result<SocketAddr, String>;
+/// How a host name is looked up (swappable for tests): at least one address, or why not.
+pub type Lookup = fn(&str) -> Result<Vec<SocketAddr>, String>;
 
 /// The network's ends of the resolver thread's channels: questions out, answers in.
 type Ends = (SyncSender<(NodeId, String)>, Receiver<Answer>);
@@ -112,7 +120,14 @@ impl Resolver {
             .spawn(move || {
                 // Ends when the network drops its end (the node stopped).
                 while let Ok((peer, addr)) = ask_rx.recv() {
-                    let answer = lookup(&addr);
+                    let answer = lookup(&addr).and_then(|mut addrs| {
+                        addrs.truncate(MAX_ADDRS_PER_NAME);
+                        if addrs.is_empty() {
+                            Err(format!("{addr}: no addresses"))
+                        } else {
+                            Ok(addrs)
+                        }
+                    });
                     if answer_tx.send((peer, addr, answer)).is_err() {
                         return;
                     }
@@ -134,12 +149,13 @@ pub fn literal(addr: &str) -> Option<SocketAddr> {
     addr.parse().ok()
 }
 
-/// The system resolver (`getaddrinfo`): the first address of `addr`.
-pub fn system_lookup(addr: &str) -> Result<SocketAddr, String> {
-    addr.to_socket_addrs()
+/// The system resolver (`getaddrinfo`): the first [`MAX_ADDRS_PER_NAME`] addresses of `addr`.
+pub fn system_lookup(addr: &str) -> Result<Vec<SocketAddr>, String> {
+    Ok(addr
+        .to_socket_addrs()
         .map_err(|e| format!("{addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr}: no addresses"))
+        .take(MAX_ADDRS_PER_NAME)
+        .collect())
 }
 
 #[cfg(test)]
@@ -173,14 +189,23 @@ mod tests {
         assert_eq!(got.len(), 2);
         let (peer, addr, answer) = &got[0];
         assert_eq!((*peer, addr.as_str()), (NodeId(1), "localhost:8001"));
-        assert_eq!(answer.as_ref().map(|a| a.port()), Ok(8001));
+        let ports: Vec<u16> = answer
+            .as_ref()
+            .expect("resolved")
+            .iter()
+            .map(|a| a.port())
+            .collect();
+        assert!(
+            !ports.is_empty() && ports.iter().all(|&p| p == 8001),
+            "{ports:?}"
+        );
         assert!(got[1].2.is_err());
         assert_eq!(woken.load(Ordering::Relaxed), 2);
     }
 
     #[test]
     fn a_slow_lookup_does_not_block_asking_and_the_queue_is_bounded() {
-        fn slow(_: &str) -> Result<SocketAddr, String> {
+        fn slow(_: &str) -> Result<Vec<SocketAddr>, String> {
             std::thread::sleep(Duration::from_millis(300));
             Err("timed out".into())
         }
@@ -200,6 +225,26 @@ mod tests {
         );
         let got = wait_for(&mut r, 1);
         assert_eq!(got[0].2, Err("timed out".to_string()));
+    }
+
+    #[test]
+    fn answers_keep_at_most_max_addrs_and_never_an_empty_list() {
+        fn many(_: &str) -> Result<Vec<SocketAddr>, String> {
+            Ok((1..=20)
+                .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+                .collect())
+        }
+        fn none(_: &str) -> Result<Vec<SocketAddr>, String> {
+            Ok(Vec::new())
+        }
+        let mut r = Resolver::with_lookup(Box::new(|| {}), many);
+        assert!(r.ask(NodeId(1), "many:1".into()));
+        let got = wait_for(&mut r, 1);
+        assert_eq!(got[0].2.as_ref().map(Vec::len), Ok(MAX_ADDRS_PER_NAME));
+        let mut r = Resolver::with_lookup(Box::new(|| {}), none);
+        assert!(r.ask(NodeId(1), "none:1".into()));
+        let got = wait_for(&mut r, 1);
+        assert_eq!(got[0].2, Err("none:1: no addresses".to_string()));
     }
 
     #[test]
