@@ -51,11 +51,15 @@ pub enum Mutant {
     /// An acceptor that lost its disk votes at once, in instances it may have voted in before
     /// (§7.2, acceptor amnesia).
     AmnesiacVotes,
+    /// Acceptors keep refusing grants to the target of a delayed removal that a higher ballot
+    /// overtook, until the next view (§7.3 "received with intent to accept"; the liveness bug
+    /// the `cluster` fuzz target found in session 3).
+    KeepOvertakenNoGrant,
 }
 
 impl Mutant {
     /// Every mutant, for tests that must catch each of them.
-    pub const ALL: [Mutant; 19] = [
+    pub const ALL: [Mutant; 20] = [
         Mutant::ReadNonValid,
         Mutant::AckBeforePersist,
         Mutant::SkipGuardian,
@@ -75,6 +79,7 @@ impl Mutant {
         Mutant::GrantWhileRemoving,
         Mutant::AcceptStaleGrants,
         Mutant::AmnesiacVotes,
+        Mutant::KeepOvertakenNoGrant,
     ];
 
     /// The mutant's command-line name (kebab case).
@@ -99,6 +104,7 @@ impl Mutant {
             Mutant::GrantWhileRemoving => "grant-while-removing",
             Mutant::AcceptStaleGrants => "accept-stale-grants",
             Mutant::AmnesiacVotes => "amnesiac-votes",
+            Mutant::KeepOvertakenNoGrant => "keep-overtaken-no-grant",
         }
     }
 

@@ -1329,8 +1329,9 @@ pub fn tolerate(bug: &str) -> bool {
         .any(|k| k == bug)
 }
 
-/// `LEVEL2PC_FUZZ_TRACE=1` prints every step and output of `node_inputs` (for diagnosing a
-/// crash: `LEVEL2PC_FUZZ_TRACE=1 cargo test ...` or run the fuzz binary on the one input).
+/// `LEVEL2PC_FUZZ_TRACE=1` prints every step and output of `node_inputs`, and the simulator's
+/// trace of a `cluster` run (for diagnosing a crash: `LEVEL2PC_FUZZ_TRACE=1 cargo test ...` or
+/// run the fuzz binary on the one input).
 fn trace_enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("LEVEL2PC_FUZZ_TRACE").is_some_and(|v| v != "0"))
@@ -1401,11 +1402,14 @@ pub fn cluster_params(data: &[u8]) -> (SimParams, &[u8]) {
 pub fn cluster(data: &[u8]) {
     let (params, entropy) = cluster_params(data);
     let opts = RunOptions {
-        trace: false,
+        trace: trace_enabled(),
         check_budget: 200_000,
         check_history: true,
     };
     let outcome = run_with_entropy(&params, entropy, opts);
+    for line in outcome.trace.iter().flatten() {
+        eprintln!("{line}");
+    }
     if !outcome.passed() {
         let lines: Vec<String> = outcome
             .violations

@@ -23,7 +23,7 @@ impl Node {
         self.view = view.clone();
         self.staged.push(PersistOp::View(view.clone()));
         self.acceptor.settle_upto(view.epoch);
-        self.acceptor.rebuild_no_grant(&view);
+        self.refresh_no_grant();
         self.drop_stale_proposal();
         self.join_requests.retain(|n, _| !view.contains(*n));
         self.promote_requests.retain(|m| {
@@ -344,7 +344,7 @@ impl Node {
     /// After a restart (§8.1): learn newer views, start asking for a lease or to join, resume a
     /// transfer, and never accept a removal during the first `W`.
     pub(super) fn resume_membership(&mut self) {
-        self.acceptor.rebuild_no_grant(&self.view.clone());
+        self.refresh_no_grant();
         let listed = self.view.member(self.cfg.id).copied();
         if let (Some(m), Some(id)) = (listed, self.identity) {
             if m.id.adm == id.adm && m.role == Role::Joining && !id.transfer_done {

@@ -172,6 +172,70 @@ fn an_acceptor_delays_accepting_a_removal_until_its_lease_promise_expires() {
 }
 
 #[test]
+fn a_delayed_removal_overtaken_by_a_higher_ballot_no_longer_blocks_grants() {
+    // Found by the `cluster` fuzz target: the proposer of a removal gave up (a higher Prepare
+    // came, the suspect was alive after all) while acceptors held its Accept delayed; nothing
+    // was accepted, so nobody finished the instance, and the suspect never got a grant again.
+    let mut acc = fresh(1);
+    acc.handle_timeout(t(1_100)); // past the restart wait (W = 1050 ms)
+    let lease_req = |seq| Message::LeaseReq {
+        id: (1, seq),
+        member: id(2, 1),
+    };
+    let grant = |seq| {
+        (
+            n(2),
+            Message::LeaseGrant {
+                id: (1, seq),
+                member: id(2, 1),
+            },
+        )
+    };
+    acc.handle_message(t(1_100), n(2), lease_req(1));
+    assert_eq!(sends(drain(&mut acc)), vec![grant(1)]);
+    let prepare = |round| Message::Prepare {
+        base: v1(),
+        ballot: ballot(round, 0),
+    };
+    acc.handle_message(t(1_200), n(0), prepare(1));
+    acc.handle_persisted(t(1_200), 2);
+    drain(&mut acc);
+    acc.handle_message(
+        t(1_300),
+        n(0),
+        Message::Accept {
+            base: v1(),
+            ballot: ballot(1, 0),
+            view: v2_without_2(),
+        },
+    );
+    acc.handle_message(t(1_300), n(2), lease_req(2));
+    assert_eq!(
+        sends(drain(&mut acc)),
+        vec![],
+        "the removal is delayed: no grant"
+    );
+    // A higher ballot: the delayed Accept can never be accepted here.
+    acc.handle_message(t(1_400), n(0), prepare(2));
+    acc.handle_persisted(t(1_400), 3);
+    drain(&mut acc);
+    acc.handle_message(t(1_500), n(2), lease_req(3));
+    assert_eq!(sends(drain(&mut acc)), vec![grant(3)]);
+    // A new Accept of that ballot removing n2 stops the grants again.
+    acc.handle_message(
+        t(1_600),
+        n(0),
+        Message::Accept {
+            base: v1(),
+            ballot: ballot(2, 0),
+            view: v2_without_2(),
+        },
+    );
+    acc.handle_message(t(1_600), n(2), lease_req(4));
+    assert_eq!(sends(drain(&mut acc)), vec![]);
+}
+
+#[test]
 fn a_restarted_acceptor_accepts_no_removal_for_w_and_lower_ballots_are_rejected() {
     let mut acc = fresh(1);
     acc.handle_message(

@@ -32,7 +32,7 @@ pub(super) struct AcceptorState {
     pub(super) promises: BTreeMap<MemberId, Instant>,
     /// No removal is accepted before this instant (`W` after this process started).
     restart_until: Instant,
-    /// Identities a pending proposal removes: no more grants to them.
+    /// Identities a pending proposal removes: no more grants to them (see `refresh_no_grant`).
     pub(super) no_grant: BTreeSet<MemberId>,
     /// Accepts waiting for lease promises to expire: instance → (proposer, ballot, base, view).
     delayed: BTreeMap<Epoch, (NodeId, Ballot, View, View)>,
@@ -76,13 +76,32 @@ impl AcceptorState {
             .map(|(_, v)| v)
     }
 
-    /// Re-derives the no-grant set from accepted proposals (after a restart, or a new view).
-    pub(super) fn rebuild_no_grant(&mut self, installed: &View) {
-        for inst in self.instances.values() {
-            if let Some((_, v)) = &inst.accepted {
-                self.no_grant.extend(installed.removed_or_demoted(v));
-            }
-        }
+    /// Re-derives the no-grant set (§7.3): the identities removed or demoted by a proposal this
+    /// acceptor accepted, or holds delayed with the intent to accept it.
+    ///
+    /// A delayed Accept whose ballot a higher promise has overtaken will never be accepted here,
+    /// so it no longer blocks grants. Otherwise, once its proposer gave up (a higher Prepare came,
+    /// the suspect turned out alive), the identity would go without grants for ever: nobody
+    /// finishes an instance in which nothing was accepted. Found by the `cluster` fuzz target
+    /// (`fuzz/regressions/cluster/overtaken-removal-blocks-grants-forever`).
+    fn refresh_no_grant(&mut self, installed: &View) {
+        let promised = |instance: &Epoch| {
+            self.instances
+                .get(instance)
+                .map(|i| i.promised)
+                .unwrap_or_default()
+        };
+        let accepted = self
+            .instances
+            .values()
+            .filter_map(|i| i.accepted.as_ref())
+            .flat_map(|(_, v)| installed.removed_or_demoted(v));
+        let delayed = self
+            .delayed
+            .iter()
+            .filter(|(instance, (_, ballot, _, _))| *ballot >= promised(instance))
+            .flat_map(|(_, (_, _, base, view))| base.removed_or_demoted(view));
+        self.no_grant = accepted.chain(delayed).collect();
     }
 }
 
@@ -121,6 +140,20 @@ impl Node {
             return self.acceptors.contains(&self.cfg.id);
         }
         self.acceptors.contains(&self.cfg.id) && self.identity.is_none_or(|i| i.adm != 0)
+    }
+
+    /// Re-derives the acceptor's no-grant set against the installed view (see
+    /// `AcceptorState::refresh_no_grant`).
+    pub(super) fn refresh_no_grant(&mut self) {
+        #[cfg(feature = "mutants")]
+        let kept = self
+            .mutant(crate::mutant::Mutant::KeepOvertakenNoGrant)
+            .then(|| self.acceptor.no_grant.clone());
+        self.acceptor.refresh_no_grant(&self.view);
+        #[cfg(feature = "mutants")]
+        if let Some(kept) = kept {
+            self.acceptor.no_grant.extend(kept);
+        }
     }
 
     /// Brings this node to `base` if it is behind; false if the sender is behind (it was told).
@@ -164,6 +197,8 @@ impl Node {
         let accepted = st.accepted.clone();
         if changed {
             self.persist_instance(instance);
+            // A delayed Accept of a lower ballot is now moot: grant its targets again.
+            self.refresh_no_grant();
         }
         self.send_after_persist(
             from,
@@ -192,18 +227,19 @@ impl Node {
             return;
         }
         let removed = base.removed_or_demoted(&view);
-        self.acceptor.no_grant.extend(removed.iter().copied());
         let wait_until = self.removal_wait(&removed);
         if self.now < wait_until {
             self.acceptor
                 .delayed
                 .insert(instance, (from, ballot, base, view));
+            self.refresh_no_grant();
             self.set_timer(wait_until, Timer::DelayedAccept);
             return;
         }
         let st = self.acceptor.instances.entry(instance).or_default();
         st.promised = ballot;
         st.accepted = Some((ballot, view));
+        self.refresh_no_grant();
         self.persist_instance(instance);
         self.send_after_persist(from, Message::Accepted { instance, ballot });
     }
@@ -237,6 +273,8 @@ impl Node {
         for (from, ballot, base, view) in due {
             self.on_accept(from, base, ballot, view);
         }
+        // Accepts rejected on retry no longer block grants.
+        self.refresh_no_grant();
     }
 
     /// Starts a view change to `view` (built on the installed view).
