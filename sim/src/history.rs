@@ -57,8 +57,9 @@
 
 #![warn(missing_docs)]
 
+use crate::fixed_hash::HashMap;
 use serde::{Deserialize, Deserializer, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -397,7 +398,7 @@ impl History {
     /// Checks every operation and that ids are unique; returns the first
     /// problem in history order.
     pub fn validate(&self) -> Result<(), HistoryError> {
-        let mut ids = HashMap::with_capacity(self.ops.len());
+        let mut ids = HashMap::with_capacity_and_hasher(self.ops.len(), Default::default());
         for (index, op) in self.ops.iter().enumerate() {
             let fail = |kind| HistoryError {
                 index,

@@ -24,6 +24,7 @@
 pub mod checker;
 pub mod clock;
 pub mod entropy;
+pub mod fixed_hash;
 pub mod fuzzing;
 pub mod history;
 pub mod network;

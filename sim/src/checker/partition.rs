@@ -5,7 +5,8 @@
 
 use super::model::{CompiledOp, KeyIdx, Kind, ValueId, ABSENT};
 use super::prepare::{Body, CasOutcome, PrepOp};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::fixed_hash::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 /// A set of keys no operation outside the set touches, with its operations.
@@ -28,7 +29,7 @@ pub(super) struct Values<'h> {
 impl<'h> Values<'h> {
     fn new() -> Self {
         Values {
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             names: vec![""],
         }
     }

@@ -2,8 +2,8 @@
 //! impossible reads, and apply the unique-value reductions.
 
 use super::{Stats, Violation};
+use crate::fixed_hash::{HashMap, HashSet};
 use crate::history::{History, Op, OpResult, Operation};
-use std::collections::{HashMap, HashSet};
 
 /// A key and a value (`None` = absent), borrowed from the history.
 pub(super) type Pair<'h> = (&'h str, Option<&'h str>);
@@ -337,7 +337,7 @@ fn writes_value(op: &Op, key: &str, value: &str) -> bool {
 /// Applies the unique-value reductions of checker.md §2 where they are
 /// sound; returns whether every written (key, value) pair has one writer.
 fn reduce(ops: &mut Vec<PrepOp<'_>>, stats: &mut Stats) -> bool {
-    let mut writers: HashMap<Written<'_>, usize> = HashMap::new();
+    let mut writers: HashMap<Written<'_>, usize> = HashMap::default();
     for pair in ops.iter().flat_map(PrepOp::written) {
         *writers.entry(pair).or_insert(0) += 1;
     }
@@ -356,7 +356,7 @@ fn clamp_observed<'h>(
     unique: &dyn Fn(&Written<'h>) -> bool,
     stats: &mut Stats,
 ) -> bool {
-    let mut earliest: HashMap<Written<'h>, u64> = HashMap::new();
+    let mut earliest: HashMap<Written<'h>, u64> = HashMap::default();
     for op in ops.iter() {
         let Some(ret) = op.ret else { continue };
         for pair in op.observed() {
@@ -393,8 +393,8 @@ fn clamp_observed<'h>(
 /// value could be what made that cas mismatch). Returns whether anything
 /// was dropped.
 fn drop_unobserved(ops: &mut Vec<PrepOp<'_>>, stats: &mut Stats) -> bool {
-    let mut referenced: HashSet<Written<'_>> = HashSet::new();
-    let mut last_mismatch: HashMap<&str, u64> = HashMap::new();
+    let mut referenced: HashSet<Written<'_>> = HashSet::default();
+    let mut last_mismatch: HashMap<&str, u64> = HashMap::default();
     for op in ops.iter() {
         referenced.extend(op.referenced());
         if let (
