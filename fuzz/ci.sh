@@ -9,8 +9,9 @@
 # libFuzzer seed and run count (about 60 s per target here), no corpus reloading (time-based)
 # and no address-space randomisation (pointer comparisons feed libFuzzer's comparison tables)
 # make the run explore the same inputs every time, so a CI failure is reproducible and a pass is
-# not luck. (Measured: two runs give identical coverage and corpus counts; with ASLR on they
-# drift apart within seconds.) Finding new bugs is what the
+# not luck. (Measured: two runs of one build give identical coverage and corpus counts; with
+# ASLR on they drift apart within seconds. A checkout at another path builds binaries with other
+# embedded paths and explores a slightly different, equally fixed, set.) Finding new bugs is what the
 # exploration runs are for (run them before resolving anything that touches a target, and after
 # any change to what a target reads); a crash they find becomes a regression file, and so part of
 # every CI run.

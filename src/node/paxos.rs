@@ -6,7 +6,7 @@
 //! acceptance before replying (P4). It delays, never rejects, accepting a view that removes or
 //! demotes an identity it promised a lease to, until that promise (and `W` after its own
 //! restart) has passed; from the moment such an Accept arrives it stops granting to that
-//! identity.
+//! identity, until the removal is decided or a higher ballot overtakes it.
 
 use super::{Node, Timer};
 use crate::message::{Ballot, Message};
