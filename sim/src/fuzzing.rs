@@ -1362,8 +1362,10 @@ pub const CLUSTER_HEADER: usize = 6;
 /// zero), and the rest of the bytes: the simulator's entropy.
 ///
 /// Header: nodes (2..=4), operations (20..=200), fault kinds (one bit each: loss, duplicate,
-/// reorder, partitions, resets, crashes, pauses, clock drift; never disk loss, which static
-/// membership cannot survive), a 16-bit seed for the drawn rates and workload, and flags
+/// reorder, partitions, resets, crashes, pauses, clock drift; never disk loss: the target
+/// predates membership, and turning it on would change what every corpus input means, so it
+/// waits for its own change with a fresh corpus; the random simulator seeds cover disk loss),
+/// a 16-bit seed for the drawn rates and workload, and flags
 /// (bit 0: contention-heavy workload; bits 2-4: most faults injected, 7 = unbounded).
 pub fn cluster_params(data: &[u8]) -> (SimParams, &[u8]) {
     let mut h = [0u8; CLUSTER_HEADER];
