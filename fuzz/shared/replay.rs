@@ -27,6 +27,19 @@ pub fn files(manifest_dir: &str, kind: &str, target: &str) -> Vec<PathBuf> {
 /// Runs every corpus and regression file of `target` through `body` in this process; fails
 /// naming every file that panics. The corpus must not be empty, so this never passes vacuously.
 pub fn replay(manifest_dir: &str, target: &str, body: fn(&[u8])) {
+    replay_with(manifest_dir, target, body, |path| {
+        run_in_process(body, path).map_err(|()| "panicked".to_string())
+    });
+}
+
+/// [`replay`], with regression files (past crashes, which may hang or blow up memory until they
+/// are fixed) run by `regression`, which says why one failed.
+pub fn replay_with(
+    manifest_dir: &str,
+    target: &str,
+    body: fn(&[u8]),
+    regression: impl Fn(&Path) -> Result<(), String>,
+) {
     let corpus = files(manifest_dir, "corpus", target);
     assert!(
         !corpus.is_empty(),
@@ -34,10 +47,14 @@ pub fn replay(manifest_dir: &str, target: &str, body: fn(&[u8])) {
     );
     let regressions = files(manifest_dir, "regressions", target);
     let mut failed = Vec::new();
-    for path in corpus.iter().chain(&regressions) {
-        let data = std::fs::read(path).expect("read corpus file");
-        if std::panic::catch_unwind(|| body(&data)).is_err() {
-            failed.push(path.display().to_string());
+    for path in &corpus {
+        if run_in_process(body, path).is_err() {
+            failed.push(format!("{} (panicked)", path.display()));
+        }
+    }
+    for path in &regressions {
+        if let Err(why) = regression(path) {
+            failed.push(format!("{} ({why})", path.display()));
         }
     }
     assert!(
@@ -51,4 +68,10 @@ pub fn replay(manifest_dir: &str, target: &str, body: fn(&[u8])) {
         corpus.len(),
         regressions.len()
     );
+}
+
+/// Runs `body` on the file at `path`; `Err` if it panicked.
+fn run_in_process(body: fn(&[u8]), path: &Path) -> Result<(), ()> {
+    let data = std::fs::read(path).expect("read corpus file");
+    std::panic::catch_unwind(|| body(&data)).map_err(|_| ())
 }

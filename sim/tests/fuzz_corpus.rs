@@ -8,7 +8,7 @@
 use level2pc::codec::{self, FrameKind};
 use level2pc::{BootInc, Epoch, Message, NodeId, Ts, Update, Write};
 use level2pc_sim::fuzzing::{self, alloc_meter};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 // The decode target checks its allocation bound only under the measuring allocator.
@@ -18,45 +18,14 @@ static ALLOC: alloc_meter::Meter = alloc_meter::Meter;
 #[path = "../../fuzz/shared/replay.rs"]
 mod shared;
 
-/// The files of `fuzz/<kind>/<target>/`, sorted.
-fn files(kind: &str, target: &str) -> Vec<PathBuf> {
-    shared::files(env!("CARGO_MANIFEST_DIR"), kind, target)
-}
-
 /// Runs every corpus file of `target` through `body` in this process, and every regression
 /// file (a past crash, which may be a hang or a memory blow-up until it is fixed) in a child
 /// process with a time and memory limit. Fails naming every file that fails. The corpus must
 /// not be empty, so this can never pass vacuously.
 fn replay(target: &str, body: fn(&[u8])) {
-    let corpus = files("corpus", target);
-    assert!(
-        !corpus.is_empty(),
-        "fuzz/corpus/{target}/ is empty or missing"
-    );
-    let regressions = files("regressions", target);
-    let mut failed = Vec::new();
-    for path in &corpus {
-        let data = std::fs::read(path).expect("read corpus file");
-        if std::panic::catch_unwind(|| body(&data)).is_err() {
-            failed.push(format!("{} (panicked)", path.display()));
-        }
-    }
-    for path in &regressions {
-        if let Err(why) = run_isolated(target, path) {
-            failed.push(format!("{} ({why})", path.display()));
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "{target}: {} of {} inputs fail: {failed:#?}",
-        failed.len(),
-        corpus.len() + regressions.len()
-    );
-    eprintln!(
-        "{target}: {} corpus and {} regression inputs pass",
-        corpus.len(),
-        regressions.len()
-    );
+    shared::replay_with(env!("CARGO_MANIFEST_DIR"), target, body, |path| {
+        run_isolated(target, path)
+    });
 }
 
 /// Limits of one isolated regression run.
