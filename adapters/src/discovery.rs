@@ -18,10 +18,10 @@
 use crate::config::{Config, PeerAddr};
 use crate::directory::Directory;
 use crate::handshake::MAX_HANDSHAKE_FRAME_BYTES;
-use crate::handshake::{Dialer, HandshakeError, HandshakeMsg, Params, Step};
+use crate::handshake::{encode_handshake, Dialer, HandshakeError, HandshakeMsg, Params, Step};
 use crate::resolver::MAX_ADDRS_PER_NAME;
 use crate::storage::{StorageError, Store};
-use level2pc::codec::{decode_body, encode_frame, DecodeError, FrameKind, FrameReader};
+use level2pc::codec::{decode_body, DecodeError, FrameKind, FrameReader};
 use level2pc::NodeId;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -297,13 +297,8 @@ fn found(seed: &str, peer: NodeId, peer_addr: Option<String>, mut directory: Dir
 
 fn send(stream: &mut TcpStream, msg: &HandshakeMsg) -> Result<(), AttemptError> {
     let mut frame = Vec::new();
-    encode_frame(
-        FrameKind::Handshake,
-        msg,
-        MAX_HANDSHAKE_FRAME_BYTES,
-        &mut frame,
-    )
-    .map_err(|_| HandshakeError::Unexpected("cannot encode a handshake message"))?;
+    encode_handshake(msg, &mut frame)
+        .map_err(|_| HandshakeError::Unexpected("cannot encode a handshake message"))?;
     stream.write_all(&frame)?;
     Ok(())
 }

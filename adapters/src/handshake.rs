@@ -27,7 +27,7 @@
 
 use crate::directory::{check_addr, Directory, DirectoryError};
 use hmac::{Hmac, Mac};
-use level2pc::codec::PROTOCOL_VERSION;
+use level2pc::codec::{encode_frame, EncodeError, FrameKind, PROTOCOL_VERSION};
 use level2pc::NodeId;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -37,6 +37,11 @@ use std::sync::Arc;
 pub const NONCE_BYTES: usize = 16;
 /// Largest handshake frame body accepted: room for a full [`Directory`].
 pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 64 * 1024;
+
+/// Appends `msg` to `out` as one handshake frame of at most [`MAX_HANDSHAKE_FRAME_BYTES`].
+pub fn encode_handshake(msg: &HandshakeMsg, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    encode_frame(FrameKind::Handshake, msg, MAX_HANDSHAKE_FRAME_BYTES, out)
+}
 /// Longest cluster id, in bytes.
 pub const MAX_CLUSTER_ID_BYTES: usize = 128;
 
@@ -680,13 +685,7 @@ mod tests {
             directory,
         };
         let mut buf = Vec::new();
-        level2pc::codec::encode_frame(
-            level2pc::codec::FrameKind::Handshake,
-            &msg,
-            MAX_HANDSHAKE_FRAME_BYTES,
-            &mut buf,
-        )
-        .expect("a full directory fits");
+        encode_handshake(&msg, &mut buf).expect("a full directory fits");
     }
 
     #[test]

@@ -11,13 +11,11 @@ use crate::clock::BootClock;
 use crate::directory::Directory;
 use crate::events::{EventSink, NodeEvent};
 use crate::handshake::{
-    Dialer, HandshakeError, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
+    encode_handshake, Dialer, HandshakeError, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
 };
 use crate::outbuf::{read_bounded, Flushed, OutBuf, ReadEnd};
 use crate::resolver::{literal, Resolver};
-use level2pc::codec::{
-    decode_body, encode_frame, encode_messages, DecodeError, FrameKind, FrameReader,
-};
+use level2pc::codec::{decode_body, encode_messages, DecodeError, FrameKind, FrameReader};
 use level2pc::{Instant, Message, NodeId};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -613,11 +611,9 @@ fn connected(stream: &TcpStream) -> Result<bool, LinkError> {
 /// Queues a handshake message as a frame (either direction of either kind of connection).
 pub fn push_handshake(out: &mut OutBuf, msg: &HandshakeMsg) -> Result<(), LinkError> {
     // Unbounded: the handshake sends at most two small messages per connection.
-    out.push_bounded(usize::MAX, |b| {
-        encode_frame(FrameKind::Handshake, msg, MAX_HANDSHAKE_FRAME_BYTES, b)
-    })
-    .map(|_| ())
-    .map_err(|_| LinkError::Protocol("cannot encode a handshake message"))
+    out.push_bounded(usize::MAX, |b| encode_handshake(msg, b))
+        .map(|_| ())
+        .map_err(|_| LinkError::Protocol("cannot encode a handshake message"))
 }
 
 /// Which of a host name's addresses the next attempt dials: the one the link last got up on (if

@@ -1,9 +1,9 @@
 //! Faults the real node must survive or stop cleanly on: a full disk map, peers with the wrong
 //! secret, garbage on the peer port, unreachable peers.
 
-use level2pc::codec::{encode_frame, FrameKind, HEADER_BYTES, MAGIC, PROTOCOL_VERSION};
+use level2pc::codec::{FrameKind, HEADER_BYTES, MAGIC, PROTOCOL_VERSION};
 use level2pc::NodeId;
-use level2pc_adapters::handshake::{Dialer, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES};
+use level2pc_adapters::handshake::{encode_handshake, Dialer, HandshakeMsg, Params, Step};
 use level2pc_adapters::storage::{Identity, Store};
 use level2pc_adapters::{Error, NodeEvent, Secret, StoreOptions};
 use level2pc_tests::{fast, wait_event, wait_until, TestCluster, READY_TIMEOUT};
@@ -173,13 +173,7 @@ fn an_authenticated_peer_sending_an_oversized_frame_is_disconnected() {
 
 fn send_handshake(stream: &mut TcpStream, msg: &HandshakeMsg) -> HandshakeMsg {
     let mut frame = Vec::new();
-    encode_frame(
-        FrameKind::Handshake,
-        msg,
-        MAX_HANDSHAKE_FRAME_BYTES,
-        &mut frame,
-    )
-    .expect("encode");
+    encode_handshake(msg, &mut frame).expect("encode");
     stream.write_all(&frame).expect("write");
     let mut header = [0u8; HEADER_BYTES];
     stream.read_exact(&mut header).expect("read header");
