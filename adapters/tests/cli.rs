@@ -22,63 +22,47 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `serve` with valid addresses and data folder for node `id`, then `extra`.
+fn serve_with(id: &'static str, extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec![
+        "serve",
+        "--id",
+        id,
+        "--listen",
+        "127.0.0.1:1",
+        "--client",
+        "127.0.0.1:2",
+        "--data",
+        "/tmp/x",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn bad_arguments_are_clear_errors_with_a_non_zero_exit() {
-    let cases: [(&[&str], &str); 6] = [
-        (&["serve", "--id", "x"], "invalid value 'x' for '--id <ID>'"),
+    let cases: [(Vec<&str>, &str); 6] = [
         (
-            &[
-                "serve",
-                "--id",
-                "0",
-                "--listen",
-                "127.0.0.1:1",
-                "--client",
-                "127.0.0.1:2",
-                "--data",
-                "/tmp/x",
-                "--peers",
-                "1=nohost",
-            ],
+            vec!["serve", "--id", "x"],
+            "invalid value 'x' for '--id <ID>'",
+        ),
+        (
+            serve_with("0", &["--peers", "1=nohost"]),
             "is not a HOST:PORT address",
         ),
         (
-            &[
-                "serve",
-                "--id",
-                "0",
-                "--listen",
-                "127.0.0.1:1",
-                "--client",
-                "127.0.0.1:2",
-                "--data",
-                "/tmp/x",
-                "--peers",
-                "one=h:1",
-            ],
+            serve_with("0", &["--peers", "one=h:1"]),
             "peer id \"one\" is not a number",
         ),
         (
-            &[
-                "serve",
-                "--id",
-                "9",
-                "--listen",
-                "127.0.0.1:1",
-                "--client",
-                "127.0.0.1:2",
-                "--data",
-                "/tmp/x",
-                "--join",
-                "h:1,nohost",
-            ],
+            serve_with("9", &["--join", "h:1,nohost"]),
             "invalid value 'nohost' for '--join",
         ),
-        (&["get"], "required"),
-        (&["frobnicate"], "unrecognized subcommand"),
+        (vec!["get"], "required"),
+        (vec!["frobnicate"], "unrecognized subcommand"),
     ];
     for (args, needle) in cases {
-        let out = run(args);
+        let out = run(&args);
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(
             stderr(&out).contains(needle),
