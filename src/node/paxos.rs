@@ -65,6 +65,8 @@ impl AcceptorState {
     pub(super) fn settle_upto(&mut self, epoch: Epoch) {
         self.instances.retain(|e, _| *e > epoch);
         self.delayed.retain(|e, _| *e > epoch);
+        // `refresh_no_grant` re-derives it anyway; clearing here resets what the
+        // `keep-overtaken-no-grant` mutant keeps across refreshes.
         self.no_grant.clear();
     }
 
