@@ -55,11 +55,14 @@ pub enum Mutant {
     /// overtook, until the next view (§7.3 "received with intent to accept"; the liveness bug
     /// the `cluster` fuzz target found in session 3).
     KeepOvertakenNoGrant,
+    /// Treat an INV's effect and its update record as lazy hints the driver need not fsync
+    /// before reporting them persisted (P1/P2 weakened to P3's rule; docs/durability.md).
+    LazyUpdateEffects,
 }
 
 impl Mutant {
     /// Every mutant, for tests that must catch each of them.
-    pub const ALL: [Mutant; 20] = [
+    pub const ALL: [Mutant; 21] = [
         Mutant::ReadNonValid,
         Mutant::AckBeforePersist,
         Mutant::SkipGuardian,
@@ -80,6 +83,7 @@ impl Mutant {
         Mutant::AcceptStaleGrants,
         Mutant::AmnesiacVotes,
         Mutant::KeepOvertakenNoGrant,
+        Mutant::LazyUpdateEffects,
     ];
 
     /// The mutant's command-line name (kebab case).
@@ -105,6 +109,7 @@ impl Mutant {
             Mutant::AcceptStaleGrants => "accept-stale-grants",
             Mutant::AmnesiacVotes => "amnesiac-votes",
             Mutant::KeepOvertakenNoGrant => "keep-overtaken-no-grant",
+            Mutant::LazyUpdateEffects => "lazy-update-effects",
         }
     }
 

@@ -17,6 +17,12 @@ pub enum Output {
     },
     /// Make these changes durable, atomically, after every earlier `Persist`; then report it with
     /// [`crate::Node::handle_persisted`]`(seq)`. Sequence numbers start at 1 and increase by one.
+    ///
+    /// A persist for which [`crate::Node::persist_needs_sync`] is false holds only lazy hints: the
+    /// driver may report it once it is *written* in order after every earlier persist, without
+    /// waiting for an fsync. A crash may then lose it, and any later lazy ones, but never an
+    /// earlier persist, and never one that a later synced persist covered (the disk keeps a
+    /// prefix; docs/durability.md).
     Persist {
         /// This persist's sequence number.
         seq: u64,

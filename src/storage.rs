@@ -54,6 +54,17 @@ pub enum PersistOp {
     Wipe,
 }
 
+impl PersistOp {
+    /// Whether the protocol needs this change **durable** before the engine acts on it
+    /// (docs/durability.md). `Validate` (rule P3) and `DropRecord` are hints: losing them in a
+    /// crash only makes a restarted node re-validate a key or keep a record it no longer
+    /// needs. Every other op (INV effects and records: P1/P2; acceptor state and views: P4;
+    /// identity: P5; a wipe) must be on disk before `handle_persisted` reports it.
+    pub fn needs_sync(&self) -> bool {
+        !matches!(self, PersistOp::Validate { .. } | PersistOp::DropRecord(_))
+    }
+}
+
 /// Durable acceptor state of one Paxos instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcceptorRecord {

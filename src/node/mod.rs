@@ -476,6 +476,30 @@ impl Node {
         self.requests.len()
     }
 
+    /// Keys this node stores, tombstones included (for `INFO`; the store of record is memory).
+    pub fn key_count(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Update records this node holds.
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the `Persist` carrying `ops` must be fsynced before the driver reports it
+    /// (docs/durability.md): true if any op needs it ([`PersistOp::needs_sync`]); a persist of
+    /// lazy hints only may be reported once written, and a crash may lose it.
+    pub fn persist_needs_sync(&self, ops: &[PersistOp]) -> bool {
+        #[cfg(feature = "mutants")]
+        if self.mutant(crate::mutant::Mutant::LazyUpdateEffects) {
+            // The mutant: an INV's effect and its record are treated as hints too (P1/P2 lazy).
+            return ops.iter().any(|op| {
+                op.needs_sync() && !matches!(op, PersistOp::Entry { .. } | PersistOp::Record(_))
+            });
+        }
+        ops.iter().any(PersistOp::needs_sync)
+    }
+
     /// Whether the mutation `m` is switched on (always false without the `mutants` feature).
     #[cfg(feature = "mutants")]
     fn mutant(&self, m: crate::mutant::Mutant) -> bool {
