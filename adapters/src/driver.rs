@@ -7,12 +7,14 @@
 //!    carry out its outputs: `Send` → the peer's buffer, `Reply` → the waiting client, `Event` →
 //!    the event queue, `Persist` → the pending group;
 //! 3. fire due engine and network timers;
-//! 4. write peer and client buffers (so INVs leave while the local fsync runs, rule P2);
-//! 5. group commit: every pending `Persist` in one LMDB transaction and one fsync, then
-//!    `handle_persisted(max seq)` and carry out what that released;
-//! 6. write buffers again.
+//! 4. hand the turn's `Persist`s to the log thread (`crate::disk`), which appends and fsyncs
+//!    them while the loop goes on;
+//! 5. write peer and client buffers (so INVs leave while the local fsync runs, rule P2).
 //!
-//! A failed commit makes the node fail stop: it stops feeding the engine, closes every peer
+//! When the log thread reports persists durable it wakes the loop, which calls
+//! `handle_persisted(upto)` at the start of the next turn and carries out what that released.
+//!
+//! A storage failure makes the node fail stop: it stops feeding the engine, closes every peer
 //! connection, answers waiting writes `Indeterminate` and everything else "node stopped", and
 //! keeps answering clients with that error until it is closed. Nothing is acknowledged after it.
 
@@ -22,7 +24,8 @@ use crate::network::Network;
 use crate::peer::{Io, LinkInfo, PeerInput};
 use crate::resp::reply::{self, ReplyKind};
 use crate::resp_server::{ClientRequest, RespServer};
-use crate::storage::{Store, StoreStats};
+use crate::disk::{Disk, DiskStats, Persist};
+use crate::storage::StoreStats;
 use level2pc::{
     Bytes, Event, Instant, Node, NodeId, Op, OpResult, Output, PersistOp, RequestId, Ts,
     Unavailable,
@@ -109,9 +112,11 @@ pub struct NodeInfo {
     pub clients: usize,
     /// Storage counts.
     pub store: StoreStats,
-    /// Group commits done.
+    /// Log and checkpoint figures.
+    pub disk: DiskStats,
+    /// Log groups written (each one write and at most one fsync).
     pub commits: u64,
-    /// `Persist` outputs made durable.
+    /// `Persist` outputs handed to the log.
     pub persists: u64,
     /// Events dropped because the event queue was full.
     pub events_dropped: u64,
@@ -143,6 +148,7 @@ impl NodeInfo {
             self.events_dropped,
             self.failure.as_deref().unwrap_or("none")
         );
+        text += &self.disk_text();
         text += "# peers\r\n";
         for l in &self.links {
             let inbound = u8::from(self.inbound.contains(&l.peer));
@@ -150,6 +156,28 @@ impl NodeInfo {
                 "peer_{}:addr={},outbound={},inbound={},failures={},sent_frames={},dropped_frames={}\r\n",
                 l.peer.0, l.addr, l.state, inbound, l.failures, l.sent_frames, l.dropped_frames
             );
+        }
+        text
+    }
+}
+
+impl NodeInfo {
+    fn disk_text(&self) -> String {
+        let d = &self.disk;
+        let [p50, p99, p999] = d.commit_latency_us;
+        let mut text = format!(
+            "# disk\r\nlog_bytes_written:{}\r\nlog_size_bytes:{}\r\nlog_fsyncs:{}\r\nlog_groups:{}\r\n",
+            d.log_bytes_written, d.log_size_bytes, d.log_fsyncs, d.log_groups
+        );
+        text += &format!(
+            "checkpoints:{}\r\ncheckpoint_lsn:{}\r\nlast_checkpoint_unix_ms:{}\r\nlast_checkpoint_ms:{}\r\n",
+            d.checkpoints, d.checkpoint_lsn, d.last_checkpoint_unix_ms, d.last_checkpoint_ms
+        );
+        text += &format!(
+            "commit_latency_p50_us:{p50}\r\ncommit_latency_p99_us:{p99}\r\ncommit_latency_p999_us:{p999}\r\n"
+        );
+        if let Some(bytes) = d.process_write_bytes {
+            text += &format!("process_disk_write_bytes:{bytes}\r\n");
         }
         text
     }
@@ -173,7 +201,7 @@ enum Waiter {
 /// Everything the loop owns.
 pub struct Driver {
     pub(crate) node: Node,
-    pub(crate) store: Store,
+    pub(crate) disk: Disk,
     pub(crate) clock: BootClock,
     pub(crate) poll: Poll,
     pub(crate) net: Network,
@@ -181,16 +209,16 @@ pub struct Driver {
     pub(crate) api: Receiver<ApiMsg>,
     pub(crate) events: EventSink,
     pub(crate) events_dropped: Arc<AtomicU64>,
-    pub(crate) group_commit: bool,
     /// Largest keys-plus-values an operation may carry (it must fit one peer frame).
     pub(crate) max_payload_bytes: usize,
     pub(crate) resp_timeout: Duration,
     waiters: HashMap<RequestId, Waiter>,
     next_request: u64,
     staged: Vec<(u64, Vec<PersistOp>)>,
+    /// The highest persist reported to the engine as durable.
+    reported_upto: u64,
     failure: Option<String>,
     closing_at: Option<Instant>,
-    commits: u64,
     persists: u64,
     peer_inputs: Vec<PeerInput>,
     client_requests: Vec<ClientRequest>,
@@ -200,8 +228,8 @@ pub struct Driver {
 pub struct Parts {
     /// The engine.
     pub node: Node,
-    /// The store.
-    pub store: Store,
+    /// The disk threads.
+    pub disk: Disk,
     /// The clock.
     pub clock: BootClock,
     /// The poll instance (with the waker registered).
@@ -216,8 +244,6 @@ pub struct Parts {
     pub events: EventSink,
     /// Counter of dropped events.
     pub events_dropped: Arc<AtomicU64>,
-    /// Group commit on or off.
-    pub group_commit: bool,
     /// Largest operation payload.
     pub max_payload_bytes: usize,
     /// Timeout of RESP commands.
@@ -229,7 +255,7 @@ impl Driver {
     pub fn new(p: Parts) -> Driver {
         let mut d = Driver {
             node: p.node,
-            store: p.store,
+            disk: p.disk,
             clock: p.clock,
             poll: p.poll,
             net: p.net,
@@ -237,15 +263,14 @@ impl Driver {
             api: p.api,
             events: p.events,
             events_dropped: p.events_dropped,
-            group_commit: p.group_commit,
             max_payload_bytes: p.max_payload_bytes,
             resp_timeout: p.resp_timeout,
             waiters: HashMap::new(),
             next_request: 1,
             staged: Vec::new(),
+            reported_upto: 0,
             failure: None,
             closing_at: None,
-            commits: 0,
             persists: 0,
             peer_inputs: Vec::new(),
             client_requests: Vec::new(),
@@ -276,25 +301,23 @@ impl Driver {
         self.shutdown();
     }
 
-    /// Steps 2–6 of a turn, after the events were dispatched.
+    /// Steps 2–5 of a turn, after the events were dispatched.
     fn turn(&mut self) {
+        self.check_disk();
         self.process_inputs();
         self.fire_timers();
         self.process_inputs();
-        self.flush();
-        self.commit_group();
+        self.submit_persists();
         self.flush();
         self.save_address_book();
     }
 
     /// Saves the peer addresses when the network learned a new one (rare: a node joined or
-    /// moved). Best effort: a failure costs only the dial-at-once after a restart.
+    /// moved), on the checkpoint thread. Best effort: a failure costs only the dial-at-once
+    /// after a restart.
     fn save_address_book(&mut self) {
-        if !self.net.take_book_changed() || self.failure.is_some() {
-            return;
-        }
-        if let Err(e) = self.store.save_directory(&self.net.directory()) {
-            log::warn!("cannot save the peer addresses: {e}");
+        if self.net.take_book_changed() && self.failure.is_none() {
+            self.disk.save_directory(self.net.directory());
         }
     }
 
@@ -571,34 +594,41 @@ impl Driver {
         }
     }
 
-    /// Makes every staged persist durable (one transaction unless grouping is off), then tells
-    /// the engine.
-    fn commit_group(&mut self) {
-        let Some(&(upto, _)) = self.staged.last() else {
+    /// Hands every staged persist to the log thread, each marked with whether the protocol
+    /// needs it fsynced before it is reported (docs/durability.md).
+    fn submit_persists(&mut self) {
+        if self.staged.is_empty() || self.failure.is_some() {
             return;
-        };
+        }
+        let group: Vec<Persist> = std::mem::take(&mut self.staged)
+            .into_iter()
+            .map(|(seq, ops)| Persist {
+                seq,
+                sync: self.node.persist_needs_sync(&ops),
+                ops,
+            })
+            .collect();
+        self.persists += group.len() as u64;
+        if let Err(e) = self.disk.submit(group) {
+            self.fail_stop(self.disk.failure().unwrap_or_else(|| e.to_string()));
+        }
+    }
+
+    /// Tells the engine what the log made durable since the last turn, or fails stop if
+    /// storage failed.
+    fn check_disk(&mut self) {
         if self.failure.is_some() {
             return;
         }
-        let staged = std::mem::take(&mut self.staged);
-        let result = if self.group_commit {
-            self.store
-                .commit(staged.iter().map(|(_, ops)| ops.as_slice()))
-                .map(|_| 1)
-        } else {
-            staged.iter().try_fold(0, |n, (_, ops)| {
-                self.store.commit([ops.as_slice()]).map(|_| n + 1)
-            })
-        };
-        match result {
-            Ok(transactions) => {
-                self.commits += transactions;
-                self.persists += staged.len() as u64;
-                let now = self.clock.now();
-                self.node.handle_persisted(now, upto);
-                self.drain();
-            }
-            Err(e) => self.fail_stop(format!("storage failed: {e}")),
+        if let Some(reason) = self.disk.failure() {
+            return self.fail_stop(reason);
+        }
+        let upto = self.disk.durable_upto();
+        if upto > self.reported_upto {
+            self.reported_upto = upto;
+            let now = self.clock.now();
+            self.node.handle_persisted(now, upto);
+            self.drain();
         }
     }
 
@@ -628,7 +658,8 @@ impl Driver {
 
     fn shutdown(&mut self) {
         // Persist whatever the engine staged last, then stop answering.
-        self.commit_group();
+        self.submit_persists();
+        self.disk.close();
         self.abandon_waiters(Refusal::Closing);
         self.flush();
         self.net.stop(self.poll.registry());
@@ -651,8 +682,13 @@ impl Driver {
             inbound,
             requests_in_flight: self.node.requests_in_flight(),
             clients: self.resp.as_ref().map_or(0, RespServer::clients),
-            store: self.store.stats().unwrap_or_default(),
-            commits: self.commits,
+            store: StoreStats {
+                entries: self.node.key_count(),
+                records: self.node.record_count(),
+                map_size_bytes: self.disk.store().map_size_bytes(),
+            },
+            disk: self.disk.stats(),
+            commits: self.disk.stats().log_groups,
             persists: self.persists,
             events_dropped: self.events_dropped.load(Ordering::Relaxed),
             failure: self.failure.clone(),

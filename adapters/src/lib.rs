@@ -32,6 +32,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod directory;
+pub mod disk;
 pub mod discovery;
 pub mod driver;
 pub mod error;
@@ -46,6 +47,7 @@ pub mod resolver;
 pub mod resp;
 pub mod resp_server;
 pub mod storage;
+pub mod wal;
 
 pub use config::{Config, ConfigError, NetConfig, PeerAddr, RespConfig};
 pub use driver::{KeyState, NodeInfo};

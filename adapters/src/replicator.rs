@@ -10,6 +10,7 @@ use crate::events::{EventSink, NodeEvent};
 use crate::handshake::Params;
 use crate::network::{Network, Peers};
 use crate::resp_server::RespServer;
+use crate::disk::Disk;
 use crate::storage::{Identity, Store};
 use level2pc::{Bytes, Node, NodeId, Op, OpResult, Ts, Unavailable, Write};
 use mio::{Poll, Waker};
@@ -381,8 +382,22 @@ impl Replicator {
             node: config.id,
             cluster: config.cluster_id.clone(),
         };
-        // Recovery bumps and persists the boot incarnation before the engine exists (rule P5).
-        let (store, mut recovered) = Store::open(data_dir.as_ref(), &config.storage, &identity)?;
+        // Recovery bumps and persists the boot incarnation before the engine exists (rule P5),
+        // then replays the write-ahead log over LMDB's checkpoint.
+        let crate::disk::Opened {
+            store,
+            wal,
+            mut recovered,
+            replayed,
+        } = crate::disk::open(data_dir.as_ref(), &config.storage, &identity)?;
+        if replayed.frames > 0 {
+            log::info!(
+                "node {}: replayed {} log frames ({} bytes) over the checkpoint",
+                config.id,
+                replayed.frames,
+                replayed.bytes
+            );
+        }
         let learned = if config.seeds.is_empty() {
             None
         } else {
@@ -415,11 +430,19 @@ impl Replicator {
         };
         let node = Node::new(engine, recovered, now).map_err(crate::config::ConfigError::from)?;
         let (net, resp) = sockets(&config, known, listeners, &poll, waker.clone(), now)?;
+        let disk = Disk::start(
+            store,
+            wal,
+            waker.clone(),
+            config.group_commit,
+            config.storage.wal.checkpoint_bytes,
+            &format!("level2pc-n{}", config.id.0),
+        )?;
         let (events, events_rx, events_dropped) = EventSink::bounded(config.event_queue);
         let (tx, api) = std::sync::mpsc::sync_channel(config.api_queue);
         let driver = Driver::new(Parts {
             node,
-            store,
+            disk,
             clock,
             poll,
             net,
@@ -427,7 +450,6 @@ impl Replicator {
             api,
             events,
             events_dropped,
-            group_commit: config.group_commit,
             max_payload_bytes: driver::max_payload_for_frame(config.net.max_frame_bytes),
             resp_timeout: config.resp.op_timeout,
         });

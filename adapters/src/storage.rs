@@ -39,6 +39,8 @@
 //! acknowledged before is on disk.
 
 use crate::directory::Directory;
+use crate::wal::overlay::{EntryChange, Overlay};
+use crate::wal::{Checkpoint, WalOptions};
 use level2pc::{
     AcceptorRecord, BootInc, Bytes, Epoch, NodeId, PersistOp, Recovered, StoredEntry, Ts, Update,
     UpdateRef, View,
@@ -53,8 +55,11 @@ pub const DEFAULT_MAP_SIZE_BYTES: usize = 1 << 30;
 /// Largest user key the store accepts: LMDB's 511-byte key limit minus the entry prefix.
 pub const MAX_KEY_BYTES: usize = 510;
 
-/// On-disk format version, checked at open.
-const FORMAT_VERSION: u32 = 1;
+/// On-disk format version, checked at open. Format 2 adds the write-ahead log: a format-1
+/// build would ignore the log and lose what it holds, so it must refuse a format-2 directory.
+const FORMAT_VERSION: u32 = 2;
+/// The format before the log; upgraded in place (it has no log to replay).
+const FORMAT_BEFORE_WAL: u32 = 1;
 const ENTRY_PREFIX: u8 = 0x01;
 const META_FORMAT: &[u8] = b"format";
 const META_NODE: &[u8] = b"node_id";
@@ -63,6 +68,7 @@ const META_BOOT: &[u8] = b"boot";
 const META_VIEW: &[u8] = b"view";
 const META_IDENTITY: &[u8] = b"identity";
 const META_DIRECTORY: &[u8] = b"directory";
+const META_APPLIED_LSN: &[u8] = b"applied_lsn";
 /// `ENOSPC` from the OS, as LMDB passes it through.
 const ENOSPC: i32 = 28;
 
@@ -128,6 +134,35 @@ pub enum StorageError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A log file operation failed.
+    #[error("write-ahead log: {doing} {}: {source}", path.display())]
+    Log {
+        /// What the log was doing.
+        doing: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The log holds damage that is not a torn tail: data that was durable is lost. The node
+    /// refuses to start rather than forget acknowledged writes.
+    #[error(
+        "write-ahead log damaged in {} at byte {offset}: {reason}; refusing to start \
+         (move the data directory away and re-join with an empty one: \
+         `level2pc serve ... --join`)",
+        segment.display()
+    )]
+    LogCorrupt {
+        /// The segment file.
+        segment: PathBuf,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The storage thread is gone (it failed earlier, or the node is shutting down).
+    #[error("the storage thread stopped")]
+    ThreadGone,
     /// A key is longer than LMDB allows.
     #[error("key of {len} bytes exceeds the store's limit of {MAX_KEY_BYTES}")]
     KeyTooLarge {
@@ -136,17 +171,20 @@ pub enum StorageError {
     },
 }
 
-/// Options for opening a [`Store`].
+/// Options for opening a [`Store`] and its write-ahead log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
     /// LMDB map size in bytes: the most data the store can ever hold.
     pub map_size_bytes: usize,
+    /// Log segment size and checkpoint interval.
+    pub wal: WalOptions,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             map_size_bytes: DEFAULT_MAP_SIZE_BYTES,
+            wal: WalOptions::default(),
         }
     }
 }
@@ -196,12 +234,13 @@ fn lmdb_err(doing: &'static str, map_size_bytes: usize) -> impl Fn(lmdb::Error) 
 
 impl Store {
     /// Opens (or creates) the store in `dir`, checks that it belongs to `identity`, bumps the boot
-    /// incarnation **and makes it durable** (rule P5), and returns the state the engine needs.
+    /// incarnation **and makes it durable** (rule P5), and returns the checkpointed state and
+    /// the last log sequence number it covers (the write-ahead log holds what came after).
     pub fn open(
         dir: &Path,
         opts: &StoreOptions,
         identity: &Identity,
-    ) -> Result<(Store, Recovered), StorageError> {
+    ) -> Result<(Store, Recovered, u64), StorageError> {
         std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
             path: dir.to_owned(),
             source,
@@ -232,7 +271,13 @@ impl Store {
         };
         let boot = store.claim(identity)?;
         let recovered = store.load(boot)?;
-        Ok((store, recovered))
+        let applied_lsn = store.applied_lsn()?;
+        Ok((store, recovered, applied_lsn))
+    }
+
+    /// The configured map size.
+    pub fn map_size_bytes(&self) -> usize {
+        self.map_size_bytes
     }
 
     /// The data directory.
@@ -321,8 +366,79 @@ impl Store {
         })
     }
 
-    /// Applies `groups` (the `Persist` ops of one loop turn, in emission order) in one durable
-    /// write transaction. On error nothing of it is applied.
+    /// The last log sequence number the checkpointed state covers (0: none).
+    pub fn applied_lsn(&self) -> Result<u64, StorageError> {
+        let err = |doing| lmdb_err(doing, self.map_size_bytes);
+        let txn = self.env.begin_ro_txn().map_err(err("reading the checkpoint"))?;
+        Ok(read_u64(&txn, self.meta, META_APPLIED_LSN)?.unwrap_or(0))
+    }
+
+    /// Writes a checkpoint — the net effect of a stretch of log — and the lsn it reaches, in one
+    /// durable transaction. On error nothing of it is applied (the log still holds it all).
+    pub fn checkpoint(&self, cp: &Checkpoint) -> Result<(), StorageError> {
+        let err = |doing| lmdb_err(doing, self.map_size_bytes);
+        let mut txn = self
+            .env
+            .begin_rw_txn()
+            .map_err(err("starting a checkpoint"))?;
+        self.apply_overlay(&mut txn, &cp.overlay)?;
+        txn.put(
+            self.meta,
+            &META_APPLIED_LSN,
+            &cp.upto_lsn.to_be_bytes(),
+            WriteFlags::empty(),
+        )
+        .map_err(err("writing the checkpoint's lsn"))?;
+        txn.commit().map_err(err("committing a checkpoint"))
+    }
+
+    /// Writes an overlay's net effect in the order [`Overlay::apply_to`] defines.
+    fn apply_overlay(&self, txn: &mut RwTransaction, o: &Overlay) -> Result<(), StorageError> {
+        if o.wipe {
+            self.apply(txn, &PersistOp::Wipe)?;
+        }
+        for (key, change) in o.sorted_entries() {
+            match change {
+                EntryChange::Put(entry) => self.apply(
+                    txn,
+                    &PersistOp::Entry {
+                        key: key.clone(),
+                        entry: entry.clone(),
+                    },
+                )?,
+                EntryChange::Validate(tss) => {
+                    for ts in tss {
+                        self.validate(txn, key, *ts)?;
+                    }
+                }
+            }
+        }
+        for (ts, record) in o.sorted_records() {
+            match record {
+                Some(update) => self.apply(txn, &PersistOp::Record(update.clone()))?,
+                None => self.apply(txn, &PersistOp::DropRecord(*ts))?,
+            }
+        }
+        if let Some(upto) = o.drop_acceptor_upto {
+            self.drop_settled_instances(txn, upto)?;
+        }
+        for record in o.acceptor.values() {
+            self.apply(txn, &PersistOp::Acceptor(record.clone()))?;
+        }
+        if let Some(view) = &o.view {
+            let err = |doing| lmdb_err(doing, self.map_size_bytes);
+            txn.put(self.meta, &META_VIEW, &encode(view)?, WriteFlags::empty())
+                .map_err(err("writing the view"))?;
+        }
+        if let Some(identity) = o.identity {
+            self.apply(txn, &PersistOp::Identity(identity))?;
+        }
+        Ok(())
+    }
+
+    /// Applies `groups` of persist ops, in order, in one durable write transaction (the tests'
+    /// way to lay down a checkpointed state). On error nothing of it is applied.
+    #[cfg(test)]
     pub fn commit<'a>(
         &self,
         groups: impl IntoIterator<Item = &'a [PersistOp]>,
@@ -591,7 +707,7 @@ fn read_u32<T: Transaction>(
 
 fn check_format<T: Transaction>(txn: &T, meta: Database) -> Result<(), StorageError> {
     match read_u32(txn, meta, META_FORMAT)? {
-        None | Some(FORMAT_VERSION) => Ok(()),
+        None | Some(FORMAT_VERSION) | Some(FORMAT_BEFORE_WAL) => Ok(()),
         Some(other) => Err(StorageError::Format(other)),
     }
 }
@@ -645,12 +761,52 @@ mod tests {
         }
     }
 
+    /// What a store holds, in the in-memory reference's shape.
+    fn as_mem_disk(rec: Recovered) -> level2pc::MemDisk {
+        level2pc::MemDisk {
+            boots: 0,
+            view: rec.view,
+            identity: rec.identity,
+            acceptor: rec.acceptor.into_iter().map(|a| (a.instance, a)).collect(),
+            entries: rec.entries.into_iter().collect(),
+            records: rec.records.into_iter().map(|u| (u.ts, u)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_writes_exactly_the_overlays_net_effect() {
+        use crate::wal::overlay::tests::random_op;
+        use rand::{Rng, SeedableRng};
+        for seed in 0..60u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let ops: Vec<PersistOp> = (0..rng.gen_range(0..40))
+                .map(|_| random_op(&mut rng))
+                .collect();
+            let split = rng.gen_range(0..=ops.len());
+            let dir = tempfile::tempdir().unwrap();
+            let opts = StoreOptions::default();
+            let (store, _, applied) = Store::open(dir.path(), &opts, &identity()).unwrap();
+            assert_eq!(applied, 0);
+            store.commit([&ops[..split]]).unwrap();
+            let mut overlay = Overlay::default();
+            overlay.apply(&ops[split..]);
+            let upto_lsn = 7 + seed;
+            store.checkpoint(&Checkpoint { overlay, upto_lsn }).unwrap();
+            drop(store);
+            let (_, rec, applied) = Store::open(dir.path(), &opts, &identity()).unwrap();
+            let mut expected = level2pc::MemDisk::default();
+            expected.apply(&ops);
+            assert_eq!(as_mem_disk(rec), expected, "seed {seed}");
+            assert_eq!(applied, upto_lsn);
+        }
+    }
+
     #[test]
     fn boot_incarnation_is_bumped_on_every_open() {
         let dir = tempfile::tempdir().unwrap();
         let opts = StoreOptions::default();
         for expected in 1..=3 {
-            let (_, rec) = Store::open(dir.path(), &opts, &identity()).unwrap();
+            let (_, rec, _) = Store::open(dir.path(), &opts, &identity()).unwrap();
             assert_eq!(rec.boot, BootInc(expected));
         }
     }
@@ -659,7 +815,7 @@ mod tests {
     fn committed_ops_are_recovered() {
         let dir = tempfile::tempdir().unwrap();
         let opts = StoreOptions::default();
-        let (store, _) = Store::open(dir.path(), &opts, &identity()).unwrap();
+        let (store, _, _) = Store::open(dir.path(), &opts, &identity()).unwrap();
         let update = Update {
             ts: ts(2),
             writes: vec![Write {
@@ -681,7 +837,7 @@ mod tests {
         ];
         assert_eq!(store.commit([&first[..], &second[..]]).unwrap(), 5);
         drop(store);
-        let (_, rec) = Store::open(dir.path(), &opts, &identity()).unwrap();
+        let (_, rec, _) = Store::open(dir.path(), &opts, &identity()).unwrap();
         assert_eq!(rec.view.map(|v| v.epoch), Some(Epoch(4)));
         assert_eq!(rec.records, vec![Arc::new(update)]);
         let empty_key = rec.entries.iter().find(|(k, _)| k.is_empty()).unwrap();
@@ -697,7 +853,7 @@ mod tests {
         use level2pc::{Ballot, Identity as Member};
         let dir = tempfile::tempdir().unwrap();
         let opts = StoreOptions::default();
-        let (store, rec) = Store::open(dir.path(), &opts, &identity()).unwrap();
+        let (store, rec, _) = Store::open(dir.path(), &opts, &identity()).unwrap();
         assert_eq!(
             (rec.view, rec.identity, rec.acceptor.len()),
             (None, None, 0),
@@ -730,7 +886,7 @@ mod tests {
         ];
         store.commit([&ops[..]]).unwrap();
         drop(store);
-        let (store, rec) = Store::open(dir.path(), &opts, &identity()).unwrap();
+        let (store, rec, _) = Store::open(dir.path(), &opts, &identity()).unwrap();
         assert_eq!(rec.identity, Some(me));
         assert_eq!(
             rec.acceptor,
@@ -742,7 +898,7 @@ mod tests {
             .commit([&[PersistOp::Wipe, PersistOp::Identity(None)][..]])
             .unwrap();
         drop(store);
-        let (_, rec) = Store::open(dir.path(), &opts, &identity()).unwrap();
+        let (_, rec, _) = Store::open(dir.path(), &opts, &identity()).unwrap();
         assert!(rec.entries.is_empty() && rec.records.is_empty() && rec.identity.is_none());
         assert_eq!(
             rec.view.map(|v| v.epoch),
@@ -754,7 +910,7 @@ mod tests {
     #[test]
     fn dropping_a_record_forgets_it_and_a_missing_one_is_fine() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
+        let (store, _, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
         let update = Arc::new(Update {
             ts: ts(3),
             writes: vec![],
@@ -778,12 +934,12 @@ mod tests {
             }],
         };
         {
-            let (store, _) =
+            let (store, _, _) =
                 Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
             assert_eq!(store.directory().unwrap(), None);
             store.save_directory(&saved).unwrap();
         }
-        let (store, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
+        let (store, _, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
         assert_eq!(store.directory().unwrap(), Some(saved));
         let mut txn = store.env.begin_rw_txn().unwrap();
         txn.put(store.meta, &META_DIRECTORY, &[0xff; 3], WriteFlags::empty())
@@ -798,7 +954,7 @@ mod tests {
     #[test]
     fn a_directory_in_use_is_refused_until_closed() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
+        let (store, _, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
         let err = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap_err();
         assert!(matches!(err, StorageError::Locked { .. }), "{err}");
         drop(store);
@@ -822,8 +978,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = StoreOptions {
             map_size_bytes: 256 * 1024,
+            ..StoreOptions::default()
         };
-        let (store, _) = Store::open(dir.path(), &opts, &identity()).unwrap();
+        let (store, _, _) = Store::open(dir.path(), &opts, &identity()).unwrap();
         let big = Bytes::from(vec![7u8; 64 * 1024]);
         let mut committed = Vec::new();
         let err = (0..100u64)
@@ -863,7 +1020,7 @@ mod tests {
             "the failed transaction applied nothing"
         );
         drop(store);
-        let (_, rec) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
+        let (_, rec, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
         assert_eq!(
             rec.entries.len(),
             committed.len(),
@@ -874,7 +1031,7 @@ mod tests {
     #[test]
     fn oversized_keys_are_refused_not_truncated() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
+        let (store, _, _) = Store::open(dir.path(), &StoreOptions::default(), &identity()).unwrap();
         let key = "k".repeat(MAX_KEY_BYTES + 1);
         let err = store.commit([&[put(&key, 1, true)][..]]).unwrap_err();
         assert!(matches!(err, StorageError::KeyTooLarge { len: 511 }));

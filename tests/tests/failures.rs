@@ -4,7 +4,8 @@
 use level2pc::codec::{FrameKind, HEADER_BYTES, MAGIC, PROTOCOL_VERSION};
 use level2pc::NodeId;
 use level2pc_adapters::handshake::{encode_handshake, Dialer, HandshakeMsg, Params, Step};
-use level2pc_adapters::storage::{Identity, Store};
+use level2pc_adapters::storage::Identity;
+use level2pc_adapters::wal::WalOptions;
 use level2pc_adapters::{Error, NodeEvent, Secret, StoreOptions};
 use level2pc_tests::{fast, wait_event, wait_until, TestCluster, READY_TIMEOUT};
 use std::io::{Read, Write};
@@ -14,8 +15,13 @@ use std::time::Duration;
 #[test]
 fn a_full_map_stops_the_node_without_losing_acknowledged_writes() {
     let mut c = TestCluster::bind(1, |_, cfg| {
+        // Small log segments and checkpoints, so that a checkpoint reaches LMDB and fills it.
         cfg.storage = StoreOptions {
             map_size_bytes: 512 * 1024,
+            wal: WalOptions {
+                segment_bytes: 64 * 1024,
+                checkpoint_bytes: 128 * 1024,
+            },
         }
     });
     c.cluster.start(0).expect("start");
@@ -48,16 +54,18 @@ fn a_full_map_stops_the_node_without_losing_acknowledged_writes() {
     assert!(!info.ready && info.failure.is_some_and(|f| f.contains("map full")));
     c.cluster.stop(0).expect("stop");
 
-    // Everything acknowledged is on disk; a larger map lets the node continue.
+    // Everything acknowledged is on disk (in LMDB or in the log); a larger map lets the node
+    // continue.
     let identity = Identity {
         node: NodeId(0),
         cluster: "level2pc".into(),
     };
     let dir = c.cluster.dir(0).expect("dir").to_owned();
-    let (_, recovered) =
-        Store::open(&dir, &StoreOptions::default(), &identity).expect("reopen with a larger map");
+    let opened = level2pc_adapters::disk::open(&dir, &StoreOptions::default(), &identity)
+        .unwrap_or_else(|e| panic!("reopen with a larger map: {e}"));
     for key in &acknowledged {
-        let found = recovered
+        let found = opened
+            .recovered
             .entries
             .iter()
             .find(|(k, _)| **k == *key.as_bytes());

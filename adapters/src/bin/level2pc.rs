@@ -5,6 +5,7 @@ use level2pc::NodeId;
 use level2pc_adapters::cluster::{LocalCluster, Ports};
 use level2pc_adapters::directory::check_addr;
 use level2pc_adapters::resp::client::{Client, Value};
+use level2pc_adapters::wal::WalOptions;
 use level2pc_adapters::{Config, NodeEvent, PeerAddr, Replicator, Secret, StoreOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -136,6 +137,15 @@ struct ServeArgs {
     /// LMDB map size in MiB (the most data the node can hold).
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     map_size_mib: usize,
+    /// Write-ahead log segment size in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    wal_segment_mib: u64,
+    /// Checkpoint the log into LMDB every this many MiB of log (bounds the log on disk and the
+    /// replay at restart; at least the segment size).
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    wal_checkpoint_mib: u64,
     /// Commit each persist in its own transaction (for measuring group commit).
     #[arg(long)]
     no_group_commit: bool,
@@ -267,6 +277,10 @@ fn serve(args: ServeArgs) -> CliResult {
     config.cluster_id = args.cluster_id;
     config.storage = StoreOptions {
         map_size_bytes: args.map_size_mib.saturating_mul(1024 * 1024),
+        wal: WalOptions {
+            segment_bytes: args.wal_segment_mib << 20,
+            checkpoint_bytes: args.wal_checkpoint_mib.max(args.wal_segment_mib) << 20,
+        },
     };
     config.group_commit = !args.no_group_commit;
     config.resp.op_timeout = Duration::from_millis(args.op_timeout_ms);
