@@ -49,6 +49,12 @@ impl Node {
         {
             return Err(format!("multi-key index names a missing record {ts}"));
         }
+        if !self
+            .multi_records
+            .consistent(|ts| self.records.get(ts).map(|r| &*r.update))
+        {
+            return Err("the multi-key index's keys disagree with the records".into());
+        }
         Ok(())
     }
 

@@ -1039,12 +1039,20 @@ fn the_engine_self_check_fails_on_broken_state() {
         .unwrap_err()
         .contains("without its update record"));
     node.records.insert(u.ts, rec);
-    node.multi_records.remove(&u.ts);
+    node.multi_records.remove(&u);
     assert!(node
         .check_invariants()
         .unwrap_err()
         .contains("multi-key index"));
-    node.multi_records.insert(u.ts);
+    // Filed under its timestamp but under other keys: the key index disagrees.
+    let other = upd(u.ts, &[("p", Some("1")), ("q", Some("1"))]);
+    node.multi_records.insert(&other);
+    assert!(node
+        .check_invariants()
+        .unwrap_err()
+        .contains("multi-key index's keys"));
+    node.multi_records.remove(&other);
+    node.multi_records.insert(&u);
     node.persisted_upto = node.next_seq;
     assert!(node
         .check_invariants()

@@ -105,9 +105,7 @@ impl Node {
         client: Option<RequestId>,
     ) {
         let ts = update.ts;
-        if update.is_multi_key() {
-            self.multi_records.insert(ts);
-        }
+        self.multi_records.insert(&update);
         self.staged.push(PersistOp::Record(update.clone()));
         let drive = client.map(|c| Drive {
             acks: Default::default(),
@@ -235,12 +233,10 @@ impl Node {
         if self.mutant(Mutant::SkipGuardian) {
             return true;
         }
-        self.multi_records.range(..update.ts).all(|ts| {
-            let Some(rec) = self.records.get(ts) else {
-                return true;
-            };
-            !(rec.update.overlaps(update) && self.holds(rec))
-        })
+        self.multi_records
+            .overlapping_below(update)
+            .iter()
+            .all(|ts| self.records.get(ts).is_none_or(|rec| !self.holds(rec)))
     }
 
     /// Commits a driven update if every condition holds; returns whether it did.
@@ -343,8 +339,9 @@ impl Node {
         if self.mutant(Mutant::GuardianLiteralHold) && !rec.committed {
             return;
         }
-        self.records.remove(&ts);
-        self.multi_records.remove(&ts);
+        if let Some(rec) = self.records.remove(&ts) {
+            self.multi_records.remove(&rec.update);
+        }
         self.blocked_commits.remove(&ts);
         self.staged.push(PersistOp::DropRecord(ts));
     }
