@@ -137,15 +137,15 @@ struct ServeArgs {
     /// LMDB map size in MiB (the most data the node can hold).
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     map_size_mib: usize,
-    /// Write-ahead log segment size in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 16,
-          value_parser = clap::value_parser!(u64).range(1..=4096))]
-    wal_segment_mib: u64,
-    /// Checkpoint the log into LMDB every this many MiB of log (bounds the log on disk and the
+    /// Write-ahead log segment size in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u64).range(4..=4 * 1024 * 1024))]
+    wal_segment_kib: u64,
+    /// Checkpoint the log into LMDB every this many KiB of log (bounds the log on disk and the
     /// replay at restart; at least the segment size).
-    #[arg(long, value_name = "MIB", default_value_t = 64,
-          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
-    wal_checkpoint_mib: u64,
+    #[arg(long, value_name = "KIB", default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u64).range(4..=1024 * 1024 * 1024))]
+    wal_checkpoint_kib: u64,
     /// Commit each persist in its own transaction (for measuring group commit).
     #[arg(long)]
     no_group_commit: bool,
@@ -278,8 +278,8 @@ fn serve(args: ServeArgs) -> CliResult {
     config.storage = StoreOptions {
         map_size_bytes: args.map_size_mib.saturating_mul(1024 * 1024),
         wal: WalOptions {
-            segment_bytes: args.wal_segment_mib << 20,
-            checkpoint_bytes: args.wal_checkpoint_mib.max(args.wal_segment_mib) << 20,
+            segment_bytes: args.wal_segment_kib << 10,
+            checkpoint_bytes: args.wal_checkpoint_kib.max(args.wal_segment_kib) << 10,
         },
     };
     config.group_commit = !args.no_group_commit;

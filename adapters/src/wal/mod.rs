@@ -22,6 +22,8 @@ pub mod overlay;
 #[cfg(test)]
 mod powercut;
 #[cfg(test)]
+mod cluster_power;
+#[cfg(test)]
 mod tests;
 
 use crate::storage::StorageError;

@@ -123,11 +123,10 @@ impl Overlay {
         records
     }
 
-    /// Applies the net effect to an in-memory state (recovery, and the tests' reference).
+    /// Applies the net effect to an in-memory state (the tests' reference).
     pub fn apply_to(&self, disk: &mut MemDisk) {
         if self.wipe {
             disk.entries.clear();
-            disk.records.clear();
         }
         for (key, change) in &self.entries {
             match change {
@@ -140,6 +139,14 @@ impl Overlay {
                     }
                 }
             }
+        }
+        self.apply_except_entries(disk);
+    }
+
+    /// Applies everything but the entry changes (recovery merges those as sorted lists).
+    pub fn apply_except_entries(&self, disk: &mut MemDisk) {
+        if self.wipe {
+            disk.records.clear();
         }
         for (ts, record) in &self.records {
             match record {
