@@ -165,7 +165,7 @@ pub fn open(dir: &Path, opts: &StoreOptions, identity: &Identity) -> Result<Open
 /// The checkpointed state with the log's net effect applied. Entries are merged as sorted
 /// lists (LMDB hands them in key order), not inserted one by one: with a million keys the
 /// per-insert tree searches were most of the recovery time.
-fn merge(base: Recovered, overlay: &Overlay) -> Recovered {
+pub(crate) fn merge(base: Recovered, overlay: &Overlay) -> Recovered {
     if overlay.is_empty() {
         return base;
     }
