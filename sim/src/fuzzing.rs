@@ -395,6 +395,9 @@ struct Harness {
     max_now: Instant,
     /// Emitted this boot and not yet on disk, in order.
     pending: VecDeque<(u64, Vec<PersistOp>)>,
+    /// Completed lazy persists (`Node::persist_needs_sync` false: written, not fsynced) that no
+    /// later synced persist has covered yet, in order; a restart keeps only a prefix of them.
+    volatile: Vec<Vec<PersistOp>>,
     /// Last persist seq emitted this boot.
     emitted: u64,
     /// Persists up to this seq are on disk (this boot).
@@ -441,6 +444,7 @@ impl Harness {
             now,
             max_now: now,
             pending: VecDeque::new(),
+            volatile: Vec::new(),
             emitted: 0,
             completed: 0,
             reported: 0,
@@ -783,7 +787,7 @@ impl Harness {
             }
             Step::Persisted { upto } => {
                 // A driver reports only what its disk did: whatever the engine takes as durable
-                // (it clamps to what it emitted) must really be on the disk.
+                // (it clamps to what it emitted) must really be on the disk (lazy hints: written).
                 let effective = upto.min(self.emitted);
                 self.complete_upto(effective);
                 self.node.handle_persisted(self.now, upto);
@@ -798,7 +802,10 @@ impl Harness {
             }
             Step::Restart { advance_ns } => {
                 self.now = self.now.plus_ns(advance_ns);
-                self.restart();
+                // The page cache keeps a prefix of the unsynced lazy persists; its length comes
+                // from the step's own draw, so the corpus bytes keep their meaning.
+                let kept = (advance_ns % (self.volatile.len() as u64 + 1)) as usize;
+                self.restart(kept);
             }
         }
         self.check_after_step(&desc, timed_out);
@@ -859,20 +866,33 @@ impl Harness {
         }
     }
 
-    /// The disk applies every emitted persist up to `upto`, in order.
+    /// The disk completes every emitted persist up to `upto`, in order: one that needs sync is
+    /// fsynced, with every lazy one written before it (one sequential log); a lazy one is only
+    /// written and waits in `volatile`.
     fn complete_upto(&mut self, upto: u64) {
         while let Some((seq, _)) = self.pending.front() {
             if *seq > upto {
                 break;
             }
             let (seq, ops) = self.pending.pop_front().expect("front");
-            self.disk.apply(&ops);
-            for op in &ops {
-                if let PersistOp::Record(u) = op {
-                    self.durable_records.insert(u.ts);
+            if self.node.persist_needs_sync(&ops) {
+                for earlier in std::mem::take(&mut self.volatile) {
+                    self.make_durable(&earlier);
                 }
+                self.make_durable(&ops);
+            } else {
+                self.volatile.push(ops);
             }
             self.completed = seq;
+        }
+    }
+
+    fn make_durable(&mut self, ops: &[PersistOp]) {
+        self.disk.apply(ops);
+        for op in ops {
+            if let PersistOp::Record(u) = op {
+                self.durable_records.insert(u.ts);
+            }
         }
     }
 
@@ -948,8 +968,12 @@ impl Harness {
         }
     }
 
-    fn restart(&mut self) {
-        // Volatile state and every persist not on the disk are lost.
+    fn restart(&mut self, kept_lazy: usize) {
+        // Volatile state and every persist not on the disk are lost, but for the first
+        // `kept_lazy` lazy persists written and not yet fsynced.
+        for ops in std::mem::take(&mut self.volatile).iter().take(kept_lazy) {
+            self.disk.apply(ops);
+        }
         let recovered = self.disk.recover(false);
         self.durable_records = self.disk.records.keys().copied().collect();
         self.pending.clear();

@@ -4,7 +4,10 @@
 //!
 //! Membership traffic (heartbeats, leases, views) is delivered at once; only INV, ACK and VAL
 //! wait for the script. Persists complete at the end of every scripted action unless
-//! [`Script::hold_persists`] is set.
+//! [`Script::hold_persists`] is set. A persist of lazy hints only (`Node::persist_needs_sync`
+//! false) is written but not fsynced: it reaches [`Script::disks`] only when a later persist
+//! that needs sync completes, and a crash loses every such persist still unsynced (the page
+//! cache keeps the empty prefix, the worst case the driver contract allows).
 
 use crate::history::{self, History};
 use crate::workload::record_result;
@@ -29,8 +32,10 @@ pub struct InFlight {
 pub struct Script {
     /// The engines (`None` while crashed).
     pub nodes: Vec<Option<Node>>,
-    /// Their disks.
+    /// Their disks: what is durable (fsynced).
     pub disks: Vec<MemDisk>,
+    /// Per node: completed lazy persists not yet covered by an fsync, in order.
+    pub volatile: Vec<Vec<Vec<PersistOp>>>,
     /// Messages not yet delivered, in send order.
     pub pool: Vec<InFlight>,
     /// When set, persists wait for [`Script::flush_persists`].
@@ -60,6 +65,7 @@ impl Script {
         let mut s = Script {
             nodes: (0..n).map(|_| None).collect(),
             disks: vec![MemDisk::default(); n],
+            volatile: vec![Vec::new(); n],
             pool: Vec::new(),
             hold_persists: false,
             hold: Message::is_data_path,
@@ -119,13 +125,25 @@ impl Script {
             .unwrap_or_else(|e| panic!("bad config: {e}"));
         self.nodes[i] = Some(node);
         self.pending_persists[i].clear();
+        self.volatile[i].clear();
         self.drain(i);
     }
 
-    /// Crashes node `i`: unfinished persists are lost; messages it sent stay in flight.
+    /// Crashes node `i`: unfinished persists are lost, and so are completed lazy persists no
+    /// fsync covered yet; messages it sent stay in flight.
     pub fn crash(&mut self, i: usize) {
+        self.crash_keeping(i, 0);
+    }
+
+    /// Crashes node `i` like [`Script::crash`], but the page cache reaches the disk with the
+    /// first `kept` of its unsynced lazy persists (a prefix, as on a sequential log).
+    pub fn crash_keeping(&mut self, i: usize, kept: usize) {
         self.nodes[i] = None;
         self.pending_persists[i].clear();
+        let volatile = std::mem::take(&mut self.volatile[i]);
+        for ops in volatile.iter().take(kept) {
+            self.disks[i].apply(ops);
+        }
     }
 
     fn drain(&mut self, i: usize) {
@@ -167,8 +185,19 @@ impl Script {
         let Some(last) = pending.last().map(|p| p.0) else {
             return;
         };
-        for (_, ops) in &pending {
-            self.disks[i].apply(ops);
+        for (_, ops) in pending {
+            let sync = self.nodes[i]
+                .as_ref()
+                .is_none_or(|n| n.persist_needs_sync(&ops));
+            if sync {
+                // One sequential log: this fsync covers every lazy persist written before it.
+                for earlier in std::mem::take(&mut self.volatile[i]) {
+                    self.disks[i].apply(&earlier);
+                }
+                self.disks[i].apply(&ops);
+            } else {
+                self.volatile[i].push(ops);
+            }
         }
         let now = self.now();
         if let Some(n) = self.nodes[i].as_mut() {

@@ -140,6 +140,8 @@ enum Ev {
         node: usize,
         inc: u64,
         seq: u64,
+        /// Whether it is fsynced (false: lazy hints, only written; see `World::volatile`).
+        sync: bool,
         ops: Vec<PersistOp>,
     },
     PersistAck {
@@ -196,7 +198,12 @@ struct World {
     clocks: Vec<NodeClock>,
     paused_until: Vec<u64>,
     incarnation: Vec<u64>,
+    /// Per node: what is durable (fsynced). The oracle reads these.
     disks: Vec<MemDisk>,
+    /// Per node: lazy persists (hints only, `Node::persist_needs_sync` false) written and
+    /// acknowledged but not yet covered by an fsync, in order. A persist that needs sync moves
+    /// them to the disk first; a crash keeps only a random prefix of them.
+    volatile: Vec<Vec<Vec<PersistOp>>>,
     fsync_free_at: Vec<u64>,
     net: Network,
     queue: BTreeMap<(u64, u64), Ev>,
@@ -252,6 +259,7 @@ impl World {
             paused_until: vec![0; n],
             incarnation: vec![0; n],
             disks: vec![MemDisk::default(); n],
+            volatile: vec![Vec::new(); n],
             fsync_free_at: vec![0; n],
             net,
             queue: BTreeMap::new(),
@@ -372,8 +380,17 @@ impl World {
         match out {
             Output::Send { to, msgs } => self.send(i, to.0 as usize, msgs),
             Output::Persist { seq, ops } => {
-                let done = self.fsync_free_at[i].max(self.now)
-                    + self.rng.gen_range(0..=self.p.rates.fsync_us) * 1_000;
+                // A persist of lazy hints only is written, not fsynced: it completes right
+                // after every earlier persist (events at one instant run in push order).
+                let sync = self.nodes[i]
+                    .as_ref()
+                    .is_none_or(|n| n.persist_needs_sync(&ops));
+                let fsync_ns = if sync {
+                    self.rng.gen_range(0..=self.p.rates.fsync_us) * 1_000
+                } else {
+                    0
+                };
+                let done = self.fsync_free_at[i].max(self.now) + fsync_ns;
                 self.fsync_free_at[i] = done;
                 let inc = self.incarnation[i];
                 self.push(
@@ -382,6 +399,7 @@ impl World {
                         node: i,
                         inc,
                         seq,
+                        sync,
                         ops,
                     },
                 );
@@ -515,8 +533,9 @@ impl World {
                 node,
                 inc,
                 seq,
+                sync,
                 ops,
-            } => self.persist_done(node, inc, seq, ops),
+            } => self.persist_done(node, inc, seq, sync, ops),
             Ev::PersistAck { node, inc, seq } => self.persist_ack(node, inc, seq),
             Ev::Submit {
                 client,
@@ -573,13 +592,21 @@ impl World {
         self.after_input(to);
     }
 
-    fn persist_done(&mut self, node: usize, inc: u64, seq: u64, ops: Vec<PersistOp>) {
+    fn persist_done(&mut self, node: usize, inc: u64, seq: u64, sync: bool, ops: Vec<PersistOp>) {
         if self.incarnation[node] != inc || self.nodes[node].is_none() {
             return; // lost in a crash
         }
         // The disk completes the write even while the process is frozen.
-        self.disks[node].apply(&ops);
-        self.mix(&[self.now, 3, node as u64, seq]);
+        if sync {
+            // One sequential log: the fsync covers every lazy persist written before it.
+            for earlier in std::mem::take(&mut self.volatile[node]) {
+                self.disks[node].apply(&earlier);
+            }
+            self.disks[node].apply(&ops);
+        } else {
+            self.volatile[node].push(ops);
+        }
+        self.mix(&[self.now, 3, node as u64, seq, u64::from(sync)]);
         self.persist_ack(node, inc, seq);
     }
 
@@ -912,6 +939,21 @@ impl World {
         self.next_timer[i] = None;
         self.incarnation[i] += 1; // persists in flight are lost
         self.paused_until[i] = 0;
+        // Lazy persists were written but not fsynced: the page cache keeps a prefix of them.
+        let volatile = std::mem::take(&mut self.volatile[i]);
+        if !volatile.is_empty() {
+            let kept = self.rng.gen_range(0..=volatile.len());
+            for ops in &volatile[..kept] {
+                self.disks[i].apply(ops);
+            }
+            self.mix(&[self.now, 10, i as u64, volatile.len() as u64, kept as u64]);
+            self.log(|| {
+                format!(
+                    "crash n{i}: kept {kept} of {} lazy persists not fsynced",
+                    volatile.len()
+                )
+            });
+        }
     }
 
     fn restart(&mut self, i: usize, lose_disk: bool) {
@@ -921,6 +963,7 @@ impl World {
         if lose_disk {
             self.disks[i] = MemDisk::default();
         }
+        self.volatile[i].clear(); // empty already: the crash settled it
         self.mix(&[self.now, 7, i as u64]);
         self.log(|| {
             format!(

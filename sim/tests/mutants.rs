@@ -39,8 +39,11 @@ fn first_catch(mutant: Mutant) -> Option<(u64, String)> {
 ///   --hot`); seed 2 of this test caught it only until the session-3 lease fix changed the
 ///   schedules (`report_4_2_guardian_gates_a_replayers_commit`);
 /// * `keep-overtaken-no-grant`: a removal delayed at the acceptors, overtaken by a higher ballot
-///   whose proposer then crashes while the suspect comes back: the `cluster` fuzz target's
-///   regression input below, where the mutant is exactly the code before the fix.
+///   whose proposer then crashes while the suspect comes back (0 of 20 000 `--faults all`
+///   seeds). Found by the `cluster` fuzz target (the regression input below, where the mutant
+///   is exactly the code before the fix); since lazy persists skip the fsync delay that input
+///   draws a different schedule, so the scenario `an_overtaken_removal_stops_blocking_the_targets_lease`
+///   builds the interleaving instead.
 const SCENARIO_ONLY: [Mutant; 5] = [
     Mutant::SkipRestartWait,
     Mutant::AcceptStaleGrants,
@@ -106,20 +109,21 @@ fn clock_drift_beyond_rho_is_detected() {
     println!("clock violation caught at seed {caught:?}");
 }
 
-/// The `cluster` fuzz input that found the liveness bug behind `keep-overtaken-no-grant` passes
-/// with the engine and fails with the mutant, in the simulator's bounded-completion check (a
-/// node refused leases for ever answers every read `Unavailable(NoLease)`).
+/// The `cluster` fuzz input that found the liveness bug behind `keep-overtaken-no-grant` still
+/// passes with the engine. It no longer reproduces the bug with the mutant: it was found before
+/// lazy persists (`Node::persist_needs_sync`) completed without an fsync delay, and the same
+/// bytes now draw a different schedule; `scenarios.rs` (`an_overtaken_removal_stops_blocking_the_targets_lease`)
+/// catches the mutant instead.
 #[test]
-fn an_overtaken_removal_that_keeps_blocking_grants_is_caught() {
+fn the_overtaken_removal_fuzz_input_still_passes() {
     use level2pc_sim::fuzzing::cluster_params;
-    use level2pc_sim::oracle::Invariant;
     use level2pc_sim::world::run_with_entropy;
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../fuzz/regressions/cluster/overtaken-removal-blocks-grants-forever"
     );
     let data = std::fs::read(path).expect("the regression input is checked in");
-    let (mut params, entropy) = cluster_params(&data);
+    let (params, entropy) = cluster_params(&data);
     let opts = RunOptions {
         trace: false,
         check_budget: 200_000,
@@ -127,14 +131,4 @@ fn an_overtaken_removal_that_keeps_blocking_grants_is_caught() {
     };
     let fixed = run_with_entropy(&params, entropy, opts);
     assert!(fixed.passed(), "{:?}", fixed.violations);
-    params.mutant = Some(Mutant::KeepOvertakenNoGrant);
-    let mutant = run_with_entropy(&params, entropy, opts);
-    assert!(
-        mutant
-            .violations
-            .iter()
-            .any(|v| v.invariant == Invariant::BoundedCompletion),
-        "{:?}",
-        mutant.violations
-    );
 }

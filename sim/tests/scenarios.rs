@@ -492,7 +492,9 @@ fn stale_grants_after_a_restart(mutant: Option<Mutant>) -> (Script, usize) {
     };
     s.settle_until(1_000, |s| held(s).is_some());
     let old_id = held(&s).expect("R asks for a lease at least once a second");
-    s.crash(R);
+    // R's page cache reaches its disk (every lazy hint kept), so it restarts with x Valid and a
+    // stretched lease would let it serve the stale value.
+    s.crash_keeping(R, usize::MAX);
     s.start(R);
     s.isolate(R);
     // The old grants arrive (late, duplicated) while R's new boot reuses the request id.
@@ -569,5 +571,102 @@ fn an_acceptor_that_lost_its_disk_does_not_vote_again() {
         "with the amnesiac's vote R decides another view for epoch 2: A {:?}, R {:?}",
         s.node(A).view(),
         s.node(R).view()
+    );
+}
+
+/// Paxos traffic of the membership protocol (held and frozen by the next scenario).
+fn paxos(m: &Message) -> bool {
+    matches!(
+        m,
+        Message::Prepare { .. }
+            | Message::Promise { .. }
+            | Message::Accept { .. }
+            | Message::Accepted { .. }
+            | Message::Reject { .. }
+            | Message::Decided { .. }
+    )
+}
+fn prepare_by(node: usize) -> impl Fn(&Message) -> bool {
+    move |m| matches!(m, Message::Prepare { ballot, .. } if ballot.node == NodeId(node as u32))
+}
+fn promise_for(node: usize) -> impl Fn(&Message) -> bool {
+    move |m| matches!(m, Message::Promise { ballot, .. } if ballot.node == NodeId(node as u32))
+}
+fn accept_by(node: usize) -> impl Fn(&Message) -> bool {
+    move |m| matches!(m, Message::Accept { ballot, .. } if ballot.node == NodeId(node as u32))
+}
+
+/// A proposes R's removal while R is cut off from it; both acceptors hold the Accept back
+/// (R's lease promises last) and stop granting to R. Before either accepts, R's own higher
+/// ballot (R suspects A) reaches both, so A's removal can never be accepted; then R crashes
+/// before its proposal gets anywhere, restarts, and the links heal. Nobody suspects anyone any
+/// more, so no view change ever comes: the overtaken Accept must stop blocking R's grants, or R
+/// never holds a lease again (§7.3; the liveness bug of `keep-overtaken-no-grant`).
+fn overtaken_removal(mutant: Option<Mutant>) -> (Script, usize) {
+    let mut s = Script::new(3, mutant);
+    submit(&mut s, A, put("x", "old"));
+    s.settle(50);
+    s.hold = |m| m.is_data_path() || paxos(m);
+    s.frozen = paxos;
+    // R stops hearing A first, suspects it, and (after its backoff) proposes A's removal; its
+    // Prepare waits in flight.
+    s.cut.insert((A, R));
+    let r_prepared = |s: &Script| in_flight(s, R, D, prepare_by(R));
+    assert!(s.settle_until(3_000, r_prepared), "R proposes A's removal");
+    // Now A stops hearing R, suspects it and proposes its removal, with a lower ballot.
+    s.cut.insert((R, A));
+    let a_prepared = |s: &Script| in_flight(s, A, D, prepare_by(A));
+    assert!(s.settle_until(1_000, a_prepared), "A proposes R's removal");
+    s.deliver(A, D, prepare_by(A));
+    s.deliver(D, A, promise_for(A));
+    // A's Accept: A and D both delay it while their lease promises to R last, and stop
+    // granting to R.
+    s.deliver(A, D, accept_by(A));
+    // R's higher ballot overtakes it at D, then (once R reaches A again) at A.
+    s.deliver(R, D, prepare_by(R));
+    s.cut.remove(&(R, A));
+    let r_to_a = |s: &Script| in_flight(s, R, A, prepare_by(R));
+    assert!(
+        s.settle_until(300, r_to_a),
+        "R retransmits its Prepare to A"
+    );
+    s.deliver(R, A, prepare_by(R));
+    // R crashes before its proposal gets anywhere, and comes straight back; the links heal.
+    s.crash(R);
+    s.start(R);
+    s.pool
+        .retain(|m| !paxos(&m.msg) || (m.from != R && m.to != R));
+    s.cut.clear();
+    s.settle(2_000);
+    s.hold = Message::is_data_path;
+    s.frozen = |_| false;
+    s.pool.retain(|m| !paxos(&m.msg));
+    s.settle(3_000);
+    let r = submit(&mut s, R, get("x"));
+    s.settle(100);
+    (s, r)
+}
+
+#[test]
+fn an_overtaken_removal_stops_blocking_the_targets_lease() {
+    let (s, r) = overtaken_removal(None);
+    assert_eq!(
+        s.node(A).view().epoch.0,
+        1,
+        "no view change: the overtaken removal was never accepted"
+    );
+    assert_eq!(
+        s.result(r),
+        &OpResult::Value {
+            value: Some("old".into())
+        },
+        "R holds a lease again and serves the read"
+    );
+    assert!(linearizable(&s));
+    let (s, r) = overtaken_removal(Some(Mutant::KeepOvertakenNoGrant));
+    assert_eq!(s.node(A).view().epoch.0, 1);
+    assert!(
+        !s.answered(r),
+        "the overtaken removal keeps blocking R's grants: R never gets a lease"
     );
 }
