@@ -82,7 +82,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let group: Vec<Vec<PersistOp>> = (i..i + 256)
             .flat_map(|j| persists(j, keys, &value))
             .collect();
-        wal.append(group.iter().map(|ops| (ops.iter().any(PersistOp::needs_sync), ops.as_slice())))?;
+        wal.append(
+            group
+                .iter()
+                .map(|ops| (ops.iter().any(PersistOp::needs_sync), ops.as_slice())),
+        )?;
         i += 256;
     }
     let written = wal.stats();

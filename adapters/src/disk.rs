@@ -126,7 +126,7 @@ pub struct Disk {
     log: SyncSender<LogJob>,
     checkpointer: SyncSender<CheckpointJob>,
     shared: Arc<Shared>,
-    store: Arc<Store>,
+    map_size_bytes: usize,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -225,14 +225,15 @@ impl Disk {
     /// Starts the log and checkpoint threads of node `name`. `group_commit` off makes every
     /// persist its own write and fsync (for measuring what grouping buys).
     pub fn start(
-        opened_store: Store,
+        store: Store,
         wal: Wal<OsFs>,
         waker: Arc<Waker>,
         group_commit: bool,
         checkpoint_bytes: u64,
         name: &str,
     ) -> std::io::Result<Disk> {
-        let store = Arc::new(opened_store);
+        let map_size_bytes = store.map_size_bytes();
+        let store = Arc::new(store);
         let shared = Arc::new(Shared::default());
         shared.publish(wal.stats());
         shared.durable_upto.store(0, Ordering::Relaxed);
@@ -270,7 +271,7 @@ impl Disk {
             log: log_tx,
             checkpointer: ck_tx,
             shared,
-            store,
+            map_size_bytes,
             threads: vec![log_thread, ck_thread],
         })
     }
@@ -307,9 +308,9 @@ impl Disk {
         }
     }
 
-    /// The LMDB store (for statistics).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The LMDB map size.
+    pub fn map_size_bytes(&self) -> usize {
+        self.map_size_bytes
     }
 
     /// The disk figures.
@@ -544,17 +545,12 @@ impl CheckpointThread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wal::overlay::tests::random_op;
-    use rand::{Rng, SeedableRng};
+    use crate::wal::overlay::tests::random_ops_and_split;
 
     #[test]
     fn merging_sorted_lists_equals_applying_the_overlay() {
         for seed in 0..2_000u64 {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-            let ops: Vec<PersistOp> = (0..rng.gen_range(0..40))
-                .map(|_| random_op(&mut rng))
-                .collect();
-            let split = rng.gen_range(0..=ops.len());
+            let (ops, split) = random_ops_and_split(seed);
             let mut base = MemDisk::default();
             base.apply(&ops[..split]);
             let mut overlay = Overlay::default();
@@ -566,7 +562,10 @@ mod tests {
             assert_eq!(merged.entries, got, "seed {seed}");
             let records: Vec<_> = expected.records.into_values().collect();
             assert_eq!(merged.records, records, "seed {seed}");
-            assert_eq!((merged.view, merged.identity), (expected.view, expected.identity));
+            assert_eq!(
+                (merged.view, merged.identity),
+                (expected.view, expected.identity)
+            );
             let acceptor: Vec<_> = expected.acceptor.into_values().collect();
             assert_eq!(merged.acceptor, acceptor, "seed {seed}");
         }

@@ -19,12 +19,12 @@
 //! keeps answering clients with that error until it is closed. Nothing is acknowledged after it.
 
 use crate::clock::BootClock;
+use crate::disk::{Disk, DiskStats, Persist};
 use crate::events::{EventSink, NodeEvent};
 use crate::network::Network;
 use crate::peer::{Io, LinkInfo, PeerInput};
 use crate::resp::reply::{self, ReplyKind};
 use crate::resp_server::{ClientRequest, RespServer};
-use crate::disk::{Disk, DiskStats, Persist};
 use crate::storage::StoreStats;
 use level2pc::{
     Bytes, Event, Instant, Node, NodeId, Op, OpResult, Output, PersistOp, RequestId, Ts,
@@ -159,9 +159,7 @@ impl NodeInfo {
         }
         text
     }
-}
 
-impl NodeInfo {
     fn disk_text(&self) -> String {
         let d = &self.disk;
         let [p50, p99, p999] = d.commit_latency_us;
@@ -672,6 +670,7 @@ impl Driver {
     fn info(&self) -> NodeInfo {
         let view = self.node.view();
         let (links, inbound) = self.net.info();
+        let disk = self.disk.stats();
         NodeInfo {
             id: self.node.id(),
             epoch: view.epoch.0,
@@ -685,10 +684,10 @@ impl Driver {
             store: StoreStats {
                 entries: self.node.key_count(),
                 records: self.node.record_count(),
-                map_size_bytes: self.disk.store().map_size_bytes(),
+                map_size_bytes: self.disk.map_size_bytes(),
             },
-            disk: self.disk.stats(),
-            commits: self.disk.stats().log_groups,
+            commits: disk.log_groups,
+            disk,
             persists: self.persists,
             events_dropped: self.events_dropped.load(Ordering::Relaxed),
             failure: self.failure.clone(),

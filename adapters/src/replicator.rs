@@ -4,13 +4,13 @@
 use crate::clock::BootClock;
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::disk::Disk;
 use crate::driver::{self, ApiMsg, ApiReply, Driver, KeyState, NodeInfo, Parts, Refusal, WAKER};
 use crate::error::Error;
 use crate::events::{EventSink, NodeEvent};
 use crate::handshake::Params;
 use crate::network::{Network, Peers};
 use crate::resp_server::RespServer;
-use crate::disk::Disk;
 use crate::storage::{Identity, Store};
 use level2pc::{Bytes, Node, NodeId, Op, OpResult, Ts, Unavailable, Write};
 use mio::{Poll, Waker};

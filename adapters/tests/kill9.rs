@@ -19,7 +19,12 @@ const READY: Duration = Duration::from_secs(20);
 
 #[test]
 fn kill_9_during_writes_loses_no_acknowledged_write_and_stays_linearizable() {
-    run(&["--op-timeout-ms", "1000"], &[2], "kill9-history.jsonl", |_| {});
+    run(
+        &["--op-timeout-ms", "1000"],
+        &[2],
+        "kill9-history.jsonl",
+        |_| {},
+    );
 }
 
 #[test]
@@ -32,11 +37,19 @@ fn kill_9_during_checkpoints_and_log_truncation_loses_nothing() {
         "--wal-checkpoint-kib",
         "64",
     ];
-    run(&extra, &[2, 0, 1, 2], "kill9-checkpoint-history.jsonl", |ports| {
-        let checkpoints: u64 = ports.iter().map(|&p| info_field(p, "checkpoints")).sum();
-        assert!(checkpoints > 0, "no checkpoint ran: the test exercised nothing");
-        eprintln!("kill -9 checkpoint test: {checkpoints} checkpoints since the last restarts");
-    });
+    run(
+        &extra,
+        &[2, 0, 1, 2],
+        "kill9-checkpoint-history.jsonl",
+        |ports| {
+            let checkpoints: u64 = ports.iter().map(|&p| info_field(p, "checkpoints")).sum();
+            assert!(
+                checkpoints > 0,
+                "no checkpoint ran: the test exercised nothing"
+            );
+            eprintln!("kill -9 checkpoint test: {checkpoints} checkpoints since the last restarts");
+        },
+    );
 }
 
 /// A numeric field of a node's `INFO`.

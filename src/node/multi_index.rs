@@ -23,7 +23,10 @@ impl MultiIndex {
             return;
         }
         for w in &update.writes {
-            self.by_key.entry(w.key.clone()).or_default().insert(update.ts);
+            self.by_key
+                .entry(w.key.clone())
+                .or_default()
+                .insert(update.ts);
         }
     }
 

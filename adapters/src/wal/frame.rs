@@ -137,7 +137,11 @@ mod tests {
         for cut in 0..buf.len() {
             assert_eq!(decode_at(&buf[..cut], 0), None, "cut at {cut}");
         }
-        assert_eq!(decode_at(&[0u8; 64], 0), None, "preallocated zeros are no frame");
+        assert_eq!(
+            decode_at(&[0u8; 64], 0),
+            None,
+            "preallocated zeros are no frame"
+        );
     }
 
     #[test]
@@ -149,8 +153,16 @@ mod tests {
         buf[3] ^= 0xff; // damage the first frame's length
         assert_eq!(decode_at(&buf, 0), None);
         encode(&mut buf, 3, 0, b"third");
-        assert_eq!(max_synced_after(&buf, 0, 2), Some(1), "the best mark of frames 2 and 3");
+        assert_eq!(
+            max_synced_after(&buf, 0, 2),
+            Some(1),
+            "the best mark of frames 2 and 3"
+        );
         assert_eq!(max_synced_after(&buf, second, 3), Some(0));
-        assert_eq!(max_synced_after(&buf, 0, 4), None, "older lsns are not the log's future");
+        assert_eq!(
+            max_synced_after(&buf, 0, 4),
+            None,
+            "older lsns are not the log's future"
+        );
     }
 }

@@ -164,7 +164,12 @@ mod tests {
         assert!(a < b);
         let name = b.file_name().unwrap().to_str().unwrap();
         assert_eq!(segment_first_lsn(name), Some(10));
-        for bad in ["10.wal", "0000000000000000001x.wal", "00000000000000000001.log", "lock"] {
+        for bad in [
+            "10.wal",
+            "0000000000000000001x.wal",
+            "00000000000000000001.log",
+            "lock",
+        ] {
             assert_eq!(segment_first_lsn(bad), None, "{bad}");
         }
     }
@@ -180,10 +185,16 @@ mod tests {
         f.sync_data().unwrap();
         let read = fs.read(&path).unwrap();
         assert_eq!(&read[..6], b"abcdef");
-        assert!(read[6..].iter().all(|&b| b == 0), "the reservation reads as zeros");
+        assert!(
+            read[6..].iter().all(|&b| b == 0),
+            "the reservation reads as zeros"
+        );
         fs.truncate(&path, 2).unwrap();
         assert_eq!(fs.read(&path).unwrap(), b"ab");
-        assert_eq!(fs.list(dir.path()).unwrap(), vec![path.file_name().unwrap().to_str().unwrap().to_string()]);
+        assert_eq!(
+            fs.list(dir.path()).unwrap(),
+            vec![path.file_name().unwrap().to_str().unwrap().to_string()]
+        );
         fs.remove(&path).unwrap();
         fs.sync_dir(dir.path()).unwrap();
         assert!(fs.list(dir.path()).unwrap().is_empty());

@@ -16,13 +16,13 @@
 //! checkpoint is cut only at a segment boundary, so it covers whole segments, which it then
 //! deletes.
 
+#[cfg(test)]
+mod cluster_power;
 pub mod frame;
 pub mod fs;
 pub mod overlay;
 #[cfg(test)]
 mod powercut;
-#[cfg(test)]
-mod cluster_power;
 #[cfg(test)]
 mod tests;
 
@@ -148,7 +148,8 @@ impl<F: LogFs> Wal<F> {
         let stale = stale_prefix(&firsts, applied_lsn);
         for &first in &firsts[..stale] {
             let path = segment_path(dir, first);
-            fs.remove(&path).map_err(io_err("removing a checkpointed segment", &path))?;
+            fs.remove(&path)
+                .map_err(io_err("removing a checkpointed segment", &path))?;
         }
         let mut replay = Replay::new(applied_lsn);
         let live = &firsts[stale..];
@@ -161,7 +162,8 @@ impl<F: LogFs> Wal<F> {
                 // Cut a torn tail (and the reserved zeros), and make what was read durable
                 // whatever it was before: a killed process leaves unsynced frames in the page
                 // cache, readable but not yet on disk.
-                fs.truncate(&path, valid).map_err(io_err("cutting the log's tail", &path))?;
+                fs.truncate(&path, valid)
+                    .map_err(io_err("cutting the log's tail", &path))?;
                 if torn {
                     replay.cut = Some((path.clone(), valid));
                 }
@@ -175,7 +177,8 @@ impl<F: LogFs> Wal<F> {
         let file = fs
             .create(&path, opts.segment_bytes)
             .map_err(io_err("creating a log segment", &path))?;
-        fs.sync_dir(dir).map_err(io_err("syncing the log directory", dir))?;
+        fs.sync_dir(dir)
+            .map_err(io_err("syncing the log directory", dir))?;
         segments.push((next_lsn, 0));
         let log_bytes = segments.iter().map(|s| s.1).sum();
         let wal = Wal {

@@ -188,7 +188,9 @@ pub(crate) mod tests {
                 entry: StoredEntry {
                     ts: ts(rng),
                     valid: rng.gen_bool(0.3),
-                    value: rng.gen_bool(0.8).then(|| Bytes::from(&[rng.gen::<u8>()][..])),
+                    value: rng
+                        .gen_bool(0.8)
+                        .then(|| Bytes::from(&[rng.gen::<u8>()][..])),
                 },
             },
             6..=9 => PersistOp::Validate {
@@ -225,12 +227,21 @@ pub(crate) mod tests {
         }
     }
 
+    /// Up to 40 random ops and a random point to split them at: what came before a
+    /// checkpoint, and what an overlay holds after it.
+    pub(crate) fn random_ops_and_split(seed: u64) -> (Vec<PersistOp>, usize) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let ops: Vec<PersistOp> = (0..rng.gen_range(0..40))
+            .map(|_| random_op(&mut rng))
+            .collect();
+        let split = rng.gen_range(0..=ops.len());
+        (ops, split)
+    }
+
     #[test]
     fn the_net_effect_equals_applying_every_op_in_order() {
         for seed in 0..3_000u64 {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-            let ops: Vec<PersistOp> = (0..rng.gen_range(0..40)).map(|_| random_op(&mut rng)).collect();
-            let split = rng.gen_range(0..=ops.len());
+            let (ops, split) = random_ops_and_split(seed);
             let mut expected = MemDisk::default();
             expected.apply(&ops);
             let mut base = MemDisk::default();
@@ -251,7 +262,10 @@ pub(crate) mod tests {
             writes: vec![],
         });
         let mut overlay = Overlay::default();
-        overlay.apply(&[PersistOp::Record(update.clone()), PersistOp::DropRecord(update.ts)]);
+        overlay.apply(&[
+            PersistOp::Record(update.clone()),
+            PersistOp::DropRecord(update.ts),
+        ]);
         assert_eq!(overlay.records.get(&update.ts), Some(&None));
     }
 }

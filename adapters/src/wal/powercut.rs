@@ -185,7 +185,9 @@ impl LogFs for PowerFs {
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut s = self.op()?;
         let content = s.files.get_mut(path).ok_or_else(dead)?;
-        content.current.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        content
+            .current
+            .truncate(usize::try_from(len).unwrap_or(usize::MAX));
         content.durable = content.current.clone();
         Ok(())
     }

@@ -85,7 +85,9 @@ fn run_seed(seed: u64, skip_group_sync: bool, cov: &mut Coverage) -> Result<(), 
         let mut got = store.disk.clone();
         replayed.overlay.apply_to(&mut got);
         if got != expected {
-            return Err(format!("life {life}: recovered state is not the first {k} persists"));
+            return Err(format!(
+                "life {life}: recovered state is not the first {k} persists"
+            ));
         }
         promised = k;
         wal.skip_group_sync = skip_group_sync;
@@ -165,7 +167,10 @@ fn the_power_cut_test_catches_a_missing_group_fsync() {
     let caught = (0..400)
         .filter(|&seed| run_seed(seed, true, &mut cov).is_err())
         .count();
-    assert!(caught > 0, "skipping the group fsync went unnoticed in 400 seeds");
+    assert!(
+        caught > 0,
+        "skipping the group fsync went unnoticed in 400 seeds"
+    );
     println!("skipping the group fsync: caught by {caught} of 400 seeds");
 }
 
@@ -195,7 +200,9 @@ fn a_damaged_durable_frame_is_refused_not_cut() {
     drop(wal);
     let seg = fs::segment_path(dir(), 1);
     fs.corrupt(&seg, frame::HEADER_BYTES + 2);
-    let err = Wal::open(fs.clone(), dir(), 0, opts).err().expect("refused");
+    let err = Wal::open(fs.clone(), dir(), 0, opts)
+        .err()
+        .expect("refused");
     assert!(
         matches!(&err, StorageError::LogCorrupt { offset: 0, .. }),
         "{err}"
@@ -225,7 +232,11 @@ fn a_torn_unsynced_tail_is_cut_and_the_log_continues() {
     append_synced(&mut wal, &entry_op(3));
     drop(wal);
     let (wal, replayed) = Wal::open(fs, dir(), 0, opts).unwrap();
-    assert_eq!((replayed.frames, wal.stats().last_lsn), (2, 2), "lsn 2 is now the third op");
+    assert_eq!(
+        (replayed.frames, wal.stats().last_lsn),
+        (2, 2),
+        "lsn 2 is now the third op"
+    );
 }
 
 #[test]
@@ -265,7 +276,10 @@ fn a_checkpoint_deletes_the_segments_it_covers_and_recovery_skips_leftovers() {
     drop(wal);
     assert!(fs.exists(&fs::segment_path(dir(), 1)));
     let (wal, replayed) = Wal::open(fs.clone(), dir(), store.applied, opts).unwrap();
-    assert!(!fs.exists(&fs::segment_path(dir(), 1)), "recovery removed it");
+    assert!(
+        !fs.exists(&fs::segment_path(dir(), 1)),
+        "recovery removed it"
+    );
     let mut got = store.disk.clone();
     replayed.overlay.apply_to(&mut got);
     let mut expected = MemDisk::default();
