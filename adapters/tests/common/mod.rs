@@ -14,13 +14,18 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_level2pc");
 
 /// A free loopback port below Linux's ephemeral range (32768+), so no outgoing connection can
-/// take it while its node is down between a kill and a restart.
+/// take it while its node is down between a kill and a restart. Never the same port twice in
+/// one test process: tests run in parallel and pick their ports before their nodes bind them,
+/// so two picks could otherwise collide (seen once in CI as "Address already in use").
 pub fn free_port() -> u16 {
     use rand::Rng;
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = rand::thread_rng();
     for _ in 0..1000 {
         let port = rng.gen_range(20_000..32_000);
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
             return port;
         }
     }
