@@ -45,7 +45,8 @@ pub struct Config {
     pub max_key_bytes: usize,
     /// Largest value, in bytes.
     pub max_value_bytes: usize,
-    /// Seed of the engine's only randomness (timer jitter).
+    /// Seed of the engine's only randomness: timer jitter and the secret keys of its hash index
+    /// of client-chosen keys (the real node draws it from the operating system at start).
     pub seed: u64,
     /// A deliberately broken protocol rule, for the simulator's mutation tests only.
     #[cfg(feature = "mutants")]

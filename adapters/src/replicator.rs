@@ -407,7 +407,10 @@ impl Replicator {
                 recovered.view.is_none(),
             )?)
         };
-        let engine = config.engine_config()?;
+        let mut engine = config.engine_config()?;
+        // A real node needs no reproducible jitter, and the seed also keys the engine's hash
+        // index of client-chosen keys: it must be one a client cannot guess.
+        engine.seed = rand::random();
         let learned = match learned {
             Some(learned) => learned,
             None => saved_peers(&store, &engine.members)?,

@@ -15,7 +15,8 @@ impl Node {
     fn check_keys_and_records(&self) -> Result<(), String> {
         // Every Invalid key belongs to an update whose full record is here: replays never
         // have to guess a batch's other keys (§4.6, §5.5.2).
-        for (key, e) in &self.store {
+        self.store.check_consistent()?;
+        for (key, e) in self.store.iter() {
             if !e.valid && !self.records.contains_key(&e.ts) {
                 return Err(format!(
                     "key {key:?} is Invalid at {} without its update record",

@@ -19,7 +19,9 @@
 //! * Reads are answered in the step that finds every key they touch Valid; otherwise they park.
 
 mod follower;
+mod hash_index;
 mod invariants;
+mod key_store;
 mod lease;
 mod membership;
 #[cfg(test)]
@@ -43,9 +45,12 @@ use crate::time::Instant;
 use crate::timestamp::{BootInc, Epoch, NodeId, Ts};
 use crate::update::{Bytes, UpdateRef};
 use crate::view::{MemberId, View};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Mixed into the seed for the generator of the key indexes' hash keys ("hashkeys" in ASCII).
+const HASH_KEYS_STREAM: u64 = 0x6861_7368_6b65_7973;
 
 /// A key's in-memory state: the latest update applied here, and whether it is known committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,7 +158,7 @@ pub struct Node {
     /// When this engine started (for suspicion of peers never heard from).
     started: Instant,
 
-    store: BTreeMap<Bytes, Entry>,
+    store: key_store::KeyStore,
     records: BTreeMap<Ts, Record>,
     /// Multi-key records by key, the only ones the guardian rule looks at.
     multi_records: multi_index::MultiIndex,
@@ -237,6 +242,13 @@ impl Node {
             None => None,
         };
         let rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ (u64::from(cfg.id.0) << 32));
+        // The key index's hash keys come from their own generator, so drawing them leaves the
+        // timer jitter of a seed (and every recorded simulator trace) as it was.
+        let mut hash_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ HASH_KEYS_STREAM);
+        let hash_keys = hash_index::HashKeys {
+            k0: hash_rng.gen(),
+            k1: hash_rng.gen(),
+        };
         let promise_ns = cfg.promise_ms.saturating_mul(1_000_000);
         let mut node = Node {
             view,
@@ -245,9 +257,9 @@ impl Node {
             rng,
             now,
             started: now,
-            store: BTreeMap::new(),
+            store: key_store::KeyStore::new(hash_keys),
             records: BTreeMap::new(),
-            multi_records: multi_index::MultiIndex::default(),
+            multi_records: multi_index::MultiIndex::new(hash_keys),
             next_seq: 1,
             persisted_upto: 0,
             staged: Vec::new(),
@@ -622,9 +634,8 @@ impl Node {
 
     /// Loads recovered state and schedules the resumption of pending updates.
     fn recover(&mut self, recovered: Recovered) {
-        // Runs once, on a fresh node. Collected rather than inserted one by one: `collect` sorts
-        // (linear on the sorted input drivers hand in) and builds the tree in bulk, which
-        // matters for millions of keys; of equal keys the last wins, as with inserts.
+        // Runs once, on a fresh node; loaded in bulk (millions of keys), the last of equal keys
+        // winning as with inserts.
         let entries = recovered.entries.into_iter().map(|(key, e)| {
             let entry = Entry {
                 ts: e.ts,
@@ -633,7 +644,7 @@ impl Node {
             };
             (key, entry)
         });
-        self.store = entries.collect();
+        self.store.load(entries);
         let member = self.member_id().is_some();
         for update in recovered.records {
             let ts = update.ts;

@@ -5,28 +5,34 @@
 //! and merged key lists with it: with 64 clients running 10-key batches that scan was the
 //! largest cost of the whole node (two fifths of its CPU in key comparisons).
 
+use super::hash_index::{HashIndex, HashKeys};
 use crate::timestamp::Ts;
-use crate::update::{Bytes, Update};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::update::Update;
+use std::collections::BTreeSet;
 
 /// Timestamps of multi-key records, by themselves and under each of their keys.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct MultiIndex {
     all: BTreeSet<Ts>,
-    by_key: BTreeMap<Bytes, BTreeSet<Ts>>,
+    by_key: HashIndex<BTreeSet<Ts>>,
 }
 
 impl MultiIndex {
+    /// An empty index whose key index hashes with `keys`.
+    pub(super) fn new(keys: HashKeys) -> Self {
+        MultiIndex {
+            all: BTreeSet::new(),
+            by_key: HashIndex::new(keys),
+        }
+    }
+
     /// Files `update` if it writes more than one key.
     pub(super) fn insert(&mut self, update: &Update) {
         if !update.is_multi_key() || !self.all.insert(update.ts) {
             return;
         }
         for w in &update.writes {
-            self.by_key
-                .entry(w.key.clone())
-                .or_default()
-                .insert(update.ts);
+            self.by_key.get_or_default(w.key.clone()).insert(update.ts);
         }
     }
 
@@ -76,13 +82,13 @@ impl MultiIndex {
     /// Whether the key index files exactly the keys of the records in `all` (for the engine's
     /// invariant checks): `keys_of(ts)` gives a record's keys.
     pub(super) fn consistent<'a>(&self, keys_of: impl Fn(&Ts) -> Option<&'a Update>) -> bool {
-        let mut expected: BTreeMap<Bytes, BTreeSet<Ts>> = BTreeMap::new();
+        let mut expected: HashIndex<BTreeSet<Ts>> = HashIndex::new(self.by_key.hash_keys());
         for ts in &self.all {
             let Some(update) = keys_of(ts) else {
                 return false;
             };
             for w in &update.writes {
-                expected.entry(w.key.clone()).or_default().insert(*ts);
+                expected.get_or_default(w.key.clone()).insert(*ts);
             }
         }
         expected == self.by_key

@@ -77,7 +77,7 @@ impl Node {
     ) -> Result<Vec<(Bytes, Bytes)>, Bytes> {
         let mut out = Vec::new();
         let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(lo), Bound::Excluded(hi));
-        for (k, e) in self.store.range::<[u8], _>(bounds) {
+        for (k, e) in self.store.range(bounds) {
             if out.len() >= limit {
                 break;
             }

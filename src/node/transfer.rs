@@ -87,7 +87,7 @@ impl Node {
             return;
         }
         let lo: Bound<&[u8]> = start.as_deref().map_or(Bound::Unbounded, Bound::Included);
-        let mut range = self.store.range::<[u8], _>((lo, Bound::Unbounded));
+        let mut range = self.store.range((lo, Bound::Unbounded));
         let mut entries = Vec::new();
         let mut records: Vec<UpdateRef> = Vec::new();
         for (k, e) in range.by_ref().take(self.cfg.snapshot_chunk_entries) {
@@ -110,6 +110,7 @@ impl Node {
             }
         }
         let next = range.next().map(|(k, _)| k.clone());
+        drop(range);
         self.send(
             from,
             Message::SnapChunk {
