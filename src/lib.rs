@@ -130,8 +130,7 @@ pub mod config;
 #[cfg(test)]
 mod harness;
 pub mod message;
-#[cfg(feature = "mutants")]
-pub mod mutant;
+mod mutant;
 pub mod node;
 pub mod output;
 pub mod storage;

@@ -1,11 +1,14 @@
-//! Deliberately broken variants of protocol rules, compiled only with the `mutants` feature.
+//! Deliberately broken variants of protocol rules, switched on only with the `mutants` feature.
 //!
 //! Each [`Mutant`] disables one rule of protocol.md. The simulator runs them to prove that its
 //! checkers catch the violation: a rule whose removal nothing notices is a rule we do not trust.
-//! Production builds never compile these branches (the `mutants` feature is off), and even with
-//! the feature on, nothing changes unless [`crate::Config::mutant`] names a mutant.
+//! Without the feature the engine's `mutant()` test is a constant `false`, so production builds
+//! compile the broken branches away; with it, nothing changes unless `Config::mutant` names a
+//! mutant.
 
 /// One disabled protocol rule.
+// Without the feature no variant is ever constructed: `Node::mutant` is constant `false`.
+#[cfg_attr(not(feature = "mutants"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Mutant {
     /// Serve reads from keys that are not Valid (§4.7).
@@ -60,6 +63,7 @@ pub enum Mutant {
     LazyUpdateEffects,
 }
 
+#[cfg_attr(not(feature = "mutants"), allow(dead_code))]
 impl Mutant {
     /// Every mutant, for tests that must catch each of them.
     pub const ALL: [Mutant; 21] = [

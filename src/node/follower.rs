@@ -16,12 +16,9 @@ impl Node {
             return; // not something any correct peer sends
         }
         let ts = update.ts;
-        #[allow(unused_mut)]
-        let mut adopted = self.apply_update(&update);
-        #[cfg(feature = "mutants")]
-        if self.cfg.mutant == Some(crate::mutant::Mutant::GuardianLiteralHold) {
-            adopted = true; // the literal reading keeps every applied INV's record, even a late duplicate's
-        }
+        // The literal-hold mutant keeps every applied INV's record, even a late duplicate's.
+        let adopted =
+            self.apply_update(&update) || self.mutant(crate::mutant::Mutant::GuardianLiteralHold);
         if adopted && !self.records.contains_key(&ts) {
             let seq = self.durability_barrier();
             self.insert_record(update.clone(), seq, None);
@@ -59,12 +56,8 @@ impl Node {
         let mut sent = Vec::new();
         let mut kept = Vec::with_capacity(self.deferred_acks.len());
         for d in std::mem::take(&mut self.deferred_acks) {
-            #[allow(unused_mut)]
-            let mut durable = d.after_seq <= self.persisted_upto;
-            #[cfg(feature = "mutants")]
-            if self.mutant(crate::mutant::Mutant::AckBeforePersist) {
-                durable = true;
-            }
+            let durable = d.after_seq <= self.persisted_upto
+                || self.mutant(crate::mutant::Mutant::AckBeforePersist);
             if durable && self.guardian_allows(&d.update) {
                 sent.push((d.to, d.update.ts));
             } else {

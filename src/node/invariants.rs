@@ -114,10 +114,6 @@ impl Node {
 
     /// Only the literal-hold mutant keeps records of updates no key references.
     fn keeps_committed_records(&self) -> bool {
-        #[cfg(feature = "mutants")]
-        if self.mutant(crate::mutant::Mutant::GuardianLiteralHold) {
-            return true;
-        }
-        false
+        self.mutant(crate::mutant::Mutant::GuardianLiteralHold)
     }
 }

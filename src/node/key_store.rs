@@ -45,7 +45,6 @@ impl KeyStore {
     }
 
     /// Only the physical-deletes mutant forgets keys (tombstones are kept, protocol.md §5.4).
-    #[cfg(feature = "mutants")]
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.by_key.remove(key)?;
         self.order.remove(key);

@@ -33,7 +33,6 @@ impl Node {
 
     /// Whether reads may be served now.
     pub(super) fn lease_valid(&self) -> bool {
-        #[cfg(feature = "mutants")]
         if self.mutant(crate::mutant::Mutant::ReadWithoutLease) {
             return self.member_id().is_some();
         }
@@ -79,7 +78,6 @@ impl Node {
     /// about-to-be-accepted) proposal removes it; promise not to remove it for `W`.
     pub(super) fn on_lease_req(&mut self, from: NodeId, id: (u64, u64), member: MemberId) {
         let removing = self.acceptor.no_grant.contains(&member);
-        #[cfg(feature = "mutants")]
         let removing = removing && !self.mutant(crate::mutant::Mutant::GrantWhileRemoving);
         if member.node != from || !self.view.is_active(member) || removing {
             return;
@@ -96,7 +94,6 @@ impl Node {
     /// Holder side: a majority of grants for one request extends the lease to `sent + L`.
     pub(super) fn on_lease_grant(&mut self, from: NodeId, id: (u64, u64), member: MemberId) {
         let stale = id.0 != self.boot.0 || Some(member) != self.member_id();
-        #[cfg(feature = "mutants")]
         let stale = stale && !self.mutant(crate::mutant::Mutant::AcceptStaleGrants);
         if stale || !self.acceptors.contains(&from) {
             return; // a grant for an earlier boot or another identity

@@ -118,9 +118,7 @@ impl Node {
             .map(|(ts, r)| (*ts, r.update.clone()))
             .collect();
         for (ts, update) in driven {
-            let keep_acks = false;
-            #[cfg(feature = "mutants")]
-            let keep_acks = keep_acks || self.mutant(crate::mutant::Mutant::KeepAcksAcrossEpochs);
+            let keep_acks = self.mutant(crate::mutant::Mutant::KeepAcksAcrossEpochs);
             if let Some(drive) = self.records.get_mut(&ts).and_then(|r| r.drive.as_mut()) {
                 if !keep_acks {
                     drive.acks.clear();

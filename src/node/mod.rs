@@ -69,7 +69,6 @@ struct Record {
     /// Present while this node drives the update (coordinator or replayer) and it has not committed.
     drive: Option<Drive>,
     /// Known committed here (only the `GuardianLiteralHold` mutant reads it).
-    #[cfg(feature = "mutants")]
     committed: bool,
 }
 
@@ -79,7 +78,6 @@ impl Record {
             update,
             persist_seq,
             drive,
-            #[cfg(feature = "mutants")]
             committed: false,
         }
     }
@@ -503,7 +501,6 @@ impl Node {
     /// (docs/durability.md): true if any op needs it ([`PersistOp::needs_sync`]); a persist of
     /// lazy hints only may be reported once written, and a crash may lose it.
     pub fn persist_needs_sync(&self, ops: &[PersistOp]) -> bool {
-        #[cfg(feature = "mutants")]
         if self.mutant(crate::mutant::Mutant::LazyUpdateEffects) {
             // The mutant: an INV's effect and its record are treated as hints too (P1/P2 lazy).
             return ops.iter().any(|op| {
@@ -513,10 +510,16 @@ impl Node {
         ops.iter().any(PersistOp::needs_sync)
     }
 
-    /// Whether the mutation `m` is switched on (always false without the `mutants` feature).
-    #[cfg(feature = "mutants")]
+    /// Whether the mutation `m` is switched on: a constant `false` without the `mutants`
+    /// feature, so every broken branch compiles away and each rule reads as one condition.
     fn mutant(&self, m: crate::mutant::Mutant) -> bool {
-        self.cfg.mutant == Some(m)
+        #[cfg(feature = "mutants")]
+        return self.cfg.mutant == Some(m);
+        #[cfg(not(feature = "mutants"))]
+        {
+            let _ = m;
+            false
+        }
     }
 
     // ----- step plumbing -------------------------------------------------------------------

@@ -137,7 +137,6 @@ impl Node {
     /// re-admitted since, which means every instance it votes in now is newer than any it could
     /// have voted in before the loss).
     pub(super) fn is_acceptor(&self) -> bool {
-        #[cfg(feature = "mutants")]
         if self.mutant(crate::mutant::Mutant::AmnesiacVotes) {
             return self.acceptors.contains(&self.cfg.id);
         }
@@ -147,12 +146,10 @@ impl Node {
     /// Re-derives the acceptor's no-grant set against the installed view (see
     /// `AcceptorState::refresh_no_grant`).
     pub(super) fn refresh_no_grant(&mut self) {
-        #[cfg(feature = "mutants")]
         let kept = self
             .mutant(crate::mutant::Mutant::KeepOvertakenNoGrant)
             .then(|| self.acceptor.no_grant.clone());
         self.acceptor.refresh_no_grant(&self.view);
-        #[cfg(feature = "mutants")]
         if let Some(kept) = kept {
             self.acceptor.no_grant.extend(kept);
         }
@@ -251,7 +248,6 @@ impl Node {
         if removed.is_empty() {
             return Instant::ZERO;
         }
-        #[cfg(feature = "mutants")]
         if self.mutant(crate::mutant::Mutant::AcceptRemovalEarly) {
             return Instant::ZERO;
         }
@@ -261,7 +257,6 @@ impl Node {
             .copied()
             .max()
             .unwrap_or(Instant::ZERO);
-        #[cfg(feature = "mutants")]
         if self.mutant(crate::mutant::Mutant::SkipRestartWait) {
             return promises;
         }

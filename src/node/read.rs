@@ -38,7 +38,6 @@ impl Node {
 
     /// Reads need an Active membership and a valid lease (§4.7), checked in the same step.
     fn may_serve_reads(&self) -> bool {
-        #[cfg(feature = "mutants")]
         if self.mutant(crate::mutant::Mutant::JoiningServesReads)
             && self.view.role(self.cfg.id) == Some(crate::view::Role::Joining)
         {
@@ -49,11 +48,7 @@ impl Node {
 
     /// Whether the `ReadNonValid` mutant is on (never, in a normal build).
     fn ignores_validity(&self) -> bool {
-        #[cfg(feature = "mutants")]
-        if self.mutant(crate::mutant::Mutant::ReadNonValid) {
-            return true;
-        }
-        false
+        self.mutant(crate::mutant::Mutant::ReadNonValid)
     }
 
     /// The values of `keys`, or the first key that is not Valid.

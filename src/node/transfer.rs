@@ -33,7 +33,6 @@ impl Node {
             donor: 0,
             last_request: self.now,
         });
-        #[cfg(feature = "mutants")]
         if self.mutant(crate::mutant::Mutant::PromoteBeforeTransfer) {
             if let Some(id) = self.identity.as_mut() {
                 id.transfer_done = true; // asks for promotion before it has the data

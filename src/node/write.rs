@@ -4,7 +4,6 @@
 use super::{Drive, Node, Record, Timer};
 use crate::client::{OpResult, RequestId};
 use crate::message::Message;
-#[cfg(feature = "mutants")]
 use crate::mutant::Mutant;
 use crate::output::Event;
 use crate::storage::{PersistOp, StoredEntry};
@@ -23,20 +22,18 @@ impl Node {
             .unwrap_or(0);
         // Amendment F1: above every key's version *and* above this writer's last version, so
         // one writer never issues the same Ts for two different updates.
-        #[allow(unused_mut)]
-        let mut version = max_key_version.max(self.last_version).saturating_add(1);
-        #[allow(unused_mut)]
-        let mut boot = self.writer_boot();
-        #[cfg(feature = "mutants")]
-        {
-            if self.mutant(Mutant::NoWriterLastVersion) {
-                version = max_key_version.saturating_add(1);
-            }
-            if self.mutant(Mutant::NoBootInTs) {
-                version = max_key_version.saturating_add(1);
-                boot = crate::timestamp::BootInc(0);
-            }
-        }
+        let forget_writer =
+            self.mutant(Mutant::NoWriterLastVersion) || self.mutant(Mutant::NoBootInTs);
+        let version = if forget_writer {
+            max_key_version.saturating_add(1)
+        } else {
+            max_key_version.max(self.last_version).saturating_add(1)
+        };
+        let boot = if self.mutant(Mutant::NoBootInTs) {
+            crate::timestamp::BootInc(0)
+        } else {
+            self.writer_boot()
+        };
         self.last_version = version;
         let ts = Ts::new(version, self.cfg.id, boot);
         let update = Arc::new(Update { ts, writes });
@@ -128,13 +125,9 @@ impl Node {
                 client: None,
             });
         }
-        #[allow(unused_mut)]
-        let mut update = rec.update.clone();
-        #[cfg(feature = "mutants")]
-        if self.mutant(Mutant::PartialReplay) {
-            let writes = update
-                .writes
-                .iter()
+        let update = rec.update.clone();
+        let update = if self.mutant(Mutant::PartialReplay) {
+            let writes = (update.writes.iter())
                 .filter(|w| {
                     self.store
                         .get(&w.key)
@@ -142,8 +135,10 @@ impl Node {
                 })
                 .cloned()
                 .collect();
-            update = Arc::new(Update { ts, writes });
-        }
+            Arc::new(Update { ts, writes })
+        } else {
+            update
+        };
         self.broadcast(&Message::Inv { epoch, update });
         self.schedule_retransmit(ts);
         self.blocked_commits.insert(ts);
@@ -216,10 +211,19 @@ impl Node {
         }
     }
 
+    /// Whether this node replays `ts` rather than coordinating it (another writer's, or its own
+    /// from an earlier boot).
+    fn is_replayer_of(&self, ts: Ts) -> bool {
+        ts.writer
+            != crate::timestamp::WriterId {
+                node: self.cfg.id,
+                boot: self.writer_boot(),
+            }
+    }
+
     /// Whether this node *holds* the multi-key update `rec` (amendment F2): it drives it
     /// uncommitted, or one of its keys is still here at its Ts and not Valid.
     fn holds(&self, rec: &Record) -> bool {
-        #[cfg(feature = "mutants")]
         if self.mutant(Mutant::GuardianLiteralHold) {
             return !rec.committed;
         }
@@ -229,7 +233,6 @@ impl Node {
     /// The guardian rule G: may `update` be acknowledged or committed here? Not while this node
     /// holds an uncommitted multi-key update with a lower Ts that shares a key with it.
     pub(super) fn guardian_allows(&self, update: &Update) -> bool {
-        #[cfg(feature = "mutants")]
         if self.mutant(Mutant::SkipGuardian) {
             return true;
         }
@@ -245,28 +248,13 @@ impl Node {
             return true;
         };
         let Some(drive) = &rec.drive else { return true };
-        #[allow(unused_mut)]
-        let mut missing = self
+        let missing = self
             .view
             .others(self.cfg.id)
             .filter(|n| !drive.acks.contains(n))
-            .count();
-        #[allow(unused_mut)]
-        let mut guarded = true;
-        #[cfg(feature = "mutants")]
-        {
-            if self.mutant(Mutant::CommitWithoutAllAcks) {
-                missing = missing.saturating_sub(1);
-            }
-            let replayer = ts.writer
-                != crate::timestamp::WriterId {
-                    node: self.cfg.id,
-                    boot: self.writer_boot(),
-                };
-            if self.mutant(Mutant::GuardianSkipsReplayers) && replayer {
-                guarded = false;
-            }
-        }
+            .count()
+            .saturating_sub(usize::from(self.mutant(Mutant::CommitWithoutAllAcks)));
+        let guarded = !(self.mutant(Mutant::GuardianSkipsReplayers) && self.is_replayer_of(ts));
         let durable = rec.persist_seq <= self.persisted_upto;
         if !(missing == 0 && durable && (!guarded || self.guardian_allows(&rec.update))) {
             return false;
@@ -293,10 +281,7 @@ impl Node {
             return;
         };
         let drive = rec.drive.take();
-        #[cfg(feature = "mutants")]
-        {
-            rec.committed = true;
-        }
+        rec.committed = true;
         let update = rec.update.clone();
         for w in &update.writes {
             self.validate_key(&w.key, ts);
@@ -320,8 +305,7 @@ impl Node {
             key: key.clone(),
             ts,
         });
-        #[cfg(feature = "mutants")]
-        if entry.value.is_none() && self.cfg.mutant == Some(Mutant::PhysicalDeletes) {
+        if entry.value.is_none() && self.mutant(Mutant::PhysicalDeletes) {
             self.store.remove(key);
         }
         self.wake_parked(key);
@@ -335,7 +319,6 @@ impl Node {
         if rec.drive.is_some() || self.has_invalid_key_at(&rec.update, ts) {
             return;
         }
-        #[cfg(feature = "mutants")]
         if self.mutant(Mutant::GuardianLiteralHold) && !rec.committed {
             return;
         }
