@@ -1,7 +1,7 @@
 //! The engine's own consistency checks, for tests, the simulator and fuzzers. They state, in
 //! both directions, what must always hold between the engine's data structures.
 
-use super::{Node, Waiting};
+use super::{Node, Timer, Waiting};
 
 impl Node {
     /// Checks the engine's internal invariants; `Err` names the first one broken. Costs a pass
@@ -9,7 +9,25 @@ impl Node {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.check_keys_and_records()?;
         self.check_requests()?;
+        self.check_timers()?;
         self.check_bookkeeping()
+    }
+
+    /// Every keyed timer belongs to something still here, so the timer table stays bounded by
+    /// the records and requests the node holds (src/node/timers.rs).
+    fn check_timers(&self) -> Result<(), String> {
+        self.timers.check_consistent()?;
+        for timer in self.timers.armed() {
+            let owned = match timer {
+                Timer::Retransmit(ts) | Timer::Stuck(ts) => self.records.contains_key(&ts),
+                Timer::Deadline(id) => self.requests.contains_key(&id),
+                Timer::Heartbeat | Timer::LeaseExpiry | Timer::DelayedAccept => true,
+            };
+            if !owned {
+                return Err(format!("timer {timer:?} outlived what it serves"));
+            }
+        }
+        Ok(())
     }
 
     fn check_keys_and_records(&self) -> Result<(), String> {

@@ -2,7 +2,7 @@
 //! identity (member, joining, or not a member), deciding which view to propose (removals of
 //! suspected members, joins, promotions, `min_consensus`), and the periodic membership work.
 
-use super::{Node, Waiting};
+use super::{Node, Timer, Waiting};
 use crate::client::{OpResult, Unavailable};
 use crate::message::Message;
 use crate::output::Event;
@@ -82,7 +82,10 @@ impl Node {
     /// as a joiner (protocol.md §8.2 step 4, "drop every pre-join pending entry").
     fn wipe(&mut self) {
         self.store.clear();
-        self.records.clear();
+        for ts in std::mem::take(&mut self.records).into_keys() {
+            self.timers.cancel(Timer::Retransmit(ts));
+            self.timers.cancel(Timer::Stuck(ts));
+        }
         self.multi_records.clear();
         self.blocked_commits.clear();
         self.deferred_acks.clear();

@@ -33,6 +33,7 @@ mod read;
 mod requests;
 #[cfg(test)]
 mod tests;
+mod timers;
 mod transfer;
 mod write;
 
@@ -48,6 +49,7 @@ use crate::view::{MemberId, View};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use timers::{Timer, Timers};
 
 /// Mixed into the seed for the generator of the key indexes' hash keys ("hashkeys" in ASCII).
 const HASH_KEYS_STREAM: u64 = 0x6861_7368_6b65_7973;
@@ -122,20 +124,6 @@ struct Request {
     waiting: Waiting,
 }
 
-/// Timers, ordered by deadline in [`Node::timers`]. Stale entries are harmless: each handler
-/// re-checks its condition.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    Heartbeat,
-    Retransmit(Ts),
-    Stuck(Ts),
-    Deadline(RequestId),
-    /// The lease may have expired: re-evaluate readiness.
-    LeaseExpiry,
-    /// A delayed Paxos accept may proceed (its lease promises expired).
-    DelayedAccept,
-}
-
 /// Reachability of one peer, judged from the last time anything arrived from it.
 #[derive(Debug, Clone, Copy)]
 struct Peer {
@@ -207,7 +195,7 @@ pub struct Node {
     /// When a `ViewInfo` was last sent to each lagging peer (rate limit).
     view_info_sent: BTreeMap<NodeId, Instant>,
 
-    timers: BTreeSet<(Instant, Timer)>,
+    timers: Timers,
     outbox: BTreeMap<NodeId, Vec<Message>>,
     outputs: VecDeque<Output>,
 }
@@ -287,7 +275,7 @@ impl Node {
             loopback: VecDeque::new(),
             last_membership_ask: None,
             view_info_sent: BTreeMap::new(),
-            timers: BTreeSet::new(),
+            timers: Timers::default(),
             outbox: BTreeMap::new(),
             outputs: VecDeque::new(),
             cfg,
@@ -299,7 +287,7 @@ impl Node {
         node.refresh_peers();
         node.recover(recovered);
         node.resume_membership();
-        node.timers.insert((now, Timer::Heartbeat));
+        node.timers.set(now, Timer::Heartbeat);
         node.update_readiness();
         node.end_step();
         Ok(node)
@@ -389,12 +377,7 @@ impl Node {
         // Only the timers due on entry: a timer re-armed while handling them fires on a later
         // call, so this returns even when `now` is the end of time and every re-armed timer is
         // due at once.
-        let due: Vec<Timer> = std::iter::from_fn(|| match self.timers.first() {
-            Some((at, _)) if *at <= self.now => self.timers.pop_first().map(|t| t.1),
-            _ => None,
-        })
-        .collect();
-        for timer in due {
+        for timer in self.timers.take_due(self.now) {
             self.on_timer(timer);
         }
         self.end_step();
@@ -424,7 +407,7 @@ impl Node {
     /// The earliest instant at which [`Node::handle_timeout`] must be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|t| t.0)
+        self.timers.next_deadline()
     }
 
     /// This node's id.
@@ -613,7 +596,7 @@ impl Node {
     }
 
     fn set_timer(&mut self, at: Instant, timer: Timer) {
-        self.timers.insert((at, timer));
+        self.timers.set(at, timer);
     }
 
     fn on_timer(&mut self, timer: Timer) {

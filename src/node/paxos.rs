@@ -232,7 +232,8 @@ impl Node {
                 .delayed
                 .insert(instance, (from, ballot, base, view));
             self.refresh_no_grant();
-            self.set_timer(wait_until, Timer::DelayedAccept);
+            // One retry serves every delayed accept (and re-delays those not yet due).
+            self.timers.set_no_later(wait_until, Timer::DelayedAccept);
             return;
         }
         let st = self.acceptor.instances.entry(instance).or_default();

@@ -196,6 +196,7 @@ impl Node {
     /// Answers a request and forgets it.
     pub(super) fn reply(&mut self, id: RequestId, result: OpResult) {
         if self.requests.remove(&id).is_some() {
+            self.timers.cancel(Timer::Deadline(id));
             self.outputs.push_back(Output::Reply { id, result });
         }
     }

@@ -282,6 +282,7 @@ impl Node {
         };
         let drive = rec.drive.take();
         rec.committed = true;
+        self.timers.cancel(Timer::Retransmit(ts));
         let update = rec.update.clone();
         for w in &update.writes {
             self.validate_key(&w.key, ts);
@@ -325,6 +326,8 @@ impl Node {
         if let Some(rec) = self.records.remove(&ts) {
             self.multi_records.remove(&rec.update);
         }
+        self.timers.cancel(Timer::Retransmit(ts));
+        self.timers.cancel(Timer::Stuck(ts));
         self.blocked_commits.remove(&ts);
         self.staged.push(PersistOp::DropRecord(ts));
     }
