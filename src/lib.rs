@@ -8,8 +8,8 @@
 //! persists, replies and events come out. The same engine runs under the deterministic simulator
 //! (`level2pc-sim`) and in the real node (`level2pc-adapters`: LMDB + mio).
 //!
-//! The protocol is Hermes-style invalidate / acknowledge / validate (see `protocol.md` in the
-//! design folder): a write invalidates the key on every member, commits once every member has
+//! The protocol is Hermes-style invalidate / acknowledge / validate (see `docs/protocol.md` in
+//! the repository): a write invalidates the key on every member, commits once every member has
 //! durably acknowledged, and validates everywhere; a read is served locally only while the key is
 //! Valid. Writes never abort, so there is no two-phase-commit blocking window: any replica holding
 //! an update can finish it by replaying it.

@@ -8,7 +8,7 @@
 //!   the engine retransmits INVs until acknowledged and replays stuck updates, so a drop costs
 //!   latency, never safety.
 //! * Inbound: at most `max_inbound` connections; more are closed on accept. Each buffers at most
-//!   one handshake frame (4 KiB) before it is authenticated, then one maximum frame plus one
+//!   one handshake frame (64 KiB) before it is authenticated, then one maximum frame plus one
 //!   64 KiB read. A peer sending a malformed or oversized frame is disconnected with an `error`
 //!   event; the node keeps serving.
 //! * Reads: at most 1 MiB per connection per event-loop turn; the rest is read next turn.

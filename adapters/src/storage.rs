@@ -24,19 +24,19 @@
 //! The one-byte prefix on entry keys lets the empty key be stored (LMDB refuses zero-length keys);
 //! it costs one byte of LMDB's 511-byte key limit, so user keys are at most [`MAX_KEY_BYTES`].
 //!
-//! # Group commit
+//! # Checkpoints
 //!
-//! [`Store::commit`] applies every `Persist` gathered in one event-loop turn, in emission order, in
-//! **one** write transaction, which LMDB makes durable with one `fdatasync` of the data file and
-//! one of the meta page at commit. Only after it returns does the driver call
-//! `Node::handle_persisted(max seq)`.
+//! Persists become durable in the write-ahead log (`crate::wal`, docs/durability.md); this store
+//! receives them later, in bulk: [`Store::checkpoint`] writes the net effect of a stretch of log
+//! in one write transaction together with the log position it reaches (`applied_lsn`), and only
+//! after it commits may that stretch of log be deleted (docs/durability.md#checkpoints).
 //!
 //! # Failure
 //!
-//! Any error while committing (map full, disk full, I/O) aborts the transaction, so none of its
-//! ops is applied, and is returned typed: the driver then fails stop (it never acknowledges the
-//! lost persists). Restart with a larger map size (or free disk space) to continue; everything
-//! acknowledged before is on disk.
+//! Any error while checkpointing (map full, disk full, I/O) aborts the transaction, so none of
+//! its changes is applied, and is returned typed: the node then fails stop. The log still holds
+//! every acknowledged persist, so restarting with a larger map size (or free disk space)
+//! continues from there.
 
 use crate::directory::Directory;
 use crate::wal::overlay::{EntryChange, Overlay};
@@ -209,8 +209,8 @@ pub struct StoreStats {
     pub map_size_bytes: usize,
 }
 
-/// One node's LMDB environment. Write transactions are only opened by the thread that calls
-/// [`Store::commit`] (the node's event loop).
+/// One node's LMDB environment. Write transactions are only opened by the thread that runs
+/// [`Store::checkpoint`] (the node's checkpoint thread, docs/durability.md#threads).
 #[derive(Debug)]
 pub struct Store {
     env: Environment,

@@ -1,6 +1,6 @@
 //! Hand-scripted scenarios: real engines whose every data-path message is held until the script
 //! delivers it, so a test can replay an exact interleaving (protocol.md §5.2, the model
-//! checker's counter-examples in `modelcheck/REPORT.md`) and check the resulting history.
+//! checker's counter-examples in `docs/modelcheck.md`) and check the resulting history.
 //!
 //! Membership traffic (heartbeats, leases, views) is delivered at once; only INV, ACK and VAL
 //! wait for the script. Persists complete at the end of every scripted action unless

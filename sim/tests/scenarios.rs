@@ -1,5 +1,5 @@
-//! Fixed scenarios (protocol.md §9.3 and the model checker's counter-examples, modelcheck/REPORT.md
-//! §4): each replays an exact interleaving against the real engine and checks the history; the
+//! Fixed scenarios (protocol.md §9.3 and the model checker's counter-examples,
+//! docs/modelcheck.md §4): each replays an exact interleaving against the real engine and checks the history; the
 //! interleavings that broke a rejected design are also run against the matching mutant, which
 //! must be caught, so each scenario proves it still exercises the rule it is about.
 
@@ -127,7 +127,7 @@ fn section_5_2_batch_superseded_on_one_key() {
     );
 }
 
-/// REPORT §4.2: the guardian A replays W after T_stuck and commits it itself while holding B.
+/// modelcheck.md §4.2: the guardian A replays W after T_stuck and commits it itself while holding B.
 fn replayer_commits_while_holding_a_batch(mutant: Option<Mutant>) -> Script {
     let mut s = Script::new(3, mutant);
     let (tb, tw) = (ts(1, A), ts(1, D));
@@ -161,7 +161,7 @@ fn report_4_2_guardian_gates_a_replayers_commit() {
     )));
 }
 
-/// REPORT §4.3 (amendment F1): one writer must never reuse a Ts for two updates.
+/// modelcheck.md §4.3 (amendment F1): one writer must never reuse a Ts for two updates.
 fn one_writer_two_updates(mutant: Option<Mutant>) -> Script {
     let mut s = Script::new(3, mutant);
     let tx = ts(1, A);
@@ -190,7 +190,7 @@ fn report_4_3_versions_are_unique_per_writer() {
     assert_eq!(s.ts_collisions(), vec![ts(1, A)]);
 }
 
-/// REPORT §4.5 (amendment F2): a late duplicate INV after VAL must not re-arm G.
+/// modelcheck.md §4.5 (amendment F2): a late duplicate INV after VAL must not re-arm G.
 fn late_duplicate_after_val(mutant: Option<Mutant>) -> (Script, usize) {
     let mut s = Script::new(3, mutant);
     let (tb, tw) = (ts(1, A), ts(1, D));

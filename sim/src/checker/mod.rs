@@ -1,5 +1,4 @@
-//! The linearizability checker for key-value histories (design:
-//! `shared/design/checker.md`).
+//! The linearizability checker for key-value histories (design: `docs/checker.md`).
 //!
 //! Pipeline, for [`check`]:
 //! 1. [`History::validate`]: reject malformed operations (recorder bugs).
