@@ -101,7 +101,7 @@ impl KeyStore {
                 self.by_key.len()
             ));
         }
-        match self.order.iter().find(|k| !self.by_key.contains_key(*k)) {
+        match self.order.iter().find(|k| !self.by_key.contains_key(k)) {
             Some(k) => Err(format!("key store: ordered key {k:?} has no entry")),
             None => Ok(()),
         }

@@ -12,9 +12,14 @@ use std::process::ExitCode;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-/// Linearizable, every-node-writable replicated key-value store.
+/// level2pc: a replicated key-value store in which every node accepts writes and serves
+/// linearizable reads locally, speaking the Redis protocol (RESP).
+///
+/// Try `level2pc cluster` (three nodes on loopback, RESP on ports 7001-7003) and talk to it
+/// with `redis-cli -p 7001` or the `get`/`put`/`range` commands below. `level2pc serve --help`
+/// shows how to run one node of a real cluster.
 #[derive(Parser, Debug)]
-#[command(name = "level2pc", version, about)]
+#[command(name = "level2pc", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
