@@ -61,12 +61,15 @@ pub enum Mutant {
     /// Treat an INV's effect and its update record as lazy hints the driver need not fsync
     /// before reporting them persisted (P1/P2 weakened to P3's rule; docs/durability.md).
     LazyUpdateEffects,
+    /// Ask for promotion as soon as the transfer is done in memory, before the persist holding
+    /// its last entries and "transfer done" is durable (§8.2 step 5).
+    PromoteBeforeTransferDurable,
 }
 
 #[cfg_attr(not(feature = "mutants"), allow(dead_code))]
 impl Mutant {
     /// Every mutant, for tests that must catch each of them.
-    pub const ALL: [Mutant; 21] = [
+    pub const ALL: [Mutant; 22] = [
         Mutant::ReadNonValid,
         Mutant::AckBeforePersist,
         Mutant::SkipGuardian,
@@ -88,6 +91,7 @@ impl Mutant {
         Mutant::AmnesiacVotes,
         Mutant::KeepOvertakenNoGrant,
         Mutant::LazyUpdateEffects,
+        Mutant::PromoteBeforeTransferDurable,
     ];
 
     /// The mutant's command-line name (kebab case).
@@ -114,6 +118,7 @@ impl Mutant {
             Mutant::AmnesiacVotes => "amnesiac-votes",
             Mutant::KeepOvertakenNoGrant => "keep-overtaken-no-grant",
             Mutant::LazyUpdateEffects => "lazy-update-effects",
+            Mutant::PromoteBeforeTransferDurable => "promote-before-transfer-durable",
         }
     }
 

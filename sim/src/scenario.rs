@@ -40,6 +40,8 @@ pub struct Script {
     pub pool: Vec<InFlight>,
     /// When set, persists wait for [`Script::flush_persists`].
     pub hold_persists: bool,
+    /// Nodes whose persists wait for [`Script::flush_persists`] (as `hold_persists`, for some).
+    pub hold_persists_at: std::collections::BTreeSet<usize>,
     /// Which messages wait in the pool for the script (the rest are delivered at once).
     pub hold: fn(&Message) -> bool,
     /// Held messages that [`Script::settle`] leaves in the pool too (released only by hand).
@@ -68,6 +70,7 @@ impl Script {
             volatile: vec![Vec::new(); n],
             pool: Vec::new(),
             hold_persists: false,
+            hold_persists_at: Default::default(),
             hold: Message::is_data_path,
             frozen: |_| false,
             cut: std::collections::BTreeSet::new(),
@@ -174,7 +177,7 @@ impl Script {
                 Output::Event(_) => {}
             }
         }
-        if !self.hold_persists {
+        if !self.hold_persists && !self.hold_persists_at.contains(&i) {
             self.flush_persists(i);
         }
     }

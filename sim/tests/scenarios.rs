@@ -435,6 +435,55 @@ fn joiner_receiving_invs_during_transfer_serves_only_after_promotion() {
     );
 }
 
+/// A joiner finishes its transfer, but the persist holding the last entries and "transfer
+/// done" is still in flight when it crashes. It must not have asked for promotion yet: promoted,
+/// it would restart Active without those entries and serve `k0` as absent (§8.2 step 5).
+fn joiner_crashing_before_its_transfer_is_durable(mutant: Option<Mutant>) -> (Script, usize) {
+    let mut s = Script::new(3, mutant);
+    s.hold = |m| matches!(m, Message::SnapChunk { .. });
+    s.frozen = |m| matches!(m, Message::SnapChunk { .. });
+    submit(&mut s, A, put("k0", "a"));
+    s.settle(50);
+    s.crash(R);
+    s.disks[R] = level2pc::MemDisk::default();
+    s.start_with(R, true);
+    s.settle(2_500); // R is admitted Joining; its first chunk waits in the pool
+    let chunk = |m: &Message| matches!(m, Message::SnapChunk { .. });
+    let donor = (s.pool.iter())
+        .find(|m| m.to == R && chunk(&m.msg))
+        .map(|m| m.from)
+        .expect("a chunk for the joiner is in flight");
+    s.hold_persists_at.insert(R);
+    s.deliver(donor, R, chunk); // the only chunk: R's transfer is done, in memory
+    s.frozen = |_| false;
+    s.settle(2_000); // heartbeats: time enough to ask for promotion and get it
+    s.crash(R); // the persist with k0 and "transfer done" never reached the disk
+    s.hold_persists_at.clear();
+    s.start(R);
+    s.settle(3_000);
+    let r = submit(&mut s, R, get("k0"));
+    s.settle(100);
+    (s, r)
+}
+
+#[test]
+fn a_joiner_asks_for_promotion_only_once_its_transfer_is_durable() {
+    let (s, r) = joiner_crashing_before_its_transfer_is_durable(None);
+    assert_eq!(
+        s.result(r),
+        &OpResult::Value {
+            value: Some("a".into())
+        }
+    );
+    assert!(linearizable(&s));
+    let (s, _) =
+        joiner_crashing_before_its_transfer_is_durable(Some(Mutant::PromoteBeforeTransferDurable));
+    assert!(
+        !linearizable(&s),
+        "promoted before its transfer was durable, the restarted joiner misses k0"
+    );
+}
+
 /// R is falsely suspected: A stops hearing it, but R still reaches D and asks it for leases. A
 /// proposes R's removal; from the moment D receives it, D must stop granting to R, or every
 /// grant pushes D's promise further and the removal — and A's writes, which wait for R's

@@ -327,6 +327,13 @@ impl Node {
                 epoch: self.view.epoch,
             },
             (Some(m), Some(id)) if m.role == Role::Joining && id.transfer_done => {
+                // Not before the transferred entries and "transfer done" are durable: promoted,
+                // then restarted without them, this node would serve reads with data missing.
+                let durable = self.persisted_upto >= self.transfer_done_seq
+                    || self.mutant(crate::mutant::Mutant::PromoteBeforeTransferDurable);
+                if !durable {
+                    return;
+                }
                 Message::PromoteReq { member: m.id }
             }
             _ => return,

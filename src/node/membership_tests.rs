@@ -616,8 +616,14 @@ fn a_removed_node_stops_serving_then_rejoins_under_a_new_identity_and_catches_up
         })
     );
     drain(&mut node);
+    // Promotion waits until the chunk's entries and "transfer done" are durable (§8.2 step 5).
+    node.handle_timeout(t(1_200));
+    let promote = (n(0), Message::PromoteReq { member: id(2, 3) });
+    assert!(!sends(drain(&mut node)).contains(&promote));
+    node.handle_persisted(t(1_201), node.next_seq - 1);
+    drain(&mut node);
     node.handle_timeout(t(1_300));
-    assert!(sends(drain(&mut node)).contains(&(n(0), Message::PromoteReq { member: id(2, 3) })));
+    assert!(sends(drain(&mut node)).contains(&promote));
     // Promoted: with a lease it serves what the donor sent.
     let v4 = view(
         4,

@@ -192,6 +192,9 @@ pub struct Node {
     loopback: VecDeque<Message>,
     /// When this node last asked to join or to be promoted (rate limit).
     last_membership_ask: Option<Instant>,
+    /// The persist that records this node's transfer as done; promotion is asked for only once
+    /// it is durable (§8.2 step 5).
+    transfer_done_seq: u64,
     /// When a `ViewInfo` was last sent to each lagging peer (rate limit).
     view_info_sent: BTreeMap<NodeId, Instant>,
 
@@ -274,6 +277,7 @@ impl Node {
             deferred_sends: Vec::new(),
             loopback: VecDeque::new(),
             last_membership_ask: None,
+            transfer_done_seq: 0,
             view_info_sent: BTreeMap::new(),
             timers: Timers::default(),
             outbox: BTreeMap::new(),

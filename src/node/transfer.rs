@@ -201,6 +201,7 @@ impl Node {
             id.transfer_done = true;
         }
         self.staged.push(PersistOp::Identity(self.identity));
+        self.transfer_done_seq = self.durability_barrier();
         self.last_membership_ask = None;
     }
 }
