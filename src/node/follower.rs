@@ -20,14 +20,14 @@ impl Node {
         let adopted =
             self.apply_update(&update) || self.mutant(crate::mutant::Mutant::GuardianLiteralHold);
         if adopted && !self.records.contains_key(&ts) {
-            let seq = self.durability_barrier();
+            let seq = self.persists.barrier();
             self.insert_record(update.clone(), seq, None);
             let at = self.stuck_deadline();
             self.set_timer(at, Timer::Stuck(ts));
         }
         // Always acknowledge (Hermes: "irrelevant to the timestamp"), but only once every persist
         // so far is durable, which covers this INV's effect and any earlier one on its keys (P1).
-        let after_seq = self.durability_barrier();
+        let after_seq = self.persists.barrier();
         if !self
             .deferred_acks
             .iter()
@@ -56,7 +56,7 @@ impl Node {
         let mut sent = Vec::new();
         let mut kept = Vec::with_capacity(self.deferred_acks.len());
         for d in std::mem::take(&mut self.deferred_acks) {
-            let durable = d.after_seq <= self.persisted_upto
+            let durable = self.persists.is_durable(d.after_seq)
                 || self.mutant(crate::mutant::Mutant::AckBeforePersist);
             if durable && self.guardian_allows(&d.update) {
                 sent.push((d.to, d.update.ts));

@@ -104,17 +104,11 @@ impl Node {
     }
 
     fn check_bookkeeping(&self) -> Result<(), String> {
-        if self.persisted_upto >= self.next_seq {
-            return Err(format!(
-                "persisted up to {} but only {} persists were emitted",
-                self.persisted_upto,
-                self.next_seq - 1
-            ));
-        }
+        self.persists.check()?;
         if let Some(d) = self
             .deferred_acks
             .iter()
-            .find(|d| d.after_seq > self.next_seq)
+            .find(|d| d.after_seq > self.persists.last_emitted() + 1)
         {
             return Err(format!(
                 "an ACK waits for persist {} that will never be emitted",

@@ -21,7 +21,7 @@ impl Node {
             return;
         }
         self.view = view.clone();
-        self.staged.push(PersistOp::View(view.clone()));
+        self.persists.stage(PersistOp::View(view.clone()));
         self.acceptor.settle_upto(view.epoch);
         self.refresh_no_grant();
         self.drop_stale_proposal();
@@ -60,7 +60,7 @@ impl Node {
                     adm: m.id.adm,
                     transfer_done: false,
                 });
-                self.staged.push(PersistOp::Identity(self.identity));
+                self.persists.stage(PersistOp::Identity(self.identity));
                 self.wipe();
                 self.drop_lease();
                 self.start_transfer();
@@ -70,7 +70,7 @@ impl Node {
             _ => {
                 if self.identity.is_some_and(|i| i.adm != 0) {
                     self.identity = None;
-                    self.staged.push(PersistOp::Identity(None));
+                    self.persists.stage(PersistOp::Identity(None));
                 }
                 self.drop_lease();
                 self.transfer = None;
@@ -90,7 +90,7 @@ impl Node {
         self.blocked_commits.clear();
         self.deferred_acks.clear();
         self.parked.clear();
-        self.staged.push(PersistOp::Wipe);
+        self.persists.stage(PersistOp::Wipe);
         let ids: Vec<_> = self.requests.keys().copied().collect();
         for id in ids {
             let started = self
@@ -329,7 +329,7 @@ impl Node {
             (Some(m), Some(id)) if m.role == Role::Joining && id.transfer_done => {
                 // Not before the transferred entries and "transfer done" are durable: promoted,
                 // then restarted without them, this node would serve reads with data missing.
-                let durable = self.persisted_upto >= self.transfer_done_seq
+                let durable = self.persists.is_durable(self.transfer_done_seq)
                     || self.mutant(crate::mutant::Mutant::PromoteBeforeTransferDurable);
                 if !durable {
                     return;

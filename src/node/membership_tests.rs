@@ -339,7 +339,7 @@ fn a_proposer_adopts_the_highest_accepted_value_and_announces_the_decision() {
             (2, 1, Role::Joining),
         ],
     );
-    p.handle_persisted(t(700), p.next_seq - 1);
+    p.handle_persisted(t(700), p.persists.last_emitted());
     p.handle_message(
         t(701),
         n(1),
@@ -376,7 +376,7 @@ fn a_proposer_adopts_the_highest_accepted_value_and_announces_the_decision() {
     );
     // It accepts itself once its promise to the demoted node 2 has passed (W after its grant at 0).
     p.handle_timeout(t(1_050));
-    p.handle_persisted(t(1_050), p.next_seq - 1);
+    p.handle_persisted(t(1_050), p.persists.last_emitted());
     p.handle_message(
         t(1_051),
         n(1),
@@ -479,7 +479,7 @@ fn a_new_view_resets_acks_rebroadcasts_and_replays_orphans() {
         .iter()
         .all(|(to, m)| *to == n(1) && m.epoch_of_inv() == Some(Epoch(2))));
     // Node 1's ACK from epoch 1 no longer counts: the update commits only on a new ACK.
-    node.handle_persisted(t(5), node.next_seq - 1);
+    node.handle_persisted(t(5), node.persists.last_emitted());
     assert!(!drain(&mut node)
         .iter()
         .any(|o| matches!(o, Output::Reply { .. })));
@@ -620,7 +620,7 @@ fn a_removed_node_stops_serving_then_rejoins_under_a_new_identity_and_catches_up
     node.handle_timeout(t(1_200));
     let promote = (n(0), Message::PromoteReq { member: id(2, 3) });
     assert!(!sends(drain(&mut node)).contains(&promote));
-    node.handle_persisted(t(1_201), node.next_seq - 1);
+    node.handle_persisted(t(1_201), node.persists.last_emitted());
     drain(&mut node);
     node.handle_timeout(t(1_300));
     assert!(sends(drain(&mut node)).contains(&promote));

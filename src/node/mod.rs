@@ -29,6 +29,7 @@ mod membership_tests;
 mod multi_index;
 mod paxos;
 mod peers;
+mod persists;
 mod read;
 mod requests;
 #[cfg(test)]
@@ -149,12 +150,8 @@ pub struct Node {
     /// Multi-key records by key, the only ones the guardian rule looks at.
     multi_records: multi_index::MultiIndex,
 
-    /// Sequence number the next `Persist` output will carry.
-    next_seq: u64,
-    /// Every persist with `seq <= persisted_upto` is durable.
-    persisted_upto: u64,
-    /// Ops staged during the current step, emitted as one `Persist` at its end.
-    staged: Vec<PersistOp>,
+    /// Staged changes, emitted persists and how far they are durable.
+    persists: persists::Persists,
     deferred_acks: Vec<DeferredAck>,
     /// Driven updates whose commit the guardian rule (or durability) currently holds back.
     blocked_commits: BTreeSet<Ts>,
@@ -249,9 +246,7 @@ impl Node {
             store: key_store::KeyStore::new(hash_keys),
             records: BTreeMap::new(),
             multi_records: multi_index::MultiIndex::new(hash_keys),
-            next_seq: 1,
-            persisted_upto: 0,
-            staged: Vec::new(),
+            persists: persists::Persists::default(),
             deferred_acks: Vec::new(),
             blocked_commits: BTreeSet::new(),
             requests: BTreeMap::new(),
@@ -285,8 +280,8 @@ impl Node {
             cfg,
         };
         if fresh || recovered.join {
-            node.staged.push(PersistOp::View(node.view.clone()));
-            node.staged.push(PersistOp::Identity(node.identity));
+            node.persists.stage(PersistOp::View(node.view.clone()));
+            node.persists.stage(PersistOp::Identity(node.identity));
         }
         node.refresh_peers();
         node.recover(recovered);
@@ -367,11 +362,7 @@ impl Node {
     /// Reports that every `Persist` with `seq <= upto` is durable.
     pub fn handle_persisted(&mut self, now: Instant, upto: u64) {
         self.advance(now);
-        // A driver cannot acknowledge a persist the engine has not emitted yet.
-        let upto = upto.min(self.next_seq.saturating_sub(1));
-        if upto > self.persisted_upto {
-            self.persisted_upto = upto;
-        }
+        self.persists.mark_durable(upto);
         self.end_step();
     }
 
@@ -530,25 +521,11 @@ impl Node {
                 break;
             }
         }
-        if !self.staged.is_empty() {
-            let ops = std::mem::take(&mut self.staged);
-            self.outputs.push_back(Output::Persist {
-                seq: self.next_seq,
-                ops,
-            });
-            self.next_seq += 1;
+        if let Some((seq, ops)) = self.persists.take_step() {
+            self.outputs.push_back(Output::Persist { seq, ops });
         }
         for (to, msgs) in std::mem::take(&mut self.outbox) {
             self.outputs.push_back(Output::Send { to, msgs });
-        }
-    }
-
-    /// The persist sequence number that covers every change made so far, staged ones included.
-    fn durability_barrier(&self) -> u64 {
-        if self.staged.is_empty() {
-            self.next_seq - 1
-        } else {
-            self.next_seq
         }
     }
 
@@ -562,8 +539,8 @@ impl Node {
 
     /// Sends `msg` once every persist staged so far is durable (rule P4 for acceptor replies).
     fn send_after_persist(&mut self, to: NodeId, msg: Message) {
-        let after = self.durability_barrier();
-        if after <= self.persisted_upto {
+        let after = self.persists.barrier();
+        if self.persists.is_durable(after) {
             self.send(to, msg);
         } else {
             self.deferred_sends.push((after, to, msg));
@@ -571,10 +548,9 @@ impl Node {
     }
 
     fn release_deferred_sends(&mut self) {
-        let upto = self.persisted_upto;
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred_sends)
             .into_iter()
-            .partition(|d| d.0 <= upto);
+            .partition(|d| self.persists.is_durable(d.0));
         self.deferred_sends = waiting;
         for (_, to, msg) in ready {
             self.send(to, msg);
@@ -639,7 +615,7 @@ impl Node {
         for update in recovered.records {
             let ts = update.ts;
             if !self.has_invalid_key_at(&update, ts) {
-                self.staged.push(PersistOp::DropRecord(ts));
+                self.persists.stage(PersistOp::DropRecord(ts));
                 continue;
             }
             self.multi_records.insert(&update);

@@ -176,7 +176,7 @@ impl Node {
             promised: st.promised,
             accepted: st.accepted.clone(),
         };
-        self.staged.push(PersistOp::Acceptor(record));
+        self.persists.stage(PersistOp::Acceptor(record));
     }
 
     /// Phase 1b.

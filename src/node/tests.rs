@@ -1053,7 +1053,7 @@ fn the_engine_self_check_fails_on_broken_state() {
         .contains("multi-key index's keys"));
     node.multi_records.remove(&other);
     node.multi_records.insert(&u);
-    node.persisted_upto = node.next_seq;
+    node.persists.corrupt_for_test();
     assert!(node
         .check_invariants()
         .unwrap_err()

@@ -170,13 +170,13 @@ impl Node {
                     let Some(u) = records.iter().find(|u| u.ts == donor.ts) else {
                         return;
                     };
-                    let seq = self.durability_barrier();
+                    let seq = self.persists.barrier();
                     self.insert_record(u.clone(), seq, None);
                     let at = self.stuck_deadline();
                     self.set_timer(at, Timer::Stuck(donor.ts));
                 }
                 let old = local.map(|l| l.0);
-                self.staged.push(PersistOp::Entry {
+                self.persists.stage(PersistOp::Entry {
                     key: key.clone(),
                     entry: donor.clone(),
                 });
@@ -200,8 +200,8 @@ impl Node {
         if let Some(id) = self.identity.as_mut() {
             id.transfer_done = true;
         }
-        self.staged.push(PersistOp::Identity(self.identity));
-        self.transfer_done_seq = self.durability_barrier();
+        self.persists.stage(PersistOp::Identity(self.identity));
+        self.transfer_done_seq = self.persists.barrier();
         self.last_membership_ask = None;
     }
 }

@@ -38,7 +38,7 @@ impl Node {
         let ts = Ts::new(version, self.cfg.id, boot);
         let update = Arc::new(Update { ts, writes });
         self.apply_update(&update);
-        let persist_seq = self.durability_barrier();
+        let persist_seq = self.persists.barrier();
         self.insert_record(update.clone(), persist_seq, Some(id));
         // Broadcasting before our own persist is durable is safe: the boot incarnation in the
         // Ts means no other update can ever carry this Ts (P2, §4.1).
@@ -77,7 +77,7 @@ impl Node {
                 valid: false,
                 value: w.value.clone(),
             };
-            self.staged.push(PersistOp::Entry {
+            self.persists.stage(PersistOp::Entry {
                 key: w.key.clone(),
                 entry: StoredEntry {
                     ts: entry.ts,
@@ -103,7 +103,7 @@ impl Node {
     ) {
         let ts = update.ts;
         self.multi_records.insert(&update);
-        self.staged.push(PersistOp::Record(update.clone()));
+        self.persists.stage(PersistOp::Record(update.clone()));
         let drive = client.map(|c| Drive {
             acks: Default::default(),
             client: Some(c),
@@ -255,7 +255,7 @@ impl Node {
             .count()
             .saturating_sub(usize::from(self.mutant(Mutant::CommitWithoutAllAcks)));
         let guarded = !(self.mutant(Mutant::GuardianSkipsReplayers) && self.is_replayer_of(ts));
-        let durable = rec.persist_seq <= self.persisted_upto;
+        let durable = self.persists.is_durable(rec.persist_seq);
         if !(missing == 0 && durable && (!guarded || self.guardian_allows(&rec.update))) {
             return false;
         }
@@ -302,7 +302,7 @@ impl Node {
             return;
         }
         entry.valid = true;
-        self.staged.push(PersistOp::Validate {
+        self.persists.stage(PersistOp::Validate {
             key: key.clone(),
             ts,
         });
@@ -329,7 +329,7 @@ impl Node {
         self.timers.cancel(Timer::Retransmit(ts));
         self.timers.cancel(Timer::Stuck(ts));
         self.blocked_commits.remove(&ts);
-        self.staged.push(PersistOp::DropRecord(ts));
+        self.persists.stage(PersistOp::DropRecord(ts));
     }
 
     /// Re-evaluates everything that waits on durability or the guardian rule, until nothing
