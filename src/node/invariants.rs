@@ -85,7 +85,7 @@ impl Node {
                 self.cfg.max_requests
             ));
         }
-        for (id, req) in &self.requests {
+        for (id, req) in self.requests.iter() {
             if let Waiting::Commit(ts) = &req.waiting {
                 let driven_for = self
                     .records

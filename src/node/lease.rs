@@ -118,10 +118,7 @@ impl Node {
 
     /// Parks a read until the lease (and Active membership) allows it.
     pub(super) fn park_for_lease(&mut self, id: RequestId) {
-        if let Some(req) = self.requests.get_mut(&id) {
-            req.waiting = Waiting::Lease;
-        }
-        self.lease_waiters.push_back(id);
+        self.requests.wait_for_lease(id);
     }
 
     /// Retries the reads that waited for a lease.
@@ -129,12 +126,8 @@ impl Node {
         if !self.lease_valid() {
             return;
         }
-        for id in std::mem::take(&mut self.lease_waiters) {
-            if self
-                .requests
-                .get(&id)
-                .is_some_and(|r| r.waiting == Waiting::Lease)
-            {
+        for id in self.requests.take_lease_waiters() {
+            if self.requests.is_waiting(&id, &Waiting::Lease) {
                 self.dispatch(id);
             }
         }

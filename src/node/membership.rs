@@ -89,10 +89,9 @@ impl Node {
         self.multi_records.clear();
         self.blocked_commits.clear();
         self.deferred_acks.clear();
-        self.parked.clear();
+        self.requests.clear_parked();
         self.persists.stage(PersistOp::Wipe);
-        let ids: Vec<_> = self.requests.keys().copied().collect();
-        for id in ids {
+        for id in self.requests.ids() {
             let started = self
                 .requests
                 .get(&id)

@@ -49,6 +49,7 @@ use crate::update::{Bytes, UpdateRef};
 use crate::view::{MemberId, View};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use requests::Waiting;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use timers::{Timer, Timers};
 
@@ -103,28 +104,6 @@ struct DeferredAck {
     after_seq: u64,
 }
 
-/// What a pending client request is waiting for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Waiting {
-    /// Not yet examined (transient).
-    Nothing,
-    /// A write waiting until the node is ready.
-    Ready,
-    /// Waiting for this key to become Valid.
-    Key(Bytes),
-    /// A read waiting for a lease (or for this node to become an Active member).
-    Lease,
-    /// A write in flight under this timestamp.
-    Commit(Ts),
-}
-
-#[derive(Debug)]
-struct Request {
-    op: Op,
-    deadline: Instant,
-    waiting: Waiting,
-}
-
 /// Reachability of one peer, judged from the last time anything arrived from it.
 #[derive(Debug, Clone, Copy)]
 struct Peer {
@@ -156,11 +135,8 @@ pub struct Node {
     /// Driven updates whose commit the guardian rule (or durability) currently holds back.
     blocked_commits: BTreeSet<Ts>,
 
-    requests: BTreeMap<RequestId, Request>,
-    parked: BTreeMap<Bytes, VecDeque<RequestId>>,
-    not_ready_queue: VecDeque<RequestId>,
-    /// Reads waiting for a lease.
-    lease_waiters: VecDeque<RequestId>,
+    /// Pending client requests and the queues they wait in.
+    requests: requests::Requests,
 
     peers: BTreeMap<NodeId, Peer>,
     ready: bool,
@@ -249,10 +225,7 @@ impl Node {
             persists: persists::Persists::default(),
             deferred_acks: Vec::new(),
             blocked_commits: BTreeSet::new(),
-            requests: BTreeMap::new(),
-            parked: BTreeMap::new(),
-            not_ready_queue: VecDeque::new(),
-            lease_waiters: VecDeque::new(),
+            requests: requests::Requests::default(),
             peers: BTreeMap::new(),
             ready: false,
             acceptors,

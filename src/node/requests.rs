@@ -1,10 +1,109 @@
 //! Client requests: admission, bounds, parking until keys are Valid or the node is ready,
 //! deadlines, and replies.
 
-use super::{Node, Request, Timer, Waiting};
+use super::{Node, Timer};
 use crate::client::{Op, OpResult, RequestId, SubmitError, Unavailable};
 use crate::output::Output;
+use crate::time::Instant;
+use crate::timestamp::Ts;
 use crate::update::{canonical_writes, Bytes, Write};
+use std::collections::{BTreeMap, VecDeque};
+
+/// What a pending client request is waiting for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Waiting {
+    /// Not yet examined (transient).
+    Nothing,
+    /// A write waiting until the node is ready.
+    Ready,
+    /// Waiting for this key to become Valid.
+    Key(Bytes),
+    /// A read waiting for a lease (or for this node to become an Active member).
+    Lease,
+    /// A write in flight under this timestamp.
+    Commit(Ts),
+}
+
+/// A pending client request.
+#[derive(Debug)]
+pub(super) struct Request {
+    pub(super) op: Op,
+    pub(super) deadline: Instant,
+    pub(super) waiting: Waiting,
+}
+
+/// Pending client requests by id, and the queues they wait in. A queue may still hold the id
+/// of a request that was answered or moved on; whoever takes from it re-checks `waiting`.
+#[derive(Debug, Default)]
+pub(super) struct Requests {
+    by_id: BTreeMap<RequestId, Request>,
+    /// Requests parked until a key becomes Valid, by key.
+    parked: BTreeMap<Bytes, VecDeque<RequestId>>,
+    /// Writes waiting for the node to become ready.
+    not_ready: VecDeque<RequestId>,
+    /// Reads waiting for a lease.
+    lease_waiters: VecDeque<RequestId>,
+}
+
+impl Requests {
+    pub(super) fn contains_key(&self, id: &RequestId) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub(super) fn get(&self, id: &RequestId) -> Option<&Request> {
+        self.by_id.get(id)
+    }
+
+    fn insert(&mut self, id: RequestId, request: Request) {
+        self.by_id.insert(id, request);
+    }
+
+    fn remove(&mut self, id: &RequestId) -> Option<Request> {
+        self.by_id.remove(id)
+    }
+
+    /// Every pending request, in id order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&RequestId, &Request)> + '_ {
+        self.by_id.iter()
+    }
+
+    /// Every pending request's id, in order.
+    pub(super) fn ids(&self) -> Vec<RequestId> {
+        self.by_id.keys().copied().collect()
+    }
+
+    /// Whether request `id` is pending and waiting for `waiting`.
+    pub(super) fn is_waiting(&self, id: &RequestId, waiting: &Waiting) -> bool {
+        self.by_id.get(id).is_some_and(|r| r.waiting == *waiting)
+    }
+
+    /// Records what request `id` waits for (nothing happens if it is not pending).
+    pub(super) fn set_waiting(&mut self, id: RequestId, waiting: Waiting) {
+        if let Some(req) = self.by_id.get_mut(&id) {
+            req.waiting = waiting;
+        }
+    }
+
+    /// Parks read `id` until a lease (and Active membership) allows it.
+    pub(super) fn wait_for_lease(&mut self, id: RequestId) {
+        self.set_waiting(id, Waiting::Lease);
+        self.lease_waiters.push_back(id);
+    }
+
+    /// Empties the lease queue, for retrying what is still waiting in it.
+    pub(super) fn take_lease_waiters(&mut self) -> VecDeque<RequestId> {
+        std::mem::take(&mut self.lease_waiters)
+    }
+
+    /// Drops every key queue (the keys are gone; their requests are answered elsewhere).
+    pub(super) fn clear_parked(&mut self) {
+        self.parked.clear();
+    }
+}
 
 impl Node {
     pub(super) fn accept_request(
@@ -93,8 +192,8 @@ impl Node {
             return;
         };
         if !self.ready {
-            self.set_waiting(id, Waiting::Ready);
-            self.not_ready_queue.push_back(id);
+            self.requests.set_waiting(id, Waiting::Ready);
+            self.requests.not_ready.push_back(id);
             return;
         }
         // §4.4 step 1: a write starts only when every key it touches is Valid here.
@@ -108,52 +207,39 @@ impl Node {
         }
         let writes = writes.clone();
         let ts = self.start_write(id, writes);
-        self.set_waiting(id, Waiting::Commit(ts));
+        self.requests.set_waiting(id, Waiting::Commit(ts));
     }
 
     pub(super) fn park(&mut self, id: RequestId, key: Bytes) {
-        self.set_waiting(id, Waiting::Key(key.clone()));
-        self.parked.entry(key).or_default().push_back(id);
-    }
-
-    fn set_waiting(&mut self, id: RequestId, waiting: Waiting) {
-        if let Some(req) = self.requests.get_mut(&id) {
-            req.waiting = waiting;
-        }
+        self.requests.set_waiting(id, Waiting::Key(key.clone()));
+        self.requests.parked.entry(key).or_default().push_back(id);
     }
 
     /// `key` became Valid: retry what was parked on it, reads first (so a stream of local writes
     /// to a hot key cannot starve its readers), each in arrival order.
     pub(super) fn wake_parked(&mut self, key: &Bytes) {
-        let Some(queue) = self.parked.remove(key) else {
+        let Some(queue) = self.requests.parked.remove(key) else {
             return;
         };
         let mut seen = std::collections::BTreeSet::new();
+        let waiting = Waiting::Key(key.clone());
         let mut ready: Vec<RequestId> = queue
             .into_iter()
             .filter(|id| seen.insert(*id))
-            .filter(|id| {
-                self.requests
-                    .get(id)
-                    .is_some_and(|r| r.waiting == Waiting::Key(key.clone()))
-            })
+            .filter(|id| self.requests.is_waiting(id, &waiting))
             .collect();
         ready.sort_by_key(|id| self.requests.get(id).is_some_and(|r| r.op.is_write()));
         for id in ready {
-            self.set_waiting(id, Waiting::Nothing);
+            self.requests.set_waiting(id, Waiting::Nothing);
             self.dispatch(id);
         }
     }
 
     /// The node became ready: start the writes that waited for it.
     pub(super) fn drain_not_ready_queue(&mut self) {
-        for id in std::mem::take(&mut self.not_ready_queue) {
-            if self
-                .requests
-                .get(&id)
-                .is_some_and(|r| r.waiting == Waiting::Ready)
-            {
-                self.set_waiting(id, Waiting::Nothing);
+        for id in std::mem::take(&mut self.requests.not_ready) {
+            if self.requests.is_waiting(&id, &Waiting::Ready) {
+                self.requests.set_waiting(id, Waiting::Nothing);
                 self.dispatch(id);
             }
         }
