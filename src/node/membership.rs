@@ -7,11 +7,29 @@ use crate::client::{OpResult, Unavailable};
 use crate::message::Message;
 use crate::output::Event;
 use crate::storage::{Identity, PersistOp};
+use crate::time::Instant;
 use crate::timestamp::{Epoch, NodeId};
 use crate::view::{Member, MemberId, Role, View};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most join requests remembered at once; more wait for the next view (joiners retry).
 const MAX_PENDING_JOINS: usize = 64;
+
+/// Membership requests this node heard (as a potential proposer) and made (as a joiner), and
+/// the pacing of both.
+#[derive(Debug, Default)]
+pub(super) struct Asks {
+    /// Join requests heard: node → the epoch it knew when asking (at most `MAX_PENDING_JOINS`).
+    pub(super) join_requests: BTreeMap<NodeId, Epoch>,
+    /// Joining members that finished their transfer and asked for promotion.
+    pub(super) promote_requests: BTreeSet<MemberId>,
+    /// When this node, not being the designated proposer, may propose anyway.
+    pub(super) propose_after: Option<Instant>,
+    /// When this node last asked to join or to be promoted (rate limit).
+    pub(super) last_ask: Option<Instant>,
+    /// When a `ViewInfo` was last sent to each lagging peer (rate limit).
+    pub(super) view_info_sent: BTreeMap<NodeId, Instant>,
+}
 
 impl Node {
     /// Installs `view` if it is newer than the installed one. Every view this node learns of
@@ -25,12 +43,12 @@ impl Node {
         self.acceptor.settle_upto(view.epoch);
         self.refresh_no_grant();
         self.drop_stale_proposal();
-        self.join_requests.retain(|n, _| !view.contains(*n));
-        self.promote_requests.retain(|m| {
+        self.asks.join_requests.retain(|n, _| !view.contains(*n));
+        self.asks.promote_requests.retain(|m| {
             view.member(m.node)
                 .is_some_and(|v| v.id == *m && v.role == Role::Joining)
         });
-        self.propose_after = None;
+        self.asks.propose_after = None;
         self.refresh_peers();
         self.update_identity();
         self.restart_data_path();
@@ -167,14 +185,14 @@ impl Node {
 
     /// Sends our installed view to `to` (at most once per heartbeat interval unless `asked`).
     pub(super) fn send_view_info(&mut self, to: NodeId, asked: bool) {
-        let recently = self
-            .view_info_sent
-            .get(&to)
-            .is_some_and(|t| self.now.saturating_ns_since(*t) < self.cfg.heartbeat_ms * 1_000_000);
+        let recently =
+            self.asks.view_info_sent.get(&to).is_some_and(|t| {
+                self.now.saturating_ns_since(*t) < self.cfg.heartbeat_ms * 1_000_000
+            });
         if recently && !asked {
             return;
         }
-        self.view_info_sent.insert(to, self.now);
+        self.asks.view_info_sent.insert(to, self.now);
         self.send(
             to,
             Message::ViewInfo {
@@ -191,10 +209,10 @@ impl Node {
         }
         let admitted_since = self.view.member(node).is_some_and(|m| m.id.adm > epoch.0);
         // Bounded: a flood of join requests from distinct ids cannot grow this without limit.
-        let room =
-            self.join_requests.len() < MAX_PENDING_JOINS || self.join_requests.contains_key(&node);
+        let room = self.asks.join_requests.len() < MAX_PENDING_JOINS
+            || self.asks.join_requests.contains_key(&node);
         if !admitted_since && room {
-            self.join_requests.insert(node, self.view.epoch);
+            self.asks.join_requests.insert(node, self.view.epoch);
         }
         self.send_view_info(from, true);
     }
@@ -206,7 +224,7 @@ impl Node {
             .member(member.node)
             .is_some_and(|m| m.id == member && m.role == Role::Joining);
         if joining {
-            self.promote_requests.insert(member);
+            self.asks.promote_requests.insert(member);
         }
     }
 
@@ -215,7 +233,7 @@ impl Node {
     fn desired_view(&self) -> Option<View> {
         let epoch = Epoch(self.view.epoch.0 + 1);
         let mut members: Vec<Member> = self.view.members.clone();
-        for &node in self.join_requests.keys() {
+        for &node in self.asks.join_requests.keys() {
             let fresh = Member {
                 id: MemberId { node, adm: epoch.0 },
                 role: Role::Joining,
@@ -226,7 +244,7 @@ impl Node {
             }
         }
         for m in members.iter_mut() {
-            if self.promote_requests.contains(&m.id) {
+            if self.asks.promote_requests.contains(&m.id) {
                 m.role = Role::Active;
             }
         }
@@ -255,7 +273,7 @@ impl Node {
     /// Active member that is not suspected proposes at once; any other Active member after a
     /// random backoff, in case the designated one cannot.
     fn maybe_propose(&mut self) {
-        if self.proposal.is_some() || !self.is_active_member() {
+        if self.proposer.current.is_some() || !self.is_active_member() {
             return;
         }
         // A node that hears from no majority of acceptors is most likely the one cut off: its
@@ -270,7 +288,7 @@ impl Node {
             return;
         }
         let Some(next) = self.desired_view() else {
-            self.propose_after = None;
+            self.asks.propose_after = None;
             return;
         };
         let designated = self
@@ -280,7 +298,7 @@ impl Node {
             .find(|&n| n == self.cfg.id || !self.suspected(n));
         let now = self.now;
         if designated != Some(self.cfg.id) {
-            match self.propose_after {
+            match self.asks.propose_after {
                 None => {
                     self.backoff_proposing();
                     return;
@@ -297,7 +315,7 @@ impl Node {
         use rand::Rng;
         let fd = self.cfg.peer_timeout_ms;
         let wait = self.rng.gen_range(fd..=2 * fd);
-        self.propose_after = Some(self.now.plus_ms(wait));
+        self.asks.propose_after = Some(self.now.plus_ms(wait));
     }
 
     /// The periodic membership work, run on every heartbeat.
@@ -311,7 +329,7 @@ impl Node {
 
     /// A non-member asks to join; a Joining member that finished asks to be promoted.
     fn ask_membership(&mut self) {
-        let due = self.last_membership_ask.is_none_or(|t| {
+        let due = self.asks.last_ask.is_none_or(|t| {
             self.now.saturating_ns_since(t) >= self.cfg.peer_timeout_ms * 1_000_000
         });
         if !due {
@@ -337,7 +355,7 @@ impl Node {
             }
             _ => return,
         };
-        self.last_membership_ask = Some(self.now);
+        self.asks.last_ask = Some(self.now);
         let mut to: Vec<NodeId> = self.acceptors.clone();
         to.extend(self.view.members.iter().map(|m| m.id.node));
         to.sort();

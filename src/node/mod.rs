@@ -146,30 +146,18 @@ pub struct Node {
     /// This node's membership identity (`None`: not a member, it asks to join).
     identity: Option<Identity>,
     acceptor: paxos::AcceptorState,
-    proposal: Option<paxos::Proposal>,
-    /// Highest Paxos round seen, so a new proposal outbids every earlier one.
-    max_round: u64,
-    /// When this node, not being the designated proposer, may propose anyway.
-    propose_after: Option<Instant>,
-    /// The view this node last wanted to propose.
-    wanted: Option<View>,
+    proposer: paxos::Proposer,
     lease: lease::LeaseState,
-    /// Join requests heard (as a potential proposer): node → the epoch it knew when asking.
-    join_requests: BTreeMap<NodeId, Epoch>,
-    /// Joining members that finished their transfer and asked for promotion.
-    promote_requests: BTreeSet<MemberId>,
+    /// Membership requests heard and made, and the pacing of proposals.
+    asks: membership::Asks,
     transfer: Option<transfer::Transfer>,
     /// Sends that wait for a persist: acceptor replies (rule P4).
     deferred_sends: Vec<(u64, NodeId, Message)>,
     /// Messages this node sends to itself (it is its own acceptor), handled within the step.
     loopback: VecDeque<Message>,
-    /// When this node last asked to join or to be promoted (rate limit).
-    last_membership_ask: Option<Instant>,
     /// The persist that records this node's transfer as done; promotion is asked for only once
     /// it is durable (§8.2 step 5).
     transfer_done_seq: u64,
-    /// When a `ViewInfo` was last sent to each lagging peer (rate limit).
-    view_info_sent: BTreeMap<NodeId, Instant>,
 
     timers: Timers,
     outbox: BTreeMap<NodeId, Vec<Message>>,
@@ -234,19 +222,13 @@ impl Node {
                 now.plus_ns(promise_ns),
                 recovered.acceptor.clone(),
             ),
-            proposal: None,
-            max_round: 0,
-            propose_after: None,
-            wanted: None,
+            proposer: paxos::Proposer::default(),
             lease: lease::LeaseState::default(),
-            join_requests: BTreeMap::new(),
-            promote_requests: BTreeSet::new(),
+            asks: membership::Asks::default(),
             transfer: None,
             deferred_sends: Vec::new(),
             loopback: VecDeque::new(),
-            last_membership_ask: None,
             transfer_done_seq: 0,
-            view_info_sent: BTreeMap::new(),
             timers: Timers::default(),
             outbox: BTreeMap::new(),
             outputs: VecDeque::new(),

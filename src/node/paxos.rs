@@ -107,6 +107,17 @@ impl AcceptorState {
     }
 }
 
+/// The proposer side of view changes.
+#[derive(Debug, Default)]
+pub(super) struct Proposer {
+    /// The view change this node is driving, if any.
+    pub(super) current: Option<Proposal>,
+    /// Highest Paxos round seen, so a new proposal outbids every earlier one.
+    pub(super) max_round: u64,
+    /// The view this node last wanted to propose.
+    pub(super) wanted: Option<View>,
+}
+
 /// A view change this node is driving.
 #[derive(Debug)]
 pub(super) struct Proposal {
@@ -277,14 +288,14 @@ impl Node {
 
     /// Starts a view change to `view` (built on the installed view).
     pub(super) fn propose(&mut self, view: View) {
-        self.max_round += 1;
+        self.proposer.max_round += 1;
         let ballot = Ballot {
-            round: self.max_round,
+            round: self.proposer.max_round,
             node: self.cfg.id,
         };
         let base = self.view.clone();
         let instance = view.epoch;
-        self.proposal = Some(Proposal {
+        self.proposer.current = Some(Proposal {
             instance,
             ballot,
             base: base.clone(),
@@ -293,7 +304,7 @@ impl Node {
             },
             next_retry: self.now.plus_ms(self.cfg.retransmit_ms * 4),
         });
-        self.wanted = Some(view);
+        self.proposer.wanted = Some(view);
         self.send_to_acceptors(&Message::Prepare { base, ballot });
     }
 
@@ -301,7 +312,7 @@ impl Node {
     pub(super) fn retransmit_proposal(&mut self) {
         let now = self.now;
         let retry_ns = self.cfg.retransmit_ms * 4 * 1_000_000;
-        let Some(p) = self.proposal.as_mut() else {
+        let Some(p) = self.proposer.current.as_mut() else {
             return;
         };
         if now < p.next_retry {
@@ -345,7 +356,7 @@ impl Node {
         accepted: Option<(Ballot, View)>,
     ) {
         let majority = self.majority();
-        let Some(p) = self.proposal.as_mut() else {
+        let Some(p) = self.proposer.current.as_mut() else {
             return;
         };
         let Phase::Prepare { promises } = &mut p.phase else {
@@ -365,10 +376,10 @@ impl Node {
             .max_by_key(|(b, _)| *b)
             .map(|(_, v)| v.clone());
         let Some(view) = adopted
-            .or_else(|| self.wanted.clone())
+            .or_else(|| self.proposer.wanted.clone())
             .filter(|v| p.base.may_precede(v))
         else {
-            self.proposal = None;
+            self.proposer.current = None;
             return;
         };
         p.phase = Phase::Accept {
@@ -386,7 +397,7 @@ impl Node {
     /// Phase 2b received: with a majority the view is decided; tell everyone and install it.
     pub(super) fn on_accepted(&mut self, from: NodeId, instance: Epoch, ballot: Ballot) {
         let majority = self.majority();
-        let Some(p) = self.proposal.as_mut() else {
+        let Some(p) = self.proposer.current.as_mut() else {
             return;
         };
         let Phase::Accept { view, accepted } = &mut p.phase else {
@@ -401,7 +412,7 @@ impl Node {
         }
         let view = view.clone();
         let base = p.base.clone();
-        self.proposal = None;
+        self.proposer.current = None;
         let mut tell: BTreeSet<NodeId> = self.acceptors.iter().copied().collect();
         tell.extend(base.members.iter().chain(&view.members).map(|m| m.id.node));
         tell.remove(&self.cfg.id);
@@ -414,13 +425,14 @@ impl Node {
 
     /// A higher ballot exists: give up this round and let the next tick retry above it.
     pub(super) fn on_reject(&mut self, instance: Epoch, promised: Ballot) {
-        self.max_round = self.max_round.max(promised.round);
+        self.proposer.max_round = self.proposer.max_round.max(promised.round);
         if self
-            .proposal
+            .proposer
+            .current
             .as_ref()
             .is_some_and(|p| p.instance == instance && p.ballot < promised)
         {
-            self.proposal = None;
+            self.proposer.current = None;
             self.backoff_proposing();
         }
     }
@@ -428,11 +440,12 @@ impl Node {
     /// Drops a proposal a newer view made moot.
     pub(super) fn drop_stale_proposal(&mut self) {
         if self
-            .proposal
+            .proposer
+            .current
             .as_ref()
             .is_some_and(|p| p.instance <= self.view.epoch)
         {
-            self.proposal = None;
+            self.proposer.current = None;
         }
     }
 }

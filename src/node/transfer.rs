@@ -202,6 +202,6 @@ impl Node {
         }
         self.persists.stage(PersistOp::Identity(self.identity));
         self.transfer_done_seq = self.persists.barrier();
-        self.last_membership_ask = None;
+        self.asks.last_ask = None;
     }
 }
