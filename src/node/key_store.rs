@@ -42,12 +42,14 @@ impl KeyStore {
         if self.by_key.insert(key.clone(), entry).is_none() {
             self.order.insert(key);
         }
+        debug_assert_eq!(self.order.len(), self.by_key.len(), "key order lost a key");
     }
 
     /// Only the physical-deletes mutant forgets keys (tombstones are kept, protocol.md §5.4).
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.by_key.remove(key)?;
-        self.order.remove(key);
+        let was_ordered = self.order.remove(key);
+        debug_assert!(was_ordered, "an indexed key was missing from the key order");
         Some(entry)
     }
 

@@ -63,6 +63,10 @@ impl Persists {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
+        debug_assert!(
+            self.durable_upto < seq,
+            "persist {seq} reported durable before emission"
+        );
         Some((seq, std::mem::take(&mut self.staged)))
     }
 

@@ -59,7 +59,9 @@ impl Requests {
     }
 
     fn insert(&mut self, id: RequestId, request: Request) {
-        self.by_id.insert(id, request);
+        let replaced = self.by_id.insert(id, request);
+        // accept_request refuses a duplicate id before it gets here.
+        assert!(replaced.is_none(), "request {} was pending already", id.0);
     }
 
     fn remove(&mut self, id: &RequestId) -> Option<Request> {

@@ -41,9 +41,11 @@ impl Timers {
     /// Arms `timer` for `at`, replacing any deadline it had.
     pub(super) fn set(&mut self, at: Instant, timer: Timer) {
         if let Some(old) = self.armed.insert(timer, at) {
-            self.queue.remove(&(old, timer));
+            let was_queued = self.queue.remove(&(old, timer));
+            debug_assert!(was_queued, "armed timer {timer:?} was not queued");
         }
         self.queue.insert((at, timer));
+        debug_assert_eq!(self.armed.len(), self.queue.len());
     }
 
     /// Arms `timer` for `at` unless it is already armed for an earlier instant.
@@ -73,7 +75,8 @@ impl Timers {
                 break;
             }
             self.queue.pop_first();
-            self.armed.remove(&timer);
+            let was_armed = self.armed.remove(&timer).is_some();
+            debug_assert!(was_armed, "queued timer {timer:?} was not armed");
             due.push(timer);
         }
         due

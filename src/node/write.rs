@@ -34,6 +34,8 @@ impl Node {
         } else {
             self.writer_boot()
         };
+        // F1: above every key's version, so the write supersedes what it read as Valid.
+        debug_assert!(version > max_key_version || max_key_version == u64::MAX);
         self.last_version = version;
         let ts = Ts::new(version, self.cfg.id, boot);
         let update = Arc::new(Update { ts, writes });
@@ -61,6 +63,11 @@ impl Node {
     /// Applies every write of `update` whose key is at a lower Ts here, staging the persist.
     /// Returns whether any key adopted it.
     pub(super) fn apply_update(&mut self, update: &UpdateRef) -> bool {
+        // Callers check what came from the network (on_inv) or build it canonical (start_write).
+        debug_assert!(
+            update.is_canonical(),
+            "apply_update of a non-canonical update"
+        );
         let mut adopted = false;
         let mut superseded = Vec::new();
         for w in &update.writes {
@@ -266,6 +273,10 @@ impl Node {
     /// The update `ts` committed (we collected every ACK): validate its keys still at `ts`, tell
     /// everyone, answer the client.
     fn commit(&mut self, ts: Ts) {
+        assert!(
+            self.records.get(&ts).is_some_and(|r| r.drive.is_some()),
+            "commit of {ts}, which this node does not drive"
+        );
         self.broadcast(&Message::Val {
             epoch: self.view.epoch,
             ts,
