@@ -1,7 +1,13 @@
-//! Exact-output tests for membership: Paxos acceptor rules with lease promises, the restart
-//! wait, lease grants, view installation (ACK reset, re-broadcast, orphan replay), identity
-//! changes, joins and state transfer (protocol.md §7–§8).
+//! Output tests for membership: Paxos acceptor rules with lease promises, the restart wait,
+//! lease grants, view installation (ACK reset, re-broadcast, orphan replay), identity changes,
+//! joins and state transfer (protocol.md §7–§8).
+//!
+//! Unlike `tests.rs`, most of these compare only the protocol messages a step sends
+//! ([`sends`]): heartbeat traffic (`Ping`, `LeaseReq`, `ViewReq`) rides along on whatever timer
+//! a test fires, and its exact timing is `tests.rs`'s subject, not membership's. Persists and
+//! events are asserted where the rule is about them (a `Wipe`, an identity, `NotReady`).
 
+use super::test_support::*;
 use super::*;
 use crate::message::Ballot;
 use crate::storage::{AcceptorRecord, Identity, StoredEntry};
@@ -9,15 +15,6 @@ use crate::update::{Update, Write};
 use crate::view::{Member, MemberId, Role};
 use std::sync::Arc;
 
-const E1: Epoch = Epoch(1);
-const DEADLINE: Instant = Instant(u64::MAX);
-
-fn n(i: u32) -> NodeId {
-    NodeId(i)
-}
-fn t(ms: u64) -> Instant {
-    Instant::from_millis(ms)
-}
 fn id(node: u32, adm: u64) -> MemberId {
     MemberId { node: n(node), adm }
 }
@@ -33,9 +30,6 @@ fn view(epoch: u64, members: &[(u32, u64, Role)]) -> View {
             .collect(),
     }
 }
-fn v1() -> View {
-    View::initial(E1, &[n(0), n(1), n(2)])
-}
 /// v1 without node 2.
 fn v2_without_2() -> View {
     view(2, &[(0, 1, Role::Active), (1, 1, Role::Active)])
@@ -46,9 +40,7 @@ fn ballot(round: u64, node: u32) -> Ballot {
         node: n(node),
     }
 }
-fn drain(node: &mut Node) -> Vec<Output> {
-    std::iter::from_fn(|| node.poll_output()).collect()
-}
+/// The messages among `outputs`, heartbeat traffic (`Ping`, `LeaseReq`, `ViewReq`) left out.
 fn sends(outputs: Vec<Output>) -> Vec<(NodeId, Message)> {
     outputs
         .into_iter()

@@ -33,6 +33,8 @@ mod persists;
 mod read;
 mod requests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 mod timers;
 mod transfer;

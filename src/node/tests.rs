@@ -1,6 +1,9 @@
 //! Exact-output tests: each feeds one input and asserts the complete list of outputs it
 //! produces (openraft style), for every transition of protocol.md §3.2 / §4 the engine implements.
+//! The few that look only at INV messages say so by using [`invs`]: they fire timers whose
+//! heartbeat traffic is not their subject.
 
+use super::test_support::*;
 use super::*;
 use crate::client::{OpResult, SubmitError, Unavailable};
 use crate::storage::Identity;
@@ -10,15 +13,6 @@ use crate::update::{Update, Write};
 use crate::view::MemberId;
 use std::sync::Arc;
 
-const E1: Epoch = Epoch(1);
-const DEADLINE: Instant = Instant(u64::MAX);
-
-fn b(s: &str) -> Bytes {
-    s.as_bytes().into()
-}
-fn n(i: u32) -> NodeId {
-    NodeId(i)
-}
 /// A timestamp written by `node` in boot `boot` of its epoch-1 identity (writer boot = adm << 32 | boot).
 fn ts(v: u64, node: u32, boot: u64) -> Ts {
     Ts::new(v, NodeId(node), BootInc((1 << 32) | boot))
@@ -28,9 +22,6 @@ fn me_id(node: u32) -> MemberId {
         node: n(node),
         adm: 1,
     }
-}
-fn v1() -> View {
-    View::initial(E1, &[n(0), n(1), n(2)])
 }
 fn upd(ts: Ts, writes: &[(&str, Option<&str>)]) -> UpdateRef {
     let writes = writes
@@ -72,10 +63,6 @@ fn reply(id: u64, result: OpResult) -> Output {
         id: RequestId(id),
         result,
     }
-}
-
-fn drain(node: &mut Node) -> Vec<Output> {
-    std::iter::from_fn(|| node.poll_output()).collect()
 }
 
 /// Node `me` of {0,1,2}, boot 1, with every peer heard from, a lease (its own grant and one
@@ -125,10 +112,6 @@ fn invs(outputs: Vec<Output>) -> Vec<Output> {
             _ => None,
         })
         .collect()
-}
-
-fn t(ms: u64) -> Instant {
-    Instant::from_millis(ms)
 }
 
 #[test]
