@@ -96,6 +96,14 @@ impl std::fmt::Display for Ts {
 #[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub struct Epoch(pub u64);
 
+impl Epoch {
+    /// The epoch after this one; `None` at the end of the range, which only a forged or corrupt
+    /// view can reach (epochs come from peers, so they are never trusted to be small).
+    pub fn next(self) -> Option<Epoch> {
+        self.0.checked_add(1).map(Epoch)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,7 +119,7 @@ impl View {
     /// The chain rule: `next` follows this view by one epoch, is well formed, and keeps at least
     /// one of this view's Active members Active (protocol.md §7.1).
     pub fn may_precede(&self, next: &View) -> bool {
-        next.epoch.0 == self.epoch.0 + 1
+        self.epoch.next() == Some(next.epoch)
             && next.is_well_formed()
             && self.active().any(|id| next.is_active(id))
     }

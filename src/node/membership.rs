@@ -231,7 +231,7 @@ impl Node {
     /// The view this node would propose now, if any change is due: suspected members removed
     /// (never below `min_consensus`), joiners added, finished joiners promoted.
     fn desired_view(&self) -> Option<View> {
-        let epoch = Epoch(self.view.epoch.0 + 1);
+        let epoch = self.view.epoch.next()?;
         let mut members: Vec<Member> = self.view.members.clone();
         for &node in self.asks.join_requests.keys() {
             let fresh = Member {

@@ -195,7 +195,9 @@ impl Node {
         if !self.same_base(from, &base) {
             return;
         }
-        let instance = Epoch(base.epoch.0 + 1);
+        let Some(instance) = base.epoch.next() else {
+            return;
+        };
         let st = self.acceptor.instances.entry(instance).or_default();
         if ballot < st.promised {
             let promised = st.promised;
@@ -288,9 +290,14 @@ impl Node {
 
     /// Starts a view change to `view` (built on the installed view).
     pub(super) fn propose(&mut self, view: View) {
-        self.proposer.max_round += 1;
+        // Rounds seen come from peers: at the end of the range no ballot can outbid, so no
+        // proposal (rather than a wrapped round that every acceptor would reject).
+        let Some(round) = self.proposer.max_round.checked_add(1) else {
+            return;
+        };
+        self.proposer.max_round = round;
         let ballot = Ballot {
-            round: self.proposer.max_round,
+            round,
             node: self.cfg.id,
         };
         let base = self.view.clone();

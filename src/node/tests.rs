@@ -6,6 +6,7 @@
 use super::test_support::*;
 use super::*;
 use crate::client::{OpResult, SubmitError, Unavailable};
+use crate::message::Ballot;
 use crate::storage::Identity;
 use crate::storage::StoredEntry;
 use crate::timestamp::Epoch;
@@ -452,6 +453,77 @@ fn duplicate_and_lower_invs_are_acked_without_change() {
         node.inspect_records().map(|u| u.ts).collect::<Vec<_>>(),
         vec![high.ts]
     );
+}
+
+#[test]
+fn invs_beyond_the_key_value_or_batch_limits_are_dropped() {
+    let mut node = ready_node(1);
+    let big_key = "k".repeat(node.cfg.max_key_bytes + 1);
+    let big_value = "v".repeat(node.cfg.max_value_bytes + 1);
+    node.handle_message(t(1), n(0), inv(&upd(ts(1, 0, 1), &[(&big_key, Some("1"))])));
+    node.handle_message(
+        t(1),
+        n(0),
+        inv(&upd(ts(2, 0, 1), &[("x", Some(&big_value))])),
+    );
+    let keys: Vec<String> = (0..=node.cfg.max_batch_writes)
+        .map(|i| format!("k{i:06}"))
+        .collect();
+    let writes: Vec<(&str, Option<&str>)> = keys.iter().map(|k| (k.as_str(), None)).collect();
+    node.handle_message(t(1), n(0), inv(&upd(ts(3, 0, 1), &writes)));
+    assert_eq!(
+        drain(&mut node),
+        vec![],
+        "nothing applied, persisted or acknowledged"
+    );
+    assert_eq!(node.inspect_key(b"x"), None);
+    node.handle_message(t(1), n(0), inv(&upd(ts(4, 0, 1), &[("x", Some("ok"))])));
+    assert!(
+        node.inspect_key(b"x").is_some(),
+        "an INV within the limits still applies"
+    );
+}
+
+#[test]
+fn epochs_and_rounds_at_the_end_of_their_range_neither_wrap_nor_panic() {
+    let mut node = ready_node(1);
+    let last = View {
+        epoch: Epoch(u64::MAX),
+        ..v1()
+    };
+    node.handle_message(t(1), n(0), Message::Decided { view: last });
+    assert_eq!(node.view().epoch, Epoch(u64::MAX));
+    let promised = Ballot {
+        round: u64::MAX,
+        node: n(0),
+    };
+    node.handle_message(
+        t(2),
+        n(0),
+        Message::Reject {
+            instance: Epoch(u64::MAX),
+            promised,
+        },
+    );
+    node.handle_message(
+        t(3),
+        n(0),
+        Message::Prepare {
+            base: node.view().clone(),
+            ballot: promised,
+        },
+    );
+    // Node 0 stays in touch, node 2 falls silent: removing it would need epoch u64::MAX + 1.
+    for s in 1..=20 {
+        let ping = Message::Ping {
+            epoch: Epoch(u64::MAX),
+        };
+        node.handle_message(t(s * 1_000), n(0), ping);
+        node.handle_timeout(t(s * 1_000));
+        drain(&mut node);
+    }
+    assert_eq!(node.view().epoch, Epoch(u64::MAX));
+    assert!(node.check_invariants().is_ok());
 }
 
 #[test]

@@ -138,6 +138,15 @@ impl Node {
         {
             return; // stale or duplicate chunk
         }
+        let entry_fits = |(key, e): &(Bytes, StoredEntry)| {
+            key.len() <= self.cfg.max_key_bytes
+                && e.value
+                    .as_ref()
+                    .is_none_or(|v| v.len() <= self.cfg.max_value_bytes)
+        };
+        if !entries.iter().all(entry_fits) || !records.iter().all(|u| self.within_limits(u)) {
+            return; // beyond this node's limits: a misconfigured or hostile donor
+        }
         for (key, entry) in entries {
             self.merge_entry(key, entry, &records);
         }
