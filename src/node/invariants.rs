@@ -85,6 +85,13 @@ impl Node {
                 self.cfg.max_requests
             ));
         }
+        let (not_ready, lease, parked) = self.requests.queue_lengths();
+        let bound = self.requests.queue_bound();
+        if not_ready.max(lease).max(parked) > bound {
+            return Err(format!(
+                "wait queues ({not_ready} not ready, {lease} lease, {parked} parked) exceed {bound}"
+            ));
+        }
         for (id, req) in self.requests.iter() {
             if let Waiting::Commit(ts) = &req.waiting {
                 let driven_for = self

@@ -33,7 +33,10 @@ pub(super) struct Request {
 }
 
 /// Pending client requests by id, and the queues they wait in. A queue may still hold the id
-/// of a request that was answered or moved on; whoever takes from it re-checks `waiting`.
+/// of a request that was answered or moved on; whoever takes from it re-checks `waiting`. Such
+/// stale ids are swept out once they outnumber the live ones, so every queue stays within
+/// `2 × pending + SWEEP_SLACK` ids however long its condition lasts (a node cut off under load
+/// answers its requests `Unavailable` at their deadlines, but the queues would keep their ids).
 #[derive(Debug, Default)]
 pub(super) struct Requests {
     by_id: BTreeMap<RequestId, Request>,
@@ -43,7 +46,12 @@ pub(super) struct Requests {
     not_ready: VecDeque<RequestId>,
     /// Reads waiting for a lease.
     lease_waiters: VecDeque<RequestId>,
+    /// Ids in all of `parked`'s queues together.
+    parked_ids: usize,
 }
+
+/// Stale ids a queue may hold beyond twice the pending requests before a sweep.
+const SWEEP_SLACK: usize = 16;
 
 impl Requests {
     pub(super) fn contains_key(&self, id: &RequestId) -> bool {
@@ -65,7 +73,46 @@ impl Requests {
     }
 
     fn remove(&mut self, id: &RequestId) -> Option<Request> {
-        self.by_id.remove(id)
+        let removed = self.by_id.remove(id);
+        self.sweep_if_stale();
+        removed
+    }
+
+    /// The bound every wait queue keeps (see the type's docs).
+    pub(super) fn queue_bound(&self) -> usize {
+        2 * self.by_id.len() + SWEEP_SLACK
+    }
+
+    /// Drops, from any queue longer than `queue_bound`, the ids no longer waiting in it. Each
+    /// taker filters the same way, so what a queue yields is unchanged; amortized O(1) per
+    /// removal, since a sweep at least halves the queue it sweeps.
+    fn sweep_if_stale(&mut self) {
+        let bound = self.queue_bound();
+        let by_id = &self.by_id;
+        let waits = |id: &RequestId, w: &Waiting| by_id.get(id).is_some_and(|r| r.waiting == *w);
+        if self.not_ready.len() > bound {
+            self.not_ready.retain(|id| waits(id, &Waiting::Ready));
+        }
+        if self.lease_waiters.len() > bound {
+            self.lease_waiters.retain(|id| waits(id, &Waiting::Lease));
+        }
+        if self.parked_ids > bound {
+            self.parked.retain(|key, queue| {
+                let waiting = Waiting::Key(key.clone());
+                queue.retain(|id| waits(id, &waiting));
+                !queue.is_empty()
+            });
+            self.parked_ids = self.parked.values().map(VecDeque::len).sum();
+        }
+    }
+
+    /// Every wait queue's length, for the invariant checks: `(not ready, lease, parked)`.
+    pub(super) fn queue_lengths(&self) -> (usize, usize, usize) {
+        (
+            self.not_ready.len(),
+            self.lease_waiters.len(),
+            self.parked_ids,
+        )
     }
 
     /// Every pending request, in id order.
@@ -104,6 +151,21 @@ impl Requests {
     /// Drops every key queue (the keys are gone; their requests are answered elsewhere).
     pub(super) fn clear_parked(&mut self) {
         self.parked.clear();
+        self.parked_ids = 0;
+    }
+
+    /// Parks request `id` until `key` becomes Valid.
+    fn park_on(&mut self, id: RequestId, key: Bytes) {
+        self.set_waiting(id, Waiting::Key(key.clone()));
+        self.parked.entry(key).or_default().push_back(id);
+        self.parked_ids += 1;
+    }
+
+    /// Empties `key`'s queue, for retrying what is still waiting on it.
+    fn take_parked(&mut self, key: &[u8]) -> Option<VecDeque<RequestId>> {
+        let queue = self.parked.remove(key)?;
+        self.parked_ids -= queue.len();
+        Some(queue)
     }
 }
 
@@ -213,14 +275,13 @@ impl Node {
     }
 
     pub(super) fn park(&mut self, id: RequestId, key: Bytes) {
-        self.requests.set_waiting(id, Waiting::Key(key.clone()));
-        self.requests.parked.entry(key).or_default().push_back(id);
+        self.requests.park_on(id, key);
     }
 
     /// `key` became Valid: retry what was parked on it, reads first (so a stream of local writes
     /// to a hot key cannot starve its readers), each in arrival order.
     pub(super) fn wake_parked(&mut self, key: &Bytes) {
-        let Some(queue) = self.requests.parked.remove(key) else {
+        let Some(queue) = self.requests.take_parked(key) else {
             return;
         };
         let mut seen = std::collections::BTreeSet::new();

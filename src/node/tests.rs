@@ -182,6 +182,49 @@ fn a_fresh_node_persists_its_view_asks_for_newer_ones_and_requests_a_lease() {
 }
 
 #[test]
+fn requests_that_time_out_while_not_ready_leave_no_ids_behind_in_the_wait_queues() {
+    let cfg = Config::new(n(1), vec![n(0), n(1), n(2)]);
+    let recovered = Recovered {
+        boot: BootInc(1),
+        ..Default::default()
+    };
+    let mut node = Node::new(cfg, recovered, Instant::ZERO).unwrap();
+    node.handle_persisted(Instant::ZERO, 1);
+    drain(&mut node);
+    assert!(
+        !node.is_ready(),
+        "no lease: writes wait for readiness, reads for a lease"
+    );
+    for round in 0..20u64 {
+        for i in 0..100u64 {
+            let id = RequestId(round * 100 + i);
+            let op = if i % 2 == 0 {
+                Op::Put {
+                    key: b("k"),
+                    value: b("v"),
+                }
+            } else {
+                Op::Get { key: b("k") }
+            };
+            node.submit(t(round * 10), id, op, t(round * 10 + 5))
+                .unwrap();
+        }
+        node.handle_timeout(t(round * 10 + 5));
+        assert_eq!(
+            node.requests_in_flight(),
+            0,
+            "every request answered at its deadline"
+        );
+    }
+    let (not_ready, lease, parked) = node.requests.queue_lengths();
+    assert!(
+        not_ready.max(lease).max(parked) <= node.requests.queue_bound(),
+        "2,000 answered requests left {not_ready} + {lease} + {parked} ids queued"
+    );
+    assert!(node.check_invariants().is_ok());
+}
+
+#[test]
 fn readiness_follows_the_lease() {
     let mut node = ready_node(0);
     // No grant for any renewal: the lease runs out L after the last granted request.
