@@ -11,8 +11,8 @@
 //! about: fsync cost is the disk's).
 
 use level2pc::{BootInc, Bytes, NodeId, PersistOp, StoredEntry, Ts, Update, Write};
-use level2pc_adapters::wal::fs::OsFs;
-use level2pc_adapters::wal::{Wal, WalOptions};
+use level2pc_adapters::internals::{OsFs, Wal};
+use level2pc_adapters::WalOptions;
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -10,14 +10,12 @@
 //! logs it: the entry and its update record, then (lazily) the validation and the record's
 //! drop — about 330 bytes of log. The log is written
 //! through the real `Wal` with checkpoints disabled, the directory is dropped as a `kill -9`
-//! would leave it (no clean shutdown), then `disk::open` replays it and `Node::new` loads it.
+//! would leave it (no clean shutdown), then `open_store` replays it and `Node::new` loads it.
 
 use level2pc::{BootInc, Bytes, Config, Instant, Node, NodeId, PersistOp, StoredEntry, Ts};
 use level2pc::{Update, Write};
-use level2pc_adapters::disk;
-use level2pc_adapters::storage::Identity;
-use level2pc_adapters::wal::WalOptions;
-use level2pc_adapters::StoreOptions;
+use level2pc_adapters::internals::{open_store, Identity};
+use level2pc_adapters::{StoreOptions, WalOptions};
 use std::sync::Arc;
 use std::time::Instant as Clock;
 
@@ -76,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let value = Bytes::from(vec![b'v'; value_bytes as usize]);
     let started = Clock::now();
-    let mut wal = disk::open(&dir, &opts, &identity)?.wal;
+    let mut wal = open_store(&dir, &opts, &identity)?.wal;
     let mut i = 0;
     while wal.stats().bytes_written < log_mib << 20 {
         let group: Vec<Vec<PersistOp>> = (i..i + 256)
@@ -100,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let started = Clock::now();
-    let opened = disk::open(&dir, &opts, &identity)?;
+    let opened = open_store(&dir, &opts, &identity)?;
     let replay = started.elapsed();
     let entries = opened.recovered.entries.len();
     let mut cfg = Config::new(NodeId(1), vec![NodeId(1)]);

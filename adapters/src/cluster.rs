@@ -2,7 +2,8 @@
 //! run, and what the end-to-end tests start. Listeners are bound before any node is configured,
 //! so ephemeral ports (port 0) work without races.
 
-use crate::config::{Config, PeerAddr};
+use crate::config::Config;
+use crate::directory::PeerAddr;
 use crate::error::Error;
 use crate::replicator::{bind, Listeners, Replicator};
 use level2pc::NodeId;

@@ -1,6 +1,6 @@
 //! Configuration of a real node: identity, addresses, peers, limits and the engine's tuning.
 
-use crate::directory::{check_addr, DirectoryError, MAX_DIRECTORY_NODES};
+use crate::directory::{check_addr, DirectoryError, PeerAddr, MAX_DIRECTORY_NODES};
 use crate::handshake::{Secret, MAX_CLUSTER_ID_BYTES};
 use crate::storage::{StoreOptions, MAX_KEY_BYTES};
 use level2pc::NodeId;
@@ -8,15 +8,6 @@ use std::time::Duration;
 
 /// Default cluster id, used when none is configured.
 pub const DEFAULT_CLUSTER_ID: &str = "level2pc";
-
-/// A peer's id and the address its peer listener is reachable at.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PeerAddr {
-    /// The peer's node id.
-    pub id: NodeId,
-    /// `HOST:PORT` of its peer listener (resolved at every connection attempt).
-    pub addr: String,
-}
 
 /// Peer-network limits and timings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,9 +100,11 @@ pub struct Config {
     pub join: bool,
     /// Peer addresses (`HOST:PORT`) of running members to discover the cluster from
     /// (`level2pc serve --join HOST:PORT`). When set, the node asks them for the acceptor set and
-    /// every node's address before it starts (see [`crate::discovery`]): `acceptors` is taken
-    /// from the answer, every node it lists is dialed (at the configured address if `peers` has
-    /// one), and `join` is implied for a new data directory.
+    /// every node's address before it starts, in a peer handshake with each seed in turn: `acceptors`
+    /// is taken from the answer, every node it lists is dialed (at the configured address if
+    /// `peers` has one), and `join` is implied for a new data directory. Seeds are retried for
+    /// `discovery_timeout`; if none answers, the node starts from the directory an earlier
+    /// discovery saved, or fails with [`DiscoveryError`](crate::DiscoveryError).
     pub seeds: Vec<String>,
     /// The address peers should dial to reach this node, handed to every peer in the handshake
     /// (peers that have this node in their `peers` keep dialing the configured address).
@@ -149,6 +142,7 @@ pub struct Config {
 }
 
 /// A configuration mistake.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// The engine refused the configuration.

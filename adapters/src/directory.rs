@@ -11,7 +11,6 @@
 //! learns at most [`MAX_DIRECTORY_NODES`] peers; addresses of further nodes are ignored (and
 //! logged), so a flood of strangers cannot grow its memory.
 
-use crate::config::PeerAddr;
 use level2pc::NodeId;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +18,15 @@ use serde::{Deserialize, Serialize};
 pub const MAX_DIRECTORY_NODES: usize = 128;
 /// Longest peer address (`HOST:PORT`), in bytes.
 pub const MAX_ADDR_BYTES: usize = 261;
+
+/// A peer's id and the address its peer listener is reachable at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAddr {
+    /// The peer's node id.
+    pub id: NodeId,
+    /// `HOST:PORT` of its peer listener (resolved at every connection attempt).
+    pub addr: String,
+}
 
 /// What one node knows about the cluster's nodes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,9 +38,10 @@ pub struct Directory {
 }
 
 /// Why a directory or an address was refused.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
-    /// More entries than [`MAX_DIRECTORY_NODES`].
+    /// More entries than a directory may hold (128).
     #[error("directory lists {0} nodes, more than the {MAX_DIRECTORY_NODES} allowed")]
     TooLarge(usize),
     /// An address is not `HOST:PORT` or is too long.

@@ -15,8 +15,8 @@
 //! handshake (another cluster id, a different secret) ends discovery at once: retrying cannot
 //! help.
 
-use crate::config::{Config, PeerAddr};
-use crate::directory::Directory;
+use crate::config::Config;
+use crate::directory::{Directory, PeerAddr};
 use crate::handshake::MAX_HANDSHAKE_FRAME_BYTES;
 use crate::handshake::{encode_handshake, Dialer, HandshakeError, HandshakeMsg, Params, Step};
 use crate::resolver::MAX_ADDRS_PER_NAME;
@@ -33,6 +33,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(2);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why discovery failed.
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     /// No seed answered in time (and nothing was saved from an earlier discovery).

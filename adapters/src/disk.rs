@@ -95,6 +95,7 @@ impl Shared {
 }
 
 /// Disk figures for `INFO`.
+#[non_exhaustive]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiskStats {
     /// Bytes appended to the log since start.

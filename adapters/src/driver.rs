@@ -21,8 +21,9 @@
 use crate::clock::BootClock;
 use crate::disk::{Disk, DiskStats, Persist};
 use crate::events::{EventSink, NodeEvent};
+use crate::link::{Io, PeerInput};
 use crate::network::Network;
-use crate::peer::{Io, LinkInfo, PeerInput};
+use crate::outbound::LinkInfo;
 use crate::resp::reply::{self, ReplyKind};
 use crate::resp_server::{ClientRequest, RespServer};
 use crate::storage::StoreStats;
@@ -79,6 +80,7 @@ pub enum ApiMsg {
 }
 
 /// One key's state on this node.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyState {
     /// The timestamp of the update that last wrote it here.
@@ -90,6 +92,7 @@ pub struct KeyState {
 }
 
 /// A snapshot of a node's state, for `INFO` and [`crate::Handle::info`].
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
     /// This node.

@@ -4,6 +4,7 @@ use crate::config::ConfigError;
 use crate::storage::StorageError;
 
 /// Why a [`crate::Replicator`] call failed.
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The operation was not performed, and (for a write) nothing was written anywhere.

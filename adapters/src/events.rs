@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
 /// Something that happened to a node or one of its peer links.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeEvent {
     /// The node can reach every member a write needs: writes are accepted.

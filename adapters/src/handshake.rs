@@ -112,6 +112,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// Why a handshake failed. The connection is closed and never reaches the engine.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HandshakeError {
     /// The peer speaks another protocol version.
@@ -492,7 +493,7 @@ fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PeerAddr;
+    use crate::directory::PeerAddr;
 
     fn params(me: u32, secret: Option<&[u8]>) -> Params {
         Params {

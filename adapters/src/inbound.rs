@@ -4,8 +4,8 @@
 use crate::directory::Directory;
 use crate::events::NodeEvent;
 use crate::handshake::{Acceptor, HandshakeMsg, Step, MAX_HANDSHAKE_FRAME_BYTES};
+use crate::link::{push_handshake, Io, LinkError, LinkLimits, PeerInput, READ_BUDGET_BYTES};
 use crate::outbuf::{read_bounded, OutBuf, ReadEnd};
-use crate::peer::{push_handshake, Io, LinkError, LinkLimits, PeerInput, READ_BUDGET_BYTES};
 use level2pc::codec::{decode_body, FrameKind, FrameReader};
 use level2pc::{Instant, Message, NodeId};
 use mio::net::TcpStream;
@@ -197,15 +197,14 @@ impl Inbound {
 
     fn report(&self, io: &mut Io<'_>, err: &LinkError) {
         let peer = self.peer();
-        match err {
-            LinkError::Handshake(_) | LinkError::Frame(_) | LinkError::Protocol(_) => {
-                io.events.emit(NodeEvent::Error {
-                    peer,
-                    addr: Some(self.remote.to_string()),
-                    message: format!("inbound connection closed: {err}"),
-                })
-            }
-            _ => log::debug!("inbound connection from {} closed: {err}", self.remote),
+        if err.is_reportable() {
+            io.events.emit(NodeEvent::Error {
+                peer,
+                addr: Some(self.remote.to_string()),
+                message: format!("inbound connection closed: {err}"),
+            })
+        } else {
+            log::debug!("inbound connection from {} closed: {err}", self.remote)
         }
     }
 

@@ -1,13 +1,21 @@
 //! # level2pc-adapters — the real node
 //!
-//! Runs the `level2pc` engine as a real replica: LMDB storage with group commit
-//! ([`storage`]), a mio event loop talking to peers over TCP with an authenticated handshake
-//! ([`network`], [`peer`], [`inbound`], [`handshake`], host names looked up off the loop by
-//! [`resolver`]) that also spreads every node's address
-//! ([`directory`]), so a node knowing one member's address can join ([`discovery`],
-//! [`Config::seeds`]), a suspend-aware clock ([`clock`]), a
-//! Redis-protocol front end ([`resp`], [`resp_server`]), and an embedding API ([`Replicator`]).
-//! The `level2pc` binary wraps all of it (`level2pc serve`, `cluster`, `demo`, and a client).
+//! Runs the `level2pc` engine as a real replica: a write-ahead log with group commit in front
+//! of LMDB, disk work on its own threads, a mio event loop talking to peers over TCP with an
+//! authenticated handshake that also spreads every node's address (so a node knowing one
+//! member's address can join, [`Config::seeds`]), a Redis-protocol (RESP2) front end, and an
+//! embedding API ([`Replicator`]). The `level2pc` binary wraps all of it (`level2pc serve`,
+//! `cluster`, `demo`, and a client).
+//!
+//! The public API:
+//!
+//! * run a node: [`Replicator`] (blocking calls through its [`Handle`]), configured by
+//!   [`Config`] ([`NetConfig`], [`RespConfig`], [`StoreOptions`], [`WalOptions`], [`Secret`],
+//!   peers as [`PeerAddr`]), reporting [`NodeEvent`]s and [`NodeInfo`];
+//! * errors: [`Error`], with [`ConfigError`], [`StorageError`], [`DiscoveryError`] and the
+//!   errors they carry;
+//! * several nodes in one process on loopback: [`LocalCluster`];
+//! * talk to any node's RESP port: [`client`].
 //!
 //! ```no_run
 //! use level2pc::NodeId;
@@ -27,32 +35,58 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-pub mod backoff;
-pub mod clock;
-pub mod cluster;
-pub mod config;
-pub mod directory;
-pub mod discovery;
-pub mod disk;
-pub mod driver;
-pub mod error;
-pub mod events;
-pub mod handshake;
-pub mod inbound;
-pub mod network;
-pub mod outbuf;
-pub mod peer;
-pub mod replicator;
-pub mod resolver;
-pub mod resp;
-pub mod resp_server;
-pub mod storage;
-pub mod wal;
+mod backoff;
+mod clock;
+mod cluster;
+mod config;
+mod directory;
+mod discovery;
+mod disk;
+mod driver;
+mod error;
+mod events;
+mod handshake;
+mod inbound;
+mod link;
+mod network;
+mod outbound;
+mod outbuf;
+mod replicator;
+mod resolver;
+mod resp;
+mod resp_server;
+mod storage;
+mod wal;
 
-pub use config::{Config, ConfigError, NetConfig, PeerAddr, RespConfig};
+pub use cluster::{LocalCluster, Ports};
+pub use config::{Config, ConfigError, NetConfig, RespConfig, DEFAULT_CLUSTER_ID};
+pub use directory::{check_addr, DirectoryError, PeerAddr};
+pub use discovery::DiscoveryError;
+pub use disk::DiskStats;
 pub use driver::{KeyState, NodeInfo};
 pub use error::Error;
 pub use events::NodeEvent;
-pub use handshake::Secret;
-pub use replicator::{Batch, Handle, Listeners, Replicator};
-pub use storage::{StorageError, StoreOptions};
+pub use handshake::{HandshakeError, Secret};
+pub use outbound::LinkInfo;
+pub use replicator::{Batch, Entries, Handle, Listeners, Replicator};
+pub use resp::client;
+pub use storage::{StorageError, StoreOptions, StoreStats};
+pub use wal::WalOptions;
+
+/// Internals this repository's fuzz targets, process tests and measuring examples drive
+/// directly: the handshake and RESP state machines, the store and its log. **Not part of the
+/// API**: hidden from the documentation, and may change in any release.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::directory::Directory;
+    pub use crate::disk::open as open_store;
+    pub use crate::handshake::{
+        encode_handshake, Acceptor, Dialer, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
+        NONCE_BYTES,
+    };
+    pub use crate::resp::session::{Action, Session};
+    pub use crate::resp::{parse, reply, Command, Limits};
+    pub use crate::storage::Identity;
+    pub use crate::wal::fs::OsFs;
+    pub use crate::wal::Wal;
+}

@@ -30,13 +30,14 @@
 //! a node believes it has may not be the one others must dial.
 
 use crate::backoff::Backoff;
-use crate::config::{NetConfig, PeerAddr};
-use crate::directory::{check_addr, Directory, MAX_DIRECTORY_NODES};
+use crate::config::NetConfig;
+use crate::directory::{check_addr, Directory, PeerAddr, MAX_DIRECTORY_NODES};
 use crate::events::NodeEvent;
 use crate::handshake::Params;
 use crate::inbound::{Inbound, InboundOutcome};
+use crate::link::{Io, LinkLimits};
+use crate::outbound::{Learned, LinkInfo, Outbound};
 use crate::outbuf::ReadEnd;
-use crate::peer::{Io, Learned, LinkInfo, LinkLimits, Outbound};
 use crate::resolver::{Resolver, Wake};
 use level2pc::{Instant, Message, NodeId};
 use mio::event::Event;

@@ -3,7 +3,7 @@
 
 use crate::clock::BootClock;
 use crate::config::Config;
-use crate::directory::Directory;
+use crate::directory::{Directory, PeerAddr};
 use crate::disk::Disk;
 use crate::driver::{self, ApiMsg, ApiReply, Driver, KeyState, NodeInfo, Parts, Refusal, WAKER};
 use crate::error::Error;
@@ -266,7 +266,7 @@ fn failure(result: OpResult) -> Error {
 
 /// The peer addresses saved by an earlier run (nodes that joined later), if they belong to the
 /// same acceptor set.
-fn saved_peers(store: &Store, acceptors: &[NodeId]) -> Result<Vec<crate::PeerAddr>, Error> {
+fn saved_peers(store: &Store, acceptors: &[NodeId]) -> Result<Vec<PeerAddr>, Error> {
     let mut acceptors = acceptors.to_vec();
     acceptors.sort();
     match store.directory()? {

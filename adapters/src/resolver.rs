@@ -67,6 +67,7 @@ impl Resolver {
     }
 
     /// The same, looking names up with `lookup` instead of the system resolver.
+    #[cfg(test)]
     pub fn with_lookup(wake: Wake, lookup: Lookup) -> Resolver {
         Resolver {
             lookup: Some(lookup),

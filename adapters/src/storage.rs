@@ -73,6 +73,7 @@ const META_APPLIED_LSN: &[u8] = b"applied_lsn";
 const ENOSPC: i32 = 28;
 
 /// Why the store could not open or commit. Every commit error is fatal for the node (fail-stop).
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The LMDB map is full. Restart the node with a larger map size.
@@ -171,7 +172,7 @@ pub enum StorageError {
     },
 }
 
-/// Options for opening a [`Store`] and its write-ahead log.
+/// Options of a node's store: the LMDB map and the write-ahead log in front of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
     /// LMDB map size in bytes: the most data the store can ever hold.
@@ -199,6 +200,7 @@ pub struct Identity {
 }
 
 /// Sizes of what the store holds, for `INFO`.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
     /// Keys stored, tombstones included.
@@ -924,7 +926,7 @@ mod tests {
 
     #[test]
     fn the_saved_peer_directory_survives_a_restart_and_garbage_is_a_typed_error() {
-        use crate::config::PeerAddr;
+        use crate::directory::PeerAddr;
         let dir = tempfile::tempdir().unwrap();
         let saved = Directory {
             acceptors: vec![NodeId(0), NodeId(1)],

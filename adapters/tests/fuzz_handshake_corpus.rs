@@ -8,14 +8,14 @@
 
 #[path = "../../fuzz/shared/handshake_check.rs"]
 mod handshake_check;
-#[path = "../../fuzz/shared/replay.rs"]
-mod replay;
+use level2pc_sim::fuzz::replay;
 
 use handshake_check::{check_established, sample_directory, Side, ACCEPTOR_ID, CLUSTER, DIALER_ID};
 use level2pc::codec::{encode_frame, FrameKind, PROTOCOL_VERSION};
 use level2pc::NodeId;
-use level2pc_adapters::directory::Directory;
-use level2pc_adapters::handshake::{HandshakeMsg, Step, MAX_HANDSHAKE_FRAME_BYTES, NONCE_BYTES};
+use level2pc_adapters::internals::{
+    Directory, HandshakeMsg, Step, MAX_HANDSHAKE_FRAME_BYTES, NONCE_BYTES,
+};
 use level2pc_adapters::PeerAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;

@@ -5,8 +5,7 @@
 #[path = "../../fuzz/shared/resp_check.rs"]
 mod resp_check;
 
-#[path = "../../fuzz/shared/replay.rs"]
-mod replay;
+use level2pc_sim::fuzz::replay;
 
 #[test]
 fn resp_corpus_and_regressions_replay() {

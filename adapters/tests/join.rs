@@ -7,7 +7,7 @@ mod common;
 
 use common::history::{client_loop, get, Recording};
 use common::{free_port, start_cluster, wait_ready, ServeProc, BIN};
-use level2pc_adapters::resp::client::{Client, Value};
+use level2pc_adapters::client::{Client, Value};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};

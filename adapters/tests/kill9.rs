@@ -54,7 +54,7 @@ fn kill_9_during_checkpoints_and_log_truncation_loses_nothing() {
 
 /// A numeric field of a node's `INFO`.
 fn info_field(port: u16, field: &str) -> u64 {
-    use level2pc_adapters::resp::client::{Client, Value};
+    use level2pc_adapters::client::{Client, Value};
     let mut c = Client::connect(("127.0.0.1", port), Duration::from_secs(10)).expect("connect");
     let Value::Bulk(Some(text)) = c.call(&[b"INFO"]).expect("INFO") else {
         panic!("INFO is no bulk string");

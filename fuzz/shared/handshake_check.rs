@@ -1,5 +1,5 @@
 //! The body of the `handshake` fuzz target: handshake frames from the network (untrusted) into
-//! the peer-connection handshake state machines (`level2pc_adapters::handshake`: `Acceptor`,
+//! the peer-connection handshake state machines (`level2pc_adapters::internals`: `Acceptor`,
 //! `Dialer`).
 //!
 //! Shared by `fuzz/fuzz_targets/handshake.rs` and `adapters/tests/fuzz_handshake_corpus.rs`
@@ -52,11 +52,10 @@ use level2pc::codec::{
     PROTOCOL_VERSION,
 };
 use level2pc::NodeId;
-use level2pc_adapters::directory::{check_addr, Directory};
-use level2pc_adapters::handshake::{
-    Acceptor, Dialer, HandshakeError, HandshakeMsg, Params, Secret, Step, MAX_HANDSHAKE_FRAME_BYTES,
+use level2pc_adapters::internals::{
+    Acceptor, Dialer, Directory, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
 };
-use level2pc_adapters::PeerAddr;
+use level2pc_adapters::{check_addr, HandshakeError, PeerAddr, Secret};
 use std::collections::VecDeque;
 
 /// The acceptor's node id in every mode.

@@ -17,7 +17,7 @@
 //! ```
 //!
 //! [`scenario::Script`] replays hand-written interleavings; [`runner`] is the `level2pc-sim run`
-//! command (seeds, shrinking, reports); [`fuzzing`] holds the cargo-fuzz target bodies.
+//! command (seeds, shrinking, reports); [`fuzz`] holds the cargo-fuzz target bodies.
 
 #![deny(missing_docs)]
 
@@ -25,12 +25,13 @@ pub mod checker;
 pub mod clock;
 pub mod entropy;
 pub mod fixed_hash;
-pub mod fuzzing;
+pub mod fuzz;
 pub mod history;
 pub mod network;
 pub mod oracle;
 pub mod params;
 pub mod report;
+mod route;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

@@ -10,9 +10,10 @@
 //! cache keeps the empty prefix, the worst case the driver contract allows).
 
 use crate::history::{self, History};
+use crate::route::{drain_outputs, Route};
 use crate::workload::record_result;
 use level2pc::{
-    Config, Instant, MemDisk, Message, Mutant, Node, NodeId, Op, OpResult, Output, PersistOp,
+    Config, Event, Instant, MemDisk, Message, Mutant, Node, NodeId, Op, OpResult, PersistOp,
     RequestId, Ts,
 };
 use std::collections::BTreeMap;
@@ -150,33 +151,7 @@ impl Script {
     }
 
     fn drain(&mut self, i: usize) {
-        while let Some(out) = self.nodes[i].as_mut().and_then(|n| n.poll_output()) {
-            match out {
-                Output::Send { to, msgs } => {
-                    for msg in msgs {
-                        let to = to.0 as usize;
-                        if let Message::Inv { update, .. } = &msg {
-                            let seen = self.sent.entry(update.ts).or_default();
-                            if !seen.contains(update) {
-                                seen.push(update.clone());
-                            }
-                        }
-                        if self.cut.contains(&(i, to)) {
-                            continue;
-                        }
-                        if !(self.hold)(&msg) {
-                            self.deliver_now(i, to, msg);
-                        } else {
-                            self.pool.push(InFlight { from: i, to, msg });
-                        }
-                    }
-                }
-                Output::Persist { seq, ops } => self.pending_persists[i].push((seq, ops)),
-                Output::Reply { id, result } => self.record_reply(id, result),
-                Output::Event(level2pc::Event::Committed(ts)) => self.commits.push((i, ts)),
-                Output::Event(_) => {}
-            }
-        }
+        drain_outputs(self, i);
         if !self.hold_persists && !self.hold_persists_at.contains(&i) {
             self.flush_persists(i);
         }
@@ -378,6 +353,48 @@ impl Script {
     /// `(node, ts)` of every commit event so far.
     pub fn commits(&self) -> &[(usize, Ts)] {
         &self.commits
+    }
+}
+
+/// Where each output of a scripted node goes: held messages wait in the pool, the rest are
+/// delivered at once (nothing crosses a cut link); persists wait for the end of the action;
+/// replies complete the history; commits are recorded.
+impl Route for Script {
+    fn node_mut(&mut self, i: usize) -> Option<&mut Node> {
+        self.nodes[i].as_mut()
+    }
+
+    fn send(&mut self, from: usize, to: usize, msgs: Vec<Message>) {
+        for msg in msgs {
+            if let Message::Inv { update, .. } = &msg {
+                let seen = self.sent.entry(update.ts).or_default();
+                if !seen.contains(update) {
+                    seen.push(update.clone());
+                }
+            }
+            if self.cut.contains(&(from, to)) {
+                continue;
+            }
+            if !(self.hold)(&msg) {
+                self.deliver_now(from, to, msg);
+            } else {
+                self.pool.push(InFlight { from, to, msg });
+            }
+        }
+    }
+
+    fn persist(&mut self, i: usize, seq: u64, ops: Vec<PersistOp>) {
+        self.pending_persists[i].push((seq, ops));
+    }
+
+    fn reply(&mut self, _i: usize, id: RequestId, result: OpResult) {
+        self.record_reply(id, result);
+    }
+
+    fn event(&mut self, i: usize, event: Event) {
+        if let Event::Committed(ts) = event {
+            self.commits.push((i, ts));
+        }
     }
 }
 

@@ -13,9 +13,10 @@ use crate::history::{self, History};
 use crate::network::Network;
 use crate::oracle::{Invariant, Oracle, Violation};
 use crate::params::{SimParams, RHO_PPM};
+use crate::route::{drain_outputs, Route};
 use crate::workload::{self, GenOp};
 use level2pc::{
-    Config, Event, Instant, MemDisk, Message, Node, NodeId, OpResult, Output, PersistOp, RequestId,
+    Config, Event, Instant, MemDisk, Message, Node, NodeId, OpResult, PersistOp, RequestId,
 };
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -367,52 +368,20 @@ impl World {
     /// Routes node `i`'s outputs and refreshes its next timer.
     fn after_input(&mut self, i: usize) {
         self.note_rejoin(i);
-        while let Some(out) = self.nodes[i].as_mut().and_then(|n| n.poll_output()) {
-            self.route(i, out);
-        }
+        drain_outputs(self, i);
         self.next_timer[i] = self.nodes[i]
             .as_ref()
             .and_then(|n| n.poll_timeout())
             .map(|t| self.clocks[i].true_time_of(t).max(self.now));
     }
+}
 
-    fn route(&mut self, i: usize, out: Output) {
-        match out {
-            Output::Send { to, msgs } => self.send(i, to.0 as usize, msgs),
-            Output::Persist { seq, ops } => {
-                // A persist of lazy hints only is written, not fsynced: it completes right
-                // after every earlier persist (events at one instant run in push order).
-                let sync = self.nodes[i]
-                    .as_ref()
-                    .is_none_or(|n| n.persist_needs_sync(&ops));
-                let fsync_ns = if sync {
-                    self.rng.gen_range(0..=self.p.rates.fsync_us) * 1_000
-                } else {
-                    0
-                };
-                let done = self.fsync_free_at[i].max(self.now) + fsync_ns;
-                self.fsync_free_at[i] = done;
-                let inc = self.incarnation[i];
-                self.push(
-                    done - self.now,
-                    Ev::PersistDone {
-                        node: i,
-                        inc,
-                        seq,
-                        sync,
-                        ops,
-                    },
-                );
-            }
-            Output::Reply { id, result } => self.on_reply(i, id, result),
-            Output::Event(Event::Committed(ts)) => {
-                let (now, seq) = (self.now, self.seq);
-                if let Some(view) = self.nodes[i].as_ref().map(|n| n.view().clone()) {
-                    self.oracle.on_commit(now, seq, i, ts, &view, &self.disks);
-                }
-            }
-            Output::Event(_) => {}
-        }
+/// Where each output of a simulated node goes: sends into the simulated network, persists to
+/// the node's disk (completing after a drawn fsync delay), replies to the clients, commits to the
+/// oracle.
+impl Route for World {
+    fn node_mut(&mut self, i: usize) -> Option<&mut Node> {
+        self.nodes[i].as_mut()
     }
 
     fn send(&mut self, from: usize, to: usize, msgs: Vec<Message>) {
@@ -452,6 +421,47 @@ impl World {
         }
     }
 
+    fn persist(&mut self, i: usize, seq: u64, ops: Vec<PersistOp>) {
+        // A persist of lazy hints only is written, not fsynced: it completes right
+        // after every earlier persist (events at one instant run in push order).
+        let sync = self.nodes[i]
+            .as_ref()
+            .is_none_or(|n| n.persist_needs_sync(&ops));
+        let fsync_ns = if sync {
+            self.rng.gen_range(0..=self.p.rates.fsync_us) * 1_000
+        } else {
+            0
+        };
+        let done = self.fsync_free_at[i].max(self.now) + fsync_ns;
+        self.fsync_free_at[i] = done;
+        let inc = self.incarnation[i];
+        self.push(
+            done - self.now,
+            Ev::PersistDone {
+                node: i,
+                inc,
+                seq,
+                sync,
+                ops,
+            },
+        );
+    }
+
+    fn reply(&mut self, i: usize, id: RequestId, result: OpResult) {
+        self.on_reply(i, id, result);
+    }
+
+    fn event(&mut self, i: usize, event: Event) {
+        if let Event::Committed(ts) = event {
+            let (now, seq) = (self.now, self.seq);
+            if let Some(view) = self.nodes[i].as_ref().map(|n| n.view().clone()) {
+                self.oracle.on_commit(now, seq, i, ts, &view, &self.disks);
+            }
+        }
+    }
+}
+
+impl World {
     // ----- the loop ------------------------------------------------------------------------
 
     fn run(&mut self) {

@@ -1,13 +1,14 @@
 //! Replays the checked-in fuzz corpora (`fuzz/corpus/<target>/`) and every past crash
-//! (`fuzz/regressions/<target>/`) through the fuzz target bodies in `level2pc_sim::fuzzing`, as
-//! an ordinary `cargo test` on the stable toolchain: no cargo-fuzz needed.
+//! (`fuzz/regressions/<target>/`) through the fuzz target bodies in `level2pc_sim::fuzz`, as an
+//! ordinary `cargo test` on the stable toolchain: no cargo-fuzz needed.
 //!
 //! `cargo test -p level2pc-sim --test fuzz_corpus -- --ignored write_seed_corpus` regenerates
 //! the hand-made seed files (see fuzz/README.md).
 
 use level2pc::codec::{self, FrameKind};
 use level2pc::{BootInc, Epoch, Message, NodeId, Ts, Update, Write};
-use level2pc_sim::fuzzing::{self, alloc_meter};
+use level2pc_sim::fuzz::replay::replay_with;
+use level2pc_sim::fuzz::{alloc_meter, cluster, decode_frame, node_inputs};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,15 +16,12 @@ use std::sync::Arc;
 #[global_allocator]
 static ALLOC: alloc_meter::Meter = alloc_meter::Meter;
 
-#[path = "../../fuzz/shared/replay.rs"]
-mod shared;
-
 /// Runs every corpus file of `target` through `body` in this process, and every regression
 /// file (a past crash, which may be a hang or a memory blow-up until it is fixed) in a child
 /// process with a time and memory limit. Fails naming every file that fails. The corpus must
 /// not be empty, so this can never pass vacuously.
 fn replay(target: &str, body: fn(&[u8])) {
-    shared::replay_with(env!("CARGO_MANIFEST_DIR"), target, body, |path| {
+    replay_with(env!("CARGO_MANIFEST_DIR"), target, body, |path| {
         run_isolated(target, path)
     });
 }
@@ -102,17 +100,17 @@ fn run_isolated(target: &str, path: &Path) -> Result<(), String> {
 
 #[test]
 fn decode_frame_corpus() {
-    replay("decode_frame", fuzzing::decode_frame);
+    replay("decode_frame", decode_frame::run);
 }
 
 #[test]
 fn node_inputs_corpus() {
-    replay("node_inputs", fuzzing::node_inputs);
+    replay("node_inputs", node_inputs::run);
 }
 
 #[test]
 fn cluster_corpus() {
-    replay("cluster", fuzzing::cluster);
+    replay("cluster", cluster::run);
 }
 
 /// Runs one input: `LEVEL2PC_FUZZ_FILE=path LEVEL2PC_FUZZ_TARGET=node_inputs cargo test -p
@@ -125,9 +123,9 @@ fn replay_one() {
     let target = std::env::var("LEVEL2PC_FUZZ_TARGET").expect("set LEVEL2PC_FUZZ_TARGET");
     let data = std::fs::read(&path).expect("read input");
     match target.as_str() {
-        "decode_frame" => fuzzing::decode_frame(&data),
-        "node_inputs" => fuzzing::node_inputs(&data),
-        "cluster" => fuzzing::cluster(&data),
+        "decode_frame" => decode_frame::run(&data),
+        "node_inputs" => node_inputs::run(&data),
+        "cluster" => cluster::run(&data),
         other => panic!("unknown target {other}"),
     }
 }
@@ -194,7 +192,7 @@ fn sample_messages() -> Vec<Vec<Message>> {
 
 fn frame(msgs: &[Message]) -> Vec<u8> {
     let mut out = Vec::new();
-    codec::encode_messages(msgs, fuzzing::FRAME_LIMIT, &mut out).expect("encode");
+    codec::encode_messages(msgs, decode_frame::FRAME_LIMIT, &mut out).expect("encode");
     out
 }
 
@@ -211,7 +209,7 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn cluster_seed(header: [u8; fuzzing::CLUSTER_HEADER], entropy_seed: u64, len: usize) -> Vec<u8> {
+fn cluster_seed(header: [u8; cluster::HEADER], entropy_seed: u64, len: usize) -> Vec<u8> {
     let mut v = header.to_vec();
     v.extend(noise(entropy_seed, len));
     v

@@ -36,14 +36,11 @@ fn first_catch(mutant: Mutant) -> Option<(u64, String)> {
 ///   decision runs the same instance with it (`an_acceptor_that_lost_its_disk_does_not_vote_again`);
 /// * `guardian-skips-replayers`: a replayer commits while it holds an overlapping batch — about
 ///   one random seed in 1 500 (seeds 958 and 2764 of 3 000 with `level2pc-sim run --ops 300
-///   --hot`); seed 2 of this test caught it only until the session-3 lease fix changed the
-///   schedules (`report_4_2_guardian_gates_a_replayers_commit`);
+///   --hot`) (`report_4_2_guardian_gates_a_replayers_commit`);
 /// * `keep-overtaken-no-grant`: a removal delayed at the acceptors, overtaken by a higher ballot
 ///   whose proposer then crashes while the suspect comes back (0 of 20 000 `--faults all`
-///   seeds). Found by the `cluster` fuzz target (the regression input below, where the mutant
-///   is exactly the code before the fix); since lazy persists skip the fsync delay that input
-///   draws a different schedule, so the scenario `an_overtaken_removal_stops_blocking_the_targets_lease`
-///   builds the interleaving instead;
+///   seeds; the `cluster` fuzz target's regression input below is a second witness)
+///   (`an_overtaken_removal_stops_blocking_the_targets_lease`);
 /// * `promote-before-transfer-durable`: a joiner crashes after its promotion is decided but
 ///   before the persist finishing its transfer completes (0 of 300 `--hot` seeds; the window
 ///   is one fsync long) (`a_joiner_asks_for_promotion_only_once_its_transfer_is_durable`).
@@ -120,7 +117,7 @@ fn clock_drift_beyond_rho_is_detected() {
 /// catches the mutant instead.
 #[test]
 fn the_overtaken_removal_fuzz_input_still_passes() {
-    use level2pc_sim::fuzzing::cluster_params;
+    use level2pc_sim::fuzz::cluster::params as cluster_params;
     use level2pc_sim::world::run_with_entropy;
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

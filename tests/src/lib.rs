@@ -1,8 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: real nodes (LMDB + mio) on loopback with
 //! ephemeral ports and temporary directories, and polling with deadlines instead of sleeps.
 
-use level2pc_adapters::cluster::{LocalCluster, Ports};
-use level2pc_adapters::{Config, NodeEvent, Replicator};
+use level2pc_adapters::{Config, LocalCluster, NodeEvent, Ports, Replicator};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;

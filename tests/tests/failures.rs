@@ -3,10 +3,10 @@
 
 use level2pc::codec::{FrameKind, HEADER_BYTES, MAGIC, PROTOCOL_VERSION};
 use level2pc::NodeId;
-use level2pc_adapters::handshake::{encode_handshake, Dialer, HandshakeMsg, Params, Step};
-use level2pc_adapters::storage::Identity;
-use level2pc_adapters::wal::WalOptions;
-use level2pc_adapters::{Error, NodeEvent, Secret, StoreOptions};
+use level2pc_adapters::internals::{
+    encode_handshake, open_store, Dialer, HandshakeMsg, Identity, Params, Step,
+};
+use level2pc_adapters::{Error, NodeEvent, Secret, StoreOptions, WalOptions};
 use level2pc_tests::{fast, wait_event, wait_until, TestCluster, READY_TIMEOUT};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -61,7 +61,7 @@ fn a_full_map_stops_the_node_without_losing_acknowledged_writes() {
         cluster: "level2pc".into(),
     };
     let dir = c.cluster.dir(0).expect("dir").to_owned();
-    let opened = level2pc_adapters::disk::open(&dir, &StoreOptions::default(), &identity)
+    let opened = open_store(&dir, &StoreOptions::default(), &identity)
         .unwrap_or_else(|e| panic!("reopen with a larger map: {e}"));
     for key in &acknowledged {
         let found = opened

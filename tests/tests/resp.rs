@@ -1,6 +1,6 @@
 //! The RESP front end over real sockets: commands, pipelining, transactions, errors and limits.
 
-use level2pc_adapters::resp::client::{encode_command, parse_reply, Client, Value};
+use level2pc_adapters::client::{encode_command, parse_reply, Client, Value};
 use level2pc_tests::{fast, TestCluster, READY_TIMEOUT};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

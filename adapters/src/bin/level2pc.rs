@@ -2,10 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use level2pc::NodeId;
-use level2pc_adapters::cluster::{LocalCluster, Ports};
-use level2pc_adapters::directory::check_addr;
-use level2pc_adapters::resp::client::{Client, Value};
-use level2pc_adapters::wal::WalOptions;
+use level2pc_adapters::client::{Client, Value};
+use level2pc_adapters::{check_addr, LocalCluster, Ports, WalOptions};
 use level2pc_adapters::{Config, NodeEvent, PeerAddr, Replicator, Secret, StoreOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,7 +135,7 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     cluster_secret_file: Option<PathBuf>,
     /// Cluster id every peer must share.
-    #[arg(long, default_value = level2pc_adapters::config::DEFAULT_CLUSTER_ID)]
+    #[arg(long, default_value = level2pc_adapters::DEFAULT_CLUSTER_ID)]
     cluster_id: String,
     /// LMDB map size in MiB (the most data the node can hold).
     #[arg(long, value_name = "MIB", default_value_t = 1024)]

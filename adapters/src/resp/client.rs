@@ -1,7 +1,7 @@
 //! A small blocking RESP client: what the `level2pc get/put/...` subcommands and the tests use
 //! to talk to a node, so nothing else needs installing.
 
-use super::parse::RespError;
+pub use super::parse::RespError;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -108,6 +108,7 @@ fn number(text: &[u8]) -> Result<i64, RespError> {
 }
 
 /// Why a client call failed.
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Connecting, reading or writing failed (or timed out).

@@ -23,12 +23,14 @@ const MAX_HEADER_LINE: usize = 32;
 
 /// Malformed or oversized input. The stream cannot be resynchronised: answer with
 /// `-ERR Protocol error: ...` and close the connection.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RespError {
     /// The input does not follow RESP.
     #[error("Protocol error: {0}")]
     Malformed(&'static str),
-    /// The request exceeds [`Limits::max_request_bytes`] or [`Limits::max_args`].
+    /// The request exceeds the server's size or argument-count limit (`max_request_bytes`,
+    /// `max_args` of [`RespConfig`](crate::RespConfig)).
     #[error("Protocol error: request too large")]
     TooLarge,
 }

@@ -30,6 +30,7 @@ pub struct Frame<'a> {
 }
 
 /// Appends one frame to `out`.
+#[cfg(test)]
 pub fn encode(out: &mut Vec<u8>, lsn: u64, synced: u64, payload: &[u8]) {
     let start = begin(out);
     out.extend_from_slice(payload);

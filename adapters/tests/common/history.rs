@@ -1,7 +1,7 @@
 //! Recording a client history against real nodes over RESP, and checking it with the
 //! simulator's linearizability checker.
 
-use level2pc_adapters::resp::client::{Client, ClientError, Value};
+use level2pc_adapters::client::{Client, ClientError, Value};
 use level2pc_sim::checker::{check, DEFAULT_BUDGET};
 use level2pc_sim::history::{write_history, History, Op, OpResult, Operation};
 use rand::Rng;

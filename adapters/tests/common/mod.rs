@@ -4,7 +4,7 @@
 
 pub mod history;
 
-use level2pc_adapters::resp::client::{Client, Value};
+use level2pc_adapters::client::{Client, Value};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,13 +1,11 @@
 //! Finding and replaying the checked-in fuzz inputs as ordinary tests: the files of
-//! `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`. Included through `#[path]` by the
-//! corpus tests of the simulator and the adapters (which cannot share a crate).
-
-#![allow(dead_code)] // each includer uses what it needs
+//! `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`, for the corpus tests of the
+//! simulator (`sim/tests/fuzz_corpus.rs`) and of the adapters.
 
 use std::path::{Path, PathBuf};
 
 /// The files of `fuzz/<kind>/<target>/`, sorted (none if the folder does not exist);
-/// `manifest_dir` is the including crate's `CARGO_MANIFEST_DIR`, one level below the root.
+/// `manifest_dir` is the calling crate's `CARGO_MANIFEST_DIR`, one level below the root.
 pub fn files(manifest_dir: &str, kind: &str, target: &str) -> Vec<PathBuf> {
     let dir = Path::new(manifest_dir)
         .join("../fuzz")

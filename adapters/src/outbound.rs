@@ -1,5 +1,6 @@
-//! One peer connection: the outbound link this node sends on (connect, handshake, reconnect with
-//! backoff) and the inbound connections peers send on (handshake, then protocol frames).
+//! The outbound side of a peer connection: the link this node sends its messages on to one peer
+//! (resolve, connect, handshake as the dialer, reconnect with backoff). Peers' connections to
+//! this node are [`crate::inbound`]; what both sides share is [`crate::link`].
 //!
 //! Each pair of nodes uses two TCP connections, one per direction: a node sends its messages on
 //! its outbound link and receives on the peer's. No tie-breaking is needed, and a half-dead
@@ -7,82 +8,17 @@
 //! heartbeats already handle.
 
 use crate::backoff::Backoff;
-use crate::clock::BootClock;
 use crate::directory::Directory;
-use crate::events::{EventSink, NodeEvent};
-use crate::handshake::{
-    encode_handshake, Dialer, HandshakeError, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
-};
+use crate::events::NodeEvent;
+use crate::handshake::{Dialer, HandshakeMsg, Step, MAX_HANDSHAKE_FRAME_BYTES};
+use crate::link::{push_handshake, Io, LinkError, LinkLimits, READ_BUDGET_BYTES};
 use crate::outbuf::{read_bounded, Flushed, OutBuf, ReadEnd};
 use crate::resolver::{literal, Resolver};
-use level2pc::codec::{decode_body, encode_messages, DecodeError, FrameKind, FrameReader};
+use level2pc::codec::{decode_body, encode_messages, FrameKind, FrameReader};
 use level2pc::{Instant, Message, NodeId};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::net::SocketAddr;
-
-/// Bytes read from one connection per event before yielding to others (fairness).
-pub const READ_BUDGET_BYTES: usize = 1024 * 1024;
-
-/// Messages that arrived from an authenticated peer, with the time sampled right after the read.
-#[derive(Debug)]
-pub struct PeerInput {
-    /// The sender.
-    pub from: NodeId,
-    /// The messages of one frame.
-    pub msgs: Vec<Message>,
-    /// The clock right after the bytes were read.
-    pub now: Instant,
-}
-
-/// What a handler needs from the event loop.
-pub struct Io<'a> {
-    /// The poll registry.
-    pub registry: &'a Registry,
-    /// The node clock.
-    pub clock: &'a mut BootClock,
-    /// Where events go.
-    pub events: &'a EventSink,
-    /// Where received messages go.
-    pub inputs: &'a mut Vec<PeerInput>,
-}
-
-/// Why a connection is being closed.
-#[derive(Debug, thiserror::Error)]
-pub enum LinkError {
-    /// An I/O error.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// The peer closed the connection.
-    #[error("connection closed by peer")]
-    Eof,
-    /// Connect plus handshake took too long.
-    #[error("timed out connecting")]
-    Timeout,
-    /// The address did not resolve.
-    #[error("cannot resolve address: {0}")]
-    Resolve(String),
-    /// The handshake failed.
-    #[error("handshake failed: {0}")]
-    Handshake(#[from] HandshakeError),
-    /// A frame could not be decoded.
-    #[error("bad frame: {0}")]
-    Frame(#[from] DecodeError),
-    /// The peer sent something it must not send in this state.
-    #[error("protocol violation: {0}")]
-    Protocol(&'static str),
-}
-
-impl LinkError {
-    /// Whether this is a peer misbehaving (reported as an `error` event) rather than the
-    /// ordinary churn of a peer being down.
-    fn is_reportable(&self) -> bool {
-        matches!(
-            self,
-            LinkError::Handshake(_) | LinkError::Frame(_) | LinkError::Protocol(_)
-        )
-    }
-}
 
 /// State of the outbound link to one peer.
 #[derive(Debug)]
@@ -111,6 +47,7 @@ enum Link {
 }
 
 /// Counters and state of one outbound link, for `INFO`.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkInfo {
     /// The peer.
@@ -156,21 +93,6 @@ pub struct Learned {
     pub peer_addr: Option<String>,
     /// The peer's directory.
     pub directory: Directory,
-}
-
-/// What every link needs: handshake parameters and limits.
-#[derive(Clone, Debug)]
-pub struct LinkLimits {
-    /// Handshake parameters (cluster, ids, secret).
-    pub params: Params,
-    /// Emit `fail` after this many consecutive failures.
-    pub fail_after: u32,
-    /// Connect plus handshake deadline.
-    pub handshake_timeout_ms: u64,
-    /// Largest frame body.
-    pub max_frame_bytes: usize,
-    /// Send buffer cap.
-    pub send_buffer_bytes: usize,
 }
 
 impl Outbound {
@@ -608,14 +530,6 @@ fn connected(stream: &TcpStream) -> Result<bool, LinkError> {
     }
 }
 
-/// Queues a handshake message as a frame (either direction of either kind of connection).
-pub fn push_handshake(out: &mut OutBuf, msg: &HandshakeMsg) -> Result<(), LinkError> {
-    // Unbounded: the handshake sends at most two small messages per connection.
-    out.push_bounded(usize::MAX, |b| encode_handshake(msg, b))
-        .map(|_| ())
-        .map_err(|_| LinkError::Protocol("cannot encode a handshake message"))
-}
-
 /// Which of a host name's addresses the next attempt dials: the one the link last got up on (if
 /// the name still has it) first, then the others in the resolver's order, one per consecutive
 /// failed attempt, round robin. So a peer listening on only one of `localhost`'s `::1` and
@@ -639,6 +553,9 @@ pub fn choose_addr(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::BootClock;
+    use crate::events::EventSink;
+    use crate::handshake::Params;
 
     fn a(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
