@@ -62,6 +62,7 @@ impl Op {
 /// Why an operation was not performed. Nothing was written anywhere when a write gets one of
 /// these: the engine never starts a write it then reports as unavailable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Unavailable {
     /// The node cannot reach the members it needs (see [`crate::Event::NotReady`]) and the
     /// request's deadline passed while it waited.
@@ -97,6 +98,7 @@ impl std::fmt::Display for Unavailable {
 
 /// The result of a client operation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum OpResult {
     /// A write committed: it is durable on every member and visible to every later read.
     Written {
@@ -119,6 +121,7 @@ pub enum OpResult {
 /// Error returned by [`crate::Node::submit`] for driver misuse (not for client-visible failures,
 /// which arrive as [`OpResult`]s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SubmitError {
     /// A request with this id is already in flight.
     DuplicateRequestId(RequestId),

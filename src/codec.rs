@@ -50,6 +50,7 @@ impl FrameKind {
 
 /// Why bytes could not be decoded into a frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The first two bytes are not [`MAGIC`]: not a level2pc peer.
     BadMagic([u8; 2]),
@@ -97,6 +98,7 @@ impl std::error::Error for DecodeError {}
 
 /// Why a frame could not be encoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The encoded body exceeds the limit.
     TooLarge {

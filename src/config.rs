@@ -132,6 +132,7 @@ impl Config {
 
 /// A configuration mistake found by [`Config::validate`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A node id appears twice in `members`.
     DuplicateMember,

@@ -312,10 +312,10 @@ mod tests {
                 "seed {seed}: diverged {states:?}"
             );
             assert!(
-                states[0].as_ref().is_some_and(|s| s.1),
+                states[0].as_ref().is_some_and(|s| s.valid),
                 "seed {seed}: not valid"
             );
-            let winner = states[0].as_ref().unwrap().2.clone();
+            let winner = states[0].as_ref().unwrap().value.clone();
             for i in 0..3 {
                 assert_eq!(c.call(i, get("k")), Some(OpResult::Value(winner.clone())));
             }
@@ -397,7 +397,11 @@ mod tests {
             c.blocked.clear();
             c.run_for(50);
             assert_eq!(
-                c.nodes[1].as_ref().unwrap().inspect_key(b"x").map(|s| s.1),
+                c.nodes[1]
+                    .as_ref()
+                    .unwrap()
+                    .inspect_key(b"x")
+                    .map(|s| s.valid),
                 Some(false)
             );
             c.start(0);

@@ -124,20 +124,22 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod client;
+// One public path per type: the crate root re-exports every public type below; only the wire
+// codec, a set of free functions and constants, is a public module.
+mod client;
 pub mod codec;
-pub mod config;
+mod config;
 #[cfg(test)]
 mod harness;
-pub mod message;
+mod message;
 mod mutant;
-pub mod node;
-pub mod output;
-pub mod storage;
-pub mod time;
-pub mod timestamp;
-pub mod update;
-pub mod view;
+mod node;
+mod output;
+mod storage;
+mod time;
+mod timestamp;
+mod update;
+mod view;
 
 pub use client::{Op, OpResult, RequestId, SubmitError, Unavailable};
 pub use config::{Config, ConfigError};
@@ -149,7 +151,7 @@ pub use output::{Event, Output};
 pub use storage::{AcceptorRecord, Identity, MemDisk, PersistOp, Recovered, StoredEntry};
 pub use time::Instant;
 pub use timestamp::{BootInc, Epoch, NodeId, Ts, WriterId};
-pub use update::{Bytes, Update, UpdateRef, Write};
+pub use update::{canonical_writes, Bytes, Update, UpdateRef, Write};
 pub use view::{Member, MemberId, Role, View};
 
 #[cfg(test)]

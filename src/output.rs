@@ -6,6 +6,10 @@ use crate::storage::PersistOp;
 use crate::timestamp::{NodeId, Ts};
 
 /// One instruction from the engine to its driver, drained with [`crate::Node::poll_output`].
+///
+/// Deliberately exhaustive (unlike [`Event`] and the result and error enums): a driver that
+/// ignored a kind of output it did not know would drop messages or durability, so a new kind
+/// must break every driver's build.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     /// Send these messages, in order, to a peer. Delivery is best-effort: the engine retransmits.
@@ -42,6 +46,7 @@ pub enum Output {
 
 /// A notable change of the engine's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The node can serve writes: it is an Active member of its view, holds a lease, the view
     /// has at least `min_consensus` members, and it hears from all of them.

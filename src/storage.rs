@@ -22,7 +22,8 @@ pub struct StoredEntry {
 
 /// One change to durable state. A [`crate::Output::Persist`] carries a list of these that the
 /// driver must apply **atomically** (one transaction) and in emission order relative to other
-/// persists.
+/// persists. Deliberately exhaustive, like [`crate::Output`]: a store that skipped a kind of op
+/// it did not know would lose state, so a new kind must break every store's build.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PersistOp {
     /// Upsert a key's entry.

@@ -394,10 +394,11 @@ impl Driver {
                 let _ = reply.try_send(self.info());
             }
             ApiMsg::Inspect(key, reply) => {
-                let state = self
-                    .node
-                    .inspect_key(&key)
-                    .map(|(ts, valid, value)| KeyState { ts, valid, value });
+                let state = self.node.inspect_key(&key).map(|e| KeyState {
+                    ts: e.ts,
+                    valid: e.valid,
+                    value: e.value,
+                });
                 let _ = reply.try_send(state);
             }
             ApiMsg::Close => self.begin_close(),
@@ -503,6 +504,7 @@ impl Driver {
                 );
                 self.net.set_members(view.members.iter().map(|m| m.id.node));
             }
+            other => log::debug!("engine event {other:?}"),
         }
     }
 

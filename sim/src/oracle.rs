@@ -235,7 +235,7 @@ impl Oracle {
         let regressions: Vec<String> = self.acked_max[i]
             .1
             .iter()
-            .filter(|(k, ts)| node.inspect_key(k).map_or(Ts::ZERO, |s| s.0) < **ts)
+            .filter(|(k, ts)| node.inspect_key(k).map_or(Ts::ZERO, |s| s.ts) < **ts)
             .map(|(k, ts)| format!("{} acked {ts}", String::from_utf8_lossy(k)))
             .take(3)
             .collect();
@@ -339,7 +339,11 @@ impl Oracle {
         for key in keys {
             let mut first: Option<(usize, Ts, Option<Bytes>)> = None;
             for (i, node) in nodes.iter().enumerate() {
-                let Some((ts, true, value)) = node
+                let Some(level2pc::StoredEntry {
+                    ts,
+                    valid: true,
+                    value,
+                }) = node
                     .as_ref()
                     .filter(counts)
                     .and_then(|n| n.inspect_key(key))

@@ -1053,8 +1053,8 @@ impl World {
         }
         let same = |a: &Node, b: &Node| {
             a.inspect_all()
-                .map(|e| (e.0, e.1, e.3))
-                .eq(b.inspect_all().map(|e| (e.0, e.1, e.3)))
+                .map(|(k, e)| (k, e.ts, e.value))
+                .eq(b.inspect_all().map(|(k, e)| (k, e.ts, e.value)))
         };
         if up.windows(2).any(|w| !same(w[0], w[1])) {
             problems.push("replicas differ".to_string());
@@ -1062,8 +1062,8 @@ impl World {
         let invalid: Vec<String> = up
             .iter()
             .flat_map(|n| n.inspect_all())
-            .filter(|e| !e.2)
-            .map(|e| String::from_utf8_lossy(e.0).into_owned())
+            .filter(|(_, e)| !e.valid)
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
             .take(3)
             .collect();
         if !invalid.is_empty() {

@@ -1,22 +1,5 @@
-//! The replication engine: one [`Node`] per replica, a synchronous state machine with no I/O.
-//!
-//! # Method kinds and polling order
-//!
-//! * **Inputs** — [`Node::handle_message`], [`Node::handle_timeout`], [`Node::handle_persisted`],
-//!   [`Node::submit`]. Each takes the driver's current [`Instant`], sampled *after* the input
-//!   arrived.
-//! * **Polls** — after every input, drain [`Node::poll_output`] until it returns `None`, then ask
-//!   [`Node::poll_timeout`] for the next deadline and call `handle_timeout` when it passes.
-//!
-//! # Rules the engine keeps (protocol.md §4–§5)
-//!
-//! * A write starts only when every key it touches is Valid here; otherwise it waits.
-//! * Followers acknowledge an INV only once its effect is durable (P1), and the coordinator
-//!   counts itself only once its own persist is durable (P2).
-//! * An update commits when every other member acknowledged it in the current epoch, it is
-//!   durable here, and no lower-timestamp multi-key update this node holds overlaps it (the
-//!   guardian rule G, §5.3). The same rule withholds follower ACKs.
-//! * Reads are answered in the step that finds every key they touch Valid; otherwise they park.
+//! The replication engine: [`Node`], a synchronous state machine with no I/O, and the state
+//! types it composes (one module per concern).
 
 mod follower;
 mod hash_index;
@@ -27,6 +10,7 @@ mod membership;
 #[cfg(test)]
 mod membership_tests;
 mod multi_index;
+mod outbox;
 mod paxos;
 mod peers;
 mod persists;
@@ -44,7 +28,7 @@ use crate::client::{Op, RequestId};
 use crate::config::{Config, ConfigError};
 use crate::message::Message;
 use crate::output::{Event, Output};
-use crate::storage::{Identity, PersistOp, Recovered};
+use crate::storage::{Identity, PersistOp, Recovered, StoredEntry};
 use crate::time::Instant;
 use crate::timestamp::{BootInc, Epoch, NodeId, Ts};
 use crate::update::{Bytes, UpdateRef};
@@ -52,7 +36,7 @@ use crate::view::{MemberId, View};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use requests::Waiting;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use timers::{Timer, Timers};
 
 /// Mixed into the seed for the generator of the key indexes' hash keys ("hashkeys" in ASCII).
@@ -64,6 +48,16 @@ struct Entry {
     ts: Ts,
     valid: bool,
     value: Option<Bytes>,
+}
+
+impl Entry {
+    fn to_stored(&self) -> StoredEntry {
+        StoredEntry {
+            ts: self.ts,
+            valid: self.valid,
+            value: self.value.clone(),
+        }
+    }
 }
 
 /// An update this node holds a record of (pending somewhere, or driven by this node).
@@ -113,7 +107,26 @@ struct Peer {
     up: bool,
 }
 
-/// One replica's protocol engine. See the [module docs](self) and the crate docs for the drive loop.
+/// One replica's protocol engine, a synchronous state machine with no I/O. The crate docs teach
+/// the drive loop.
+///
+/// # Method kinds and polling order
+///
+/// * **Inputs** — [`Node::handle_message`], [`Node::handle_timeout`], [`Node::handle_persisted`],
+///   [`Node::submit`]. Each takes the driver's current [`Instant`], sampled *after* the input
+///   arrived.
+/// * **Polls** — after every input, drain [`Node::poll_output`] until it returns `None`, then ask
+///   [`Node::poll_timeout`] for the next deadline and call `handle_timeout` when it passes.
+///
+/// # Rules the engine keeps (protocol.md §4–§5)
+///
+/// * A write starts only when every key it touches is Valid here; otherwise it waits.
+/// * Followers acknowledge an INV only once its effect is durable (P1), and the coordinator
+///   counts itself only once its own persist is durable (P2).
+/// * An update commits when every other member acknowledged it in the current epoch, it is
+///   durable here, and no lower-timestamp multi-key update this node holds overlaps it (the
+///   guardian rule G, §5.3). The same rule withholds follower ACKs.
+/// * Reads are answered in the step that finds every key they touch Valid; otherwise they park.
 #[derive(Debug)]
 pub struct Node {
     cfg: Config,
@@ -153,17 +166,13 @@ pub struct Node {
     /// Membership requests heard and made, and the pacing of proposals.
     asks: membership::Asks,
     transfer: Option<transfer::Transfer>,
-    /// Sends that wait for a persist: acceptor replies (rule P4).
-    deferred_sends: Vec<(u64, NodeId, Message)>,
-    /// Messages this node sends to itself (it is its own acceptor), handled within the step.
-    loopback: VecDeque<Message>,
     /// The persist that records this node's transfer as done; promotion is asked for only once
     /// it is durable (§8.2 step 5).
     transfer_done_seq: u64,
 
     timers: Timers,
-    outbox: BTreeMap<NodeId, Vec<Message>>,
-    outputs: VecDeque<Output>,
+    /// Messages leaving this step, messages to itself, sends held for a persist, and outputs.
+    outbox: outbox::Outbox,
 }
 
 impl Node {
@@ -228,12 +237,9 @@ impl Node {
             lease: lease::LeaseState::default(),
             asks: membership::Asks::default(),
             transfer: None,
-            deferred_sends: Vec::new(),
-            loopback: VecDeque::new(),
             transfer_done_seq: 0,
             timers: Timers::default(),
-            outbox: BTreeMap::new(),
-            outputs: VecDeque::new(),
+            outbox: outbox::Outbox::default(),
             cfg,
         };
         if fresh || recovered.join {
@@ -353,7 +359,7 @@ impl Node {
     /// The next output, or `None` once the engine has nothing more to say for now.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        self.outbox.pop()
     }
 
     /// The earliest instant at which [`Node::handle_timeout`] must be called.
@@ -378,7 +384,8 @@ impl Node {
         self.identity
     }
 
-    /// Oracle hook: the instant (on this node's clock) until which its read lease is valid.
+    /// Test and oracle hook: the instant (on this node's clock) until which its read lease is valid.
+    #[doc(hidden)]
     pub fn lease_expiry(&self) -> Instant {
         self.lease.expiry
     }
@@ -398,21 +405,20 @@ impl Node {
         self.ready
     }
 
-    /// Oracle hook: a key's `(ts, valid, value)` here (`None` if never written).
-    pub fn inspect_key(&self, key: &[u8]) -> Option<(Ts, bool, Option<Bytes>)> {
-        self.store
-            .get(key)
-            .map(|e| (e.ts, e.valid, e.value.clone()))
+    /// A key's state here, committed or not (`None` if never written): for diagnostics, not
+    /// for reads, which go through [`Node::submit`] to be linearizable.
+    pub fn inspect_key(&self, key: &[u8]) -> Option<StoredEntry> {
+        self.store.get(key).map(Entry::to_stored)
     }
 
-    /// Oracle hook: every key's `(key, ts, valid, value)`, in key order.
-    pub fn inspect_all(&self) -> impl Iterator<Item = (&Bytes, Ts, bool, Option<&Bytes>)> + '_ {
-        self.store
-            .iter()
-            .map(|(k, e)| (k, e.ts, e.valid, e.value.as_ref()))
+    /// Test and oracle hook: every key's state, in key order.
+    #[doc(hidden)]
+    pub fn inspect_all(&self) -> impl Iterator<Item = (&Bytes, StoredEntry)> + '_ {
+        self.store.iter().map(|(k, e)| (k, e.to_stored()))
     }
 
-    /// Oracle hook: the update records this node holds, in timestamp order.
+    /// Test and oracle hook: the update records this node holds, in timestamp order.
+    #[doc(hidden)]
     pub fn inspect_records(&self) -> impl Iterator<Item = &UpdateRef> + '_ {
         self.records.values().map(|r| &r.update)
     }
@@ -469,29 +475,23 @@ impl Node {
     /// every input.
     fn end_step(&mut self) {
         loop {
-            while let Some(msg) = self.loopback.pop_front() {
+            while let Some(msg) = self.outbox.pop_loopback() {
                 self.on_message(self.cfg.id, msg);
             }
             self.settle();
             self.release_deferred_sends();
-            if self.loopback.is_empty() {
+            if self.outbox.loopback_is_empty() {
                 break;
             }
         }
         if let Some((seq, ops)) = self.persists.take_step() {
-            self.outputs.push_back(Output::Persist { seq, ops });
+            self.outbox.push(Output::Persist { seq, ops });
         }
-        for (to, msgs) in std::mem::take(&mut self.outbox) {
-            self.outputs.push_back(Output::Send { to, msgs });
-        }
+        self.outbox.flush_sends();
     }
 
     fn send(&mut self, to: NodeId, msg: Message) {
-        if to == self.cfg.id {
-            self.loopback.push_back(msg);
-        } else {
-            self.outbox.entry(to).or_default().push(msg);
-        }
+        self.outbox.send(self.cfg.id, to, msg);
     }
 
     /// Sends `msg` once every persist staged so far is durable (rule P4 for acceptor replies).
@@ -500,16 +500,13 @@ impl Node {
         if self.persists.is_durable(after) {
             self.send(to, msg);
         } else {
-            self.deferred_sends.push((after, to, msg));
+            self.outbox.send_after(after, to, msg);
         }
     }
 
     fn release_deferred_sends(&mut self) {
-        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred_sends)
-            .into_iter()
-            .partition(|d| self.persists.is_durable(d.0));
-        self.deferred_sends = waiting;
-        for (_, to, msg) in ready {
+        let persists = &self.persists;
+        for (to, msg) in self.outbox.take_durable(|seq| persists.is_durable(seq)) {
             self.send(to, msg);
         }
     }
@@ -529,7 +526,7 @@ impl Node {
     }
 
     fn event(&mut self, event: Event) {
-        self.outputs.push_back(Output::Event(event));
+        self.outbox.push(Output::Event(event));
     }
 
     fn set_timer(&mut self, at: Instant, timer: Timer) {

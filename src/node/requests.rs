@@ -180,7 +180,7 @@ impl Node {
             return Err(SubmitError::DuplicateRequestId(id));
         }
         if self.requests.len() >= self.cfg.max_requests {
-            self.outputs.push_back(Output::Reply {
+            self.outbox.push(Output::Reply {
                 id,
                 result: OpResult::Unavailable(Unavailable::Overloaded),
             });
@@ -189,7 +189,7 @@ impl Node {
         let op = match self.normalize(op) {
             Ok(op) => op,
             Err(reason) => {
-                self.outputs.push_back(Output::Reply {
+                self.outbox.push(Output::Reply {
                     id,
                     result: OpResult::Unavailable(reason),
                 });
@@ -346,7 +346,7 @@ impl Node {
     pub(super) fn reply(&mut self, id: RequestId, result: OpResult) {
         if self.requests.remove(&id).is_some() {
             self.timers.cancel(Timer::Deadline(id));
-            self.outputs.push_back(Output::Reply { id, result });
+            self.outbox.push(Output::Reply { id, result });
         }
     }
 }

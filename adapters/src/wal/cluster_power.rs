@@ -963,13 +963,13 @@ impl World {
         let nodes: Vec<&Node> = self.machines.iter().flat_map(|m| m.node.as_ref()).collect();
         let state = |n: &Node| -> Vec<_> {
             n.inspect_all()
-                .map(|(k, ts, _, v)| (k.clone(), ts, v.cloned()))
+                .map(|(k, e)| (k.clone(), e.ts, e.value))
                 .collect()
         };
         let differ = nodes.windows(2).any(|w| state(w[0]) != state(w[1]));
         let unsettled = nodes
             .iter()
-            .any(|n| n.inspect_all().any(|e| !e.2) || n.record_count() > 0);
+            .any(|n| n.inspect_all().any(|(_, e)| !e.valid) || n.record_count() > 0);
         self.counts.runs_diverged += u64::from(differ);
         self.counts.runs_unsettled += u64::from(unsettled);
     }

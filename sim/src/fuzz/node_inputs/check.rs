@@ -250,8 +250,8 @@ impl Harness {
         let current = |k: &[u8]| -> Option<Option<Bytes>> {
             match self.node.inspect_key(k) {
                 None => Some(None),
-                Some((_, true, v)) => Some(v),
-                Some((_, false, _)) => None,
+                Some(e) if e.valid => Some(e.value),
+                Some(_) => None,
             }
         };
         match (op, result) {
@@ -295,10 +295,10 @@ impl Harness {
                     .inspect_all()
                     .filter(|(k, ..)| *k >= lo && *k < hi)
                     .collect();
-                if inside.iter().all(|(_, _, valid, _)| *valid) {
+                if inside.iter().all(|(_, e)| e.valid) {
                     let expect: Vec<(Bytes, Bytes)> = inside
                         .iter()
-                        .filter_map(|(k, _, _, v)| Some(((*k).clone(), (*v)?.clone())))
+                        .filter_map(|(k, e)| Some(((*k).clone(), e.value.clone()?)))
                         .take(cap)
                         .collect();
                     assert_eq!(

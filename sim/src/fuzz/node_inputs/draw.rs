@@ -219,7 +219,7 @@ impl Harness {
         let mut writes = self.draw_writes(u, 4);
         if !u.ratio(1u8, 10u8).unwrap_or(false) {
             // Mostly canonical: sorted, one write per key (a correct peer sends nothing else).
-            writes = level2pc::update::canonical_writes(writes);
+            writes = level2pc::canonical_writes(writes);
         }
         let update = Arc::new(Update { ts, writes });
         if update.is_canonical() && ts != Ts::ZERO {

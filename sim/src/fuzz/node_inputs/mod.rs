@@ -365,7 +365,7 @@ impl Harness {
         if !(active && self.max_now < self.node.lease_expiry()) {
             return false;
         }
-        let valid = |k: &[u8]| self.node.inspect_key(k).is_none_or(|(_, v, _)| v);
+        let valid = |k: &[u8]| self.node.inspect_key(k).is_none_or(|e| e.valid);
         match op {
             Op::Get { key } => valid(key),
             Op::GetMany { keys } => keys.iter().all(|k| valid(k)),
@@ -374,7 +374,7 @@ impl Harness {
                     || self
                         .node
                         .inspect_all()
-                        .all(|(k, _, v, _)| v || k < lo || k >= hi)
+                        .all(|(k, e)| e.valid || k < lo || k >= hi)
             }
             _ => false,
         }
@@ -403,7 +403,7 @@ impl Harness {
         };
         self.max_now = self.now;
         for (key, ts) in &self.committed_keys {
-            let here = self.node.inspect_key(key).map_or(Ts::ZERO, |e| e.0);
+            let here = self.node.inspect_key(key).map_or(Ts::ZERO, |e| e.ts);
             assert!(
                 here >= *ts,
                 "key {key:?} committed at {ts} recovered at {here}"
