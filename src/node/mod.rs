@@ -100,13 +100,6 @@ struct DeferredAck {
     after_seq: u64,
 }
 
-/// Reachability of one peer, judged from the last time anything arrived from it.
-#[derive(Debug, Clone, Copy)]
-struct Peer {
-    last_heard: Option<Instant>,
-    up: bool,
-}
-
 /// One replica's protocol engine, a synchronous state machine with no I/O. The crate docs teach
 /// the drive loop.
 ///
@@ -136,8 +129,6 @@ pub struct Node {
     last_version: u64,
     rng: ChaCha8Rng,
     now: Instant,
-    /// When this engine started (for suspicion of peers never heard from).
-    started: Instant,
 
     store: key_store::KeyStore,
     records: BTreeMap<Ts, Record>,
@@ -153,7 +144,7 @@ pub struct Node {
     /// Pending client requests and the queues they wait in.
     requests: requests::Requests,
 
-    peers: BTreeMap<NodeId, Peer>,
+    peers: peers::Peers,
     ready: bool,
 
     /// The static acceptor set (the configured nodes).
@@ -217,7 +208,6 @@ impl Node {
             last_version: 0,
             rng,
             now,
-            started: now,
             store: key_store::KeyStore::new(hash_keys),
             records: BTreeMap::new(),
             multi_records: multi_index::MultiIndex::new(hash_keys),
@@ -225,7 +215,7 @@ impl Node {
             deferred_acks: Vec::new(),
             blocked_commits: BTreeSet::new(),
             requests: requests::Requests::default(),
-            peers: BTreeMap::new(),
+            peers: peers::Peers::new(now),
             ready: false,
             acceptors,
             identity,

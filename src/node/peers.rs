@@ -4,10 +4,77 @@
 //! Suspicion of a silent member only *starts* a view change (protocol.md §7.7); it never
 //! affects safety.
 
-use super::{Node, Peer, Timer};
+use super::{Node, Timer};
 use crate::message::Message;
 use crate::output::Event;
+use crate::time::Instant;
 use crate::timestamp::NodeId;
+use std::collections::BTreeMap;
+
+/// Reachability of one peer, judged from the last time anything arrived from it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Peer {
+    last_heard: Option<Instant>,
+    up: bool,
+}
+
+/// Every node this one talks to, and when each was last heard from.
+#[derive(Debug)]
+pub(super) struct Peers {
+    by_node: BTreeMap<NodeId, Peer>,
+    /// When this engine started: a peer never heard from is suspected once this is `T_fd` ago.
+    started: Instant,
+}
+
+impl Peers {
+    pub(super) fn new(now: Instant) -> Self {
+        Peers {
+            by_node: BTreeMap::new(),
+            started: now,
+        }
+    }
+
+    /// Starts tracking `node` (nothing happens if it is tracked already).
+    fn track(&mut self, node: NodeId) {
+        self.by_node.entry(node).or_default();
+    }
+
+    /// `node` was heard from at `now`; returns whether it was down until now.
+    fn heard(&mut self, node: NodeId, now: Instant) -> bool {
+        let peer = self.by_node.entry(node).or_default();
+        peer.last_heard = Some(now);
+        !std::mem::replace(&mut peer.up, true)
+    }
+
+    /// Whether `node` has been silent for longer than `timeout_ns` at `now` (never heard counts
+    /// as silent once this node has been up that long).
+    fn silent(&self, node: NodeId, now: Instant, timeout_ns: u64) -> bool {
+        let since = match self.by_node.get(&node).and_then(|p| p.last_heard) {
+            Some(t) => t,
+            None => self.started,
+        };
+        now.saturating_ns_since(since) > timeout_ns
+    }
+
+    /// Every tracked node, in order.
+    fn ids(&self) -> Vec<NodeId> {
+        self.by_node.keys().copied().collect()
+    }
+
+    /// Marks down, and returns, the nodes that were up and are now silent.
+    fn take_went_down(&mut self, now: Instant, timeout_ns: u64) -> Vec<NodeId> {
+        let down: Vec<NodeId> = (self.by_node.iter())
+            .filter(|(&n, p)| p.up && self.silent(n, now, timeout_ns))
+            .map(|(&n, _)| n)
+            .collect();
+        for n in &down {
+            if let Some(p) = self.by_node.get_mut(n) {
+                p.up = false;
+            }
+        }
+        down
+    }
+}
 
 impl Node {
     /// Tracks every node this one talks to: the acceptors and the view's members.
@@ -21,22 +88,12 @@ impl Node {
             .filter(|&n| n != me)
             .collect();
         for n in wanted {
-            self.peers.entry(n).or_insert(Peer {
-                last_heard: None,
-                up: false,
-            });
+            self.peers.track(n);
         }
     }
 
     pub(super) fn heard_from(&mut self, from: NodeId) {
-        let now = self.now;
-        let peer = self.peers.entry(from).or_insert(Peer {
-            last_heard: None,
-            up: false,
-        });
-        peer.last_heard = Some(now);
-        if !peer.up {
-            peer.up = true;
+        if self.peers.heard(from, self.now) {
             self.event(Event::PeerUp(from));
             self.update_readiness();
         }
@@ -45,35 +102,21 @@ impl Node {
     /// Whether `node` has been silent for longer than `T_fd` (never heard counts as silent once
     /// this node has been up that long).
     pub(super) fn suspected(&self, node: NodeId) -> bool {
-        let timeout_ns = self.cfg.peer_timeout_ms.saturating_mul(1_000_000);
-        match self.peers.get(&node) {
-            Some(Peer {
-                last_heard: Some(t),
-                ..
-            }) => self.now.saturating_ns_since(*t) > timeout_ns,
-            _ => self.now.saturating_ns_since(self.started) > timeout_ns,
-        }
+        self.peers.silent(node, self.now, self.peer_timeout_ns())
+    }
+
+    fn peer_timeout_ns(&self) -> u64 {
+        self.cfg.peer_timeout_ms.saturating_mul(1_000_000)
     }
 
     pub(super) fn on_heartbeat(&mut self) {
         let ping = Message::Ping {
             epoch: self.view.epoch,
         };
-        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
-        for to in peers {
+        for to in self.peers.ids() {
             self.send(to, ping.clone());
         }
-        let went_down: Vec<NodeId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.up)
-            .map(|(&n, _)| n)
-            .filter(|&n| self.suspected(n))
-            .collect();
-        for n in went_down {
-            if let Some(p) = self.peers.get_mut(&n) {
-                p.up = false;
-            }
+        for n in self.peers.take_went_down(self.now, self.peer_timeout_ns()) {
             self.event(Event::PeerDown(n));
         }
         self.membership_tick();
