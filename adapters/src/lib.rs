@@ -45,6 +45,7 @@ mod disk;
 mod driver;
 mod error;
 mod events;
+mod fuzz;
 mod handshake;
 mod inbound;
 mod link;
@@ -80,6 +81,7 @@ pub use wal::WalOptions;
 pub mod internals {
     pub use crate::directory::Directory;
     pub use crate::disk::open as open_store;
+    pub use crate::fuzz::{handshake as fuzz_handshake, resp as fuzz_resp};
     pub use crate::handshake::{
         encode_handshake, Acceptor, Dialer, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
         NONCE_BYTES,

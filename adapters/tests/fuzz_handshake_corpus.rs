@@ -6,8 +6,7 @@
 //! `cargo test -p level2pc-adapters --test fuzz_handshake_corpus -- --ignored write_seed_corpus`
 //! regenerates the hand-made seeds (`seed-*`).
 
-#[path = "../../fuzz/shared/handshake_check.rs"]
-mod handshake_check;
+use level2pc_adapters::internals::fuzz_handshake as handshake_check;
 use level2pc_sim::fuzz::replay;
 
 use handshake_check::{check_established, sample_directory, Side, ACCEPTOR_ID, CLUSTER, DIALER_ID};

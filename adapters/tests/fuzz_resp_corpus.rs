@@ -2,9 +2,7 @@
 //! (`fuzz/regressions/resp/`) through the same checks as the cargo-fuzz target, as an ordinary
 //! `cargo test` on the stable toolchain.
 
-#[path = "../../fuzz/shared/resp_check.rs"]
-mod resp_check;
-
+use level2pc_adapters::internals::fuzz_resp as resp_check;
 use level2pc_sim::fuzz::replay;
 
 #[test]

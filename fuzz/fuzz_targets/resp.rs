@@ -1,9 +1,6 @@
-//! Arbitrary bytes into the RESP client-protocol parser; see `fuzz/shared/resp_check.rs`.
+//! Arbitrary bytes into the RESP client-protocol parser; see `adapters/src/fuzz/resp.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../shared/resp_check.rs"]
-mod resp_check;
-
-fuzz_target!(|data: &[u8]| resp_check::resp(data));
+fuzz_target!(|data: &[u8]| level2pc_adapters::internals::fuzz_resp::resp(data));

@@ -1,8 +1,8 @@
 //! The body of the `resp` fuzz target: arbitrary bytes into the RESP client-protocol parser
-//! (`level2pc_adapters::internals::parse`) and the reply parser the bundled client uses.
+//! (`crate::internals::parse`) and the reply parser the bundled client uses.
 //!
 //! Shared by `fuzz/fuzz_targets/resp.rs` and `adapters/tests/fuzz_resp_corpus.rs` (which replays
-//! the corpus and regressions as an ordinary `cargo test`) through `#[path]`, so both run the
+//! the corpus and regressions as an ordinary `cargo test`) as a module of the adapters library (`internals`), so both run the
 //! same checks:
 //!
 //! * no panic, on any input and under any of the limits below;
@@ -16,8 +16,8 @@
 //!   (including `-ERR unknown command '...'` built from client bytes) is one well-formed RESP
 //!   value that the bundled client parses back whole.
 
-use level2pc_adapters::client::{parse_reply, RespError, Value};
-use level2pc_adapters::internals::{parse, reply, Action, Command, Limits, Session};
+use crate::client::{parse_reply, RespError, Value};
+use crate::internals::{parse, reply, Action, Command, Limits, Session};
 
 /// The limits the first input byte chooses from: tiny ones (so every limit is reachable), a
 /// middle size, and the server's defaults.

@@ -1,9 +1,9 @@
 //! The body of the `handshake` fuzz target: handshake frames from the network (untrusted) into
-//! the peer-connection handshake state machines (`level2pc_adapters::internals`: `Acceptor`,
+//! the peer-connection handshake state machines (`crate::internals`: `Acceptor`,
 //! `Dialer`).
 //!
 //! Shared by `fuzz/fuzz_targets/handshake.rs` and `adapters/tests/fuzz_handshake_corpus.rs`
-//! (which replays the corpus and regressions as an ordinary `cargo test`) through `#[path]`, so
+//! (which replays the corpus and regressions as an ordinary `cargo test`) as a module of the adapters library (`internals`), so
 //! both run the same checks.
 //!
 //! # Input
@@ -47,15 +47,15 @@
 //!   machine once established, but the machines must not rely on it; this target found them
 //!   continuing, `regressions/handshake/not-terminal-*`).
 
+use crate::internals::{
+    Acceptor, Dialer, Directory, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
+};
+use crate::{check_addr, HandshakeError, PeerAddr, Secret};
 use level2pc::codec::{
     decode_body, decode_header, encode_frame, FrameKind, FrameReader, HEADER_BYTES,
     PROTOCOL_VERSION,
 };
 use level2pc::NodeId;
-use level2pc_adapters::internals::{
-    Acceptor, Dialer, Directory, HandshakeMsg, Params, Step, MAX_HANDSHAKE_FRAME_BYTES,
-};
-use level2pc_adapters::{check_addr, HandshakeError, PeerAddr, Secret};
 use std::collections::VecDeque;
 
 /// The acceptor's node id in every mode.
