@@ -34,6 +34,10 @@ pub struct Config {
     pub min_consensus: usize,
     /// Most entries in one state-transfer chunk.
     pub snapshot_chunk_entries: usize,
+    /// Bytes of keys, values and records after which a state-transfer chunk ends (it always
+    /// holds at least one entry, so any value within `max_value_bytes` travels). Keep it well
+    /// below the transport's frame limit: a chunk may exceed it by one entry and its record.
+    pub snapshot_chunk_bytes: usize,
     /// Most client requests in flight at once (queued, parked or writing); more are answered
     /// `Unavailable(Overloaded)` at once.
     pub max_requests: usize,
@@ -69,6 +73,7 @@ impl Config {
             drift_ppm: 1_000,
             min_consensus: 1,
             snapshot_chunk_entries: 1_000,
+            snapshot_chunk_bytes: 4 * 1024 * 1024,
             max_requests: 100_000,
             max_range_entries: 10_000,
             max_batch_writes: 10_000,
@@ -109,6 +114,7 @@ impl Config {
             || self.max_range_entries == 0
             || self.max_batch_writes == 0
             || self.snapshot_chunk_entries == 0
+            || self.snapshot_chunk_bytes == 0
         {
             return Err(ConfigError::ZeroLimit);
         }

@@ -215,6 +215,11 @@ impl Config {
         engine.max_value_bytes = engine
             .max_value_bytes
             .min(self.net.max_frame_bytes.saturating_sub(64 * 1024));
+        // A chunk may exceed its byte budget by one entry and its record: leave that room.
+        engine.snapshot_chunk_bytes = engine
+            .snapshot_chunk_bytes
+            .min(self.net.max_frame_bytes / 4)
+            .max(1);
         let members = engine.members.len();
         if members > MAX_DIRECTORY_NODES || self.peers.len() > MAX_DIRECTORY_NODES {
             return Err(ConfigError::TooManyNodes(members.max(self.peers.len())));

@@ -505,6 +505,51 @@ fn duplicate_and_lower_invs_are_acked_without_change() {
 }
 
 #[test]
+fn snapshot_chunks_are_bounded_by_bytes_and_carry_at_least_one_entry() {
+    let mut node = ready_node(0);
+    node.cfg.snapshot_chunk_bytes = 300;
+    let value = |len: usize| Some(b(&"v".repeat(len)));
+    for (key, len) in [("a", 100), ("b", 100), ("c", 100), ("d", 1_000), ("e", 10)] {
+        let e = Entry {
+            ts: ts(1, 0, 1),
+            valid: true,
+            value: value(len),
+        };
+        node.store.insert(b(key), e);
+    }
+    let chunk = |node: &mut Node, from: Option<&str>| {
+        let req = Message::SnapReq {
+            epoch: E1,
+            from: from.map(b),
+        };
+        node.handle_message(t(1), n(1), req);
+        let sent = drain(node).into_iter().find_map(|o| match o {
+            Output::Send { msgs, .. } => msgs.into_iter().find_map(|m| match m {
+                Message::SnapChunk { entries, next, .. } => Some((entries, next)),
+                _ => None,
+            }),
+            _ => None,
+        });
+        let (entries, next) = sent.expect("a chunk");
+        let keys: Vec<String> = (entries.iter())
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        (keys, next.map(|k| String::from_utf8_lossy(&k).into_owned()))
+    };
+    // 3 × (100 + 1 + 32) bytes reach the 300-byte budget: the chunk ends after "c".
+    assert_eq!(
+        chunk(&mut node, None),
+        (vec!["a".into(), "b".into(), "c".into()], Some("d".into()))
+    );
+    // A value over the whole budget still travels, alone.
+    assert_eq!(
+        chunk(&mut node, Some("d")),
+        (vec!["d".into()], Some("e".into()))
+    );
+    assert_eq!(chunk(&mut node, Some("e")), (vec!["e".into()], None));
+}
+
+#[test]
 fn invs_beyond_the_key_value_or_batch_limits_are_dropped() {
     let mut node = ready_node(1);
     let big_key = "k".repeat(node.cfg.max_key_bytes + 1);

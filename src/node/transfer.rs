@@ -89,21 +89,27 @@ impl Node {
         let mut range = self.store.range((lo, Bound::Unbounded));
         let mut entries = Vec::new();
         let mut records: Vec<UpdateRef> = Vec::new();
-        for (k, e) in range.by_ref().take(self.cfg.snapshot_chunk_entries) {
-            entries.push((
-                k.clone(),
-                StoredEntry {
-                    ts: e.ts,
-                    valid: e.valid,
-                    value: e.value.clone(),
-                },
-            ));
+        // Bounded by entries and by bytes, checked before each entry is taken: large values
+        // make small chunks (at least one entry), so a chunk exceeds `snapshot_chunk_bytes` by
+        // at most one entry and its record, whatever the values.
+        let mut bytes = 0usize;
+        while entries.len() < self.cfg.snapshot_chunk_entries
+            && (entries.is_empty() || bytes < self.cfg.snapshot_chunk_bytes)
+        {
+            let Some((k, e)) = range.next() else {
+                break;
+            };
+            bytes += entry_bytes(k, e.value.as_ref());
+            entries.push((k.clone(), e.to_stored()));
             if !e.valid {
                 if let Some(r) = self
                     .records
                     .get(&e.ts)
                     .filter(|_| !records.iter().any(|u| u.ts == e.ts))
                 {
+                    bytes += (r.update.writes.iter())
+                        .map(|w| entry_bytes(&w.key, w.value.as_ref()))
+                        .sum::<usize>();
                     records.push(r.update.clone());
                 }
             }
@@ -213,4 +219,10 @@ impl Node {
         self.transfer_done_seq = self.persists.barrier();
         self.asks.last_ask = None;
     }
+}
+
+/// What one key and value add to a chunk: their bytes plus a bound on the encoding's overhead
+/// (timestamp, flags, lengths).
+fn entry_bytes(key: &[u8], value: Option<&Bytes>) -> usize {
+    key.len() + value.map_or(0, |v| v.len()) + 32
 }
