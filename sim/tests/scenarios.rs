@@ -368,18 +368,37 @@ fn acceptor_restart_during_a_removal_keeps_the_promise() {
     );
 }
 
-/// A node that lost its disk rejoins; while its snapshot is in flight a write commits with its
-/// ACK. It serves reads only once promoted after the transfer, and then sees everything.
-fn joiner_receiving_invs_during_transfer(mutant: Option<Mutant>) -> (Script, usize) {
-    let mut s = Script::new(3, mutant);
-    s.hold = |m| m.is_data_path() || matches!(m, Message::SnapChunk { .. });
-    s.frozen = |m| matches!(m, Message::SnapChunk { .. });
-    submit(&mut s, A, put("k0", "a"));
+fn is_chunk(m: &Message) -> bool {
+    matches!(m, Message::SnapChunk { .. })
+}
+
+/// `k0 = a` is written, then R loses its disk and restarts with `--join`. Returns once R asked
+/// to join, its old identity's promises expired and it was admitted Joining; chunks sent to it
+/// stay frozen in the pool.
+fn rejoin_r_with_a_lost_disk(s: &mut Script) {
+    s.frozen = is_chunk;
+    submit(s, A, put("k0", "a"));
     s.settle(50);
     s.crash(R);
     s.disks[R] = level2pc::MemDisk::default();
     s.start_with(R, true);
-    s.settle(2_500); // R asks to join; its old identity's promises expire; it is admitted Joining
+    s.settle(2_500);
+}
+
+/// The node whose snapshot chunk for R waits in the pool, if any.
+fn chunk_donor(s: &Script) -> Option<usize> {
+    s.pool
+        .iter()
+        .find(|m| m.to == R && is_chunk(&m.msg))
+        .map(|m| m.from)
+}
+
+/// A node that lost its disk rejoins; while its snapshot is in flight a write commits with its
+/// ACK. It serves reads only once promoted after the transfer, and then sees everything.
+fn joiner_receiving_invs_during_transfer(mutant: Option<Mutant>) -> (Script, usize) {
+    let mut s = Script::new(3, mutant);
+    s.hold = |m| m.is_data_path() || is_chunk(m);
+    rejoin_r_with_a_lost_disk(&mut s);
     if mutant.is_none() {
         assert_eq!(
             s.node(A).view().role(NodeId(R as u32)),
@@ -402,14 +421,8 @@ fn joiner_receiving_invs_during_transfer(mutant: Option<Mutant>) -> (Script, usi
         "the joiner's ACK counts: it is in the write-ack set"
     );
     s.settle(300);
-    let chunk = |m: &Message| matches!(m, Message::SnapChunk { .. });
-    if let Some(donor) = s
-        .pool
-        .iter()
-        .find(|m| m.to == R && chunk(&m.msg))
-        .map(|m| m.from)
-    {
-        s.deliver(donor, R, chunk);
+    if let Some(donor) = chunk_donor(&s) {
+        s.deliver(donor, R, is_chunk);
     }
     s.frozen = |_| false;
     s.settle(2_000);
@@ -440,21 +453,11 @@ fn joiner_receiving_invs_during_transfer_serves_only_after_promotion() {
 /// it would restart Active without those entries and serve `k0` as absent (§8.2 step 5).
 fn joiner_crashing_before_its_transfer_is_durable(mutant: Option<Mutant>) -> (Script, usize) {
     let mut s = Script::new(3, mutant);
-    s.hold = |m| matches!(m, Message::SnapChunk { .. });
-    s.frozen = |m| matches!(m, Message::SnapChunk { .. });
-    submit(&mut s, A, put("k0", "a"));
-    s.settle(50);
-    s.crash(R);
-    s.disks[R] = level2pc::MemDisk::default();
-    s.start_with(R, true);
-    s.settle(2_500); // R is admitted Joining; its first chunk waits in the pool
-    let chunk = |m: &Message| matches!(m, Message::SnapChunk { .. });
-    let donor = (s.pool.iter())
-        .find(|m| m.to == R && chunk(&m.msg))
-        .map(|m| m.from)
-        .expect("a chunk for the joiner is in flight");
+    s.hold = is_chunk;
+    rejoin_r_with_a_lost_disk(&mut s);
+    let donor = chunk_donor(&s).expect("a chunk for the joiner is in flight");
     s.hold_persists_at.insert(R);
-    s.deliver(donor, R, chunk); // the only chunk: R's transfer is done, in memory
+    s.deliver(donor, R, is_chunk); // the only chunk: R's transfer is done, in memory
     s.frozen = |_| false;
     s.settle(2_000); // heartbeats: time enough to ask for promotion and get it
     s.crash(R); // the persist with k0 and "transfer done" never reached the disk
