@@ -58,6 +58,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether `key`, and `value` if any, are within `max_key_bytes` and `max_value_bytes`.
+    pub(crate) fn fits(&self, key: &[u8], value: Option<&[u8]>) -> bool {
+        key.len() <= self.max_key_bytes && value.is_none_or(|v| v.len() <= self.max_value_bytes)
+    }
+
+    /// Whether `writes` are within every write limit: the batch size, each key and each value.
+    /// Client writes are refused beyond them; an INV or snapshot beyond them is dropped.
+    pub(crate) fn writes_fit(&self, writes: &[crate::update::Write]) -> bool {
+        writes.len() <= self.max_batch_writes
+            && writes.iter().all(|w| self.fits(&w.key, w.value.as_deref()))
+    }
+
     /// A configuration with sensible defaults for a LAN cluster.
     pub fn new(id: NodeId, members: Vec<NodeId>) -> Config {
         Config {

@@ -7,20 +7,6 @@ use crate::timestamp::{Epoch, NodeId, Ts};
 use crate::update::UpdateRef;
 
 impl Node {
-    /// Whether every key and value of `update` is within this node's limits. A peer's client
-    /// writes pass the same limits there, so only a misconfigured or hostile peer sends more;
-    /// storing it could exceed what the store accepts (LMDB keys are at most 511 bytes) and stop
-    /// the node.
-    pub(super) fn within_limits(&self, update: &crate::update::Update) -> bool {
-        update.writes.len() <= self.cfg.max_batch_writes
-            && update.writes.iter().all(|w| {
-                w.key.len() <= self.cfg.max_key_bytes
-                    && w.value
-                        .as_ref()
-                        .is_none_or(|v| v.len() <= self.cfg.max_value_bytes)
-            })
-    }
-
     /// `Inv{epoch, update}` from `from`.
     pub(super) fn on_inv(&mut self, from: NodeId, epoch: Epoch, update: UpdateRef) {
         if epoch != self.view.epoch {
@@ -29,8 +15,11 @@ impl Node {
         if !update.is_canonical()
             || update.ts == Ts::ZERO
             || update.ts.version > Ts::MAX_VERSION
-            || !self.within_limits(&update)
+            || !self.cfg.writes_fit(&update.writes)
         {
+            // A peer's client writes pass the same limits there: only a misconfigured or hostile
+            // peer sends more, and storing it could exceed what the store accepts (LMDB keys are
+            // at most 511 bytes) and stop the node.
             return; // not something any correct peer sends
         }
         let ts = update.ts;

@@ -211,7 +211,7 @@ impl Node {
 
     /// Checks limits and turns every write into a canonical `Batch` (sorted, one write per key).
     fn normalize(&self, op: Op) -> Result<Op, Unavailable> {
-        let key_ok = |k: &Bytes| k.len() <= self.cfg.max_key_bytes;
+        let key_ok = |k: &Bytes| self.cfg.fits(k, None);
         let writes = match op {
             Op::Get { ref key } if !key_ok(key) => return Err(Unavailable::TooLarge),
             Op::GetMany { ref keys }
@@ -231,14 +231,7 @@ impl Node {
         if writes.is_empty() {
             return Err(Unavailable::BadRequest);
         }
-        let too_big = writes.len() > self.cfg.max_batch_writes
-            || writes.iter().any(|w| {
-                !key_ok(&w.key)
-                    || w.value
-                        .as_ref()
-                        .is_some_and(|v| v.len() > self.cfg.max_value_bytes)
-            });
-        if too_big {
+        if !self.cfg.writes_fit(&writes) {
             return Err(Unavailable::TooLarge);
         }
         Ok(Op::Batch {

@@ -144,13 +144,8 @@ impl Node {
         {
             return; // stale or duplicate chunk
         }
-        let entry_fits = |(key, e): &(Bytes, StoredEntry)| {
-            key.len() <= self.cfg.max_key_bytes
-                && e.value
-                    .as_ref()
-                    .is_none_or(|v| v.len() <= self.cfg.max_value_bytes)
-        };
-        if !entries.iter().all(entry_fits) || !records.iter().all(|u| self.within_limits(u)) {
+        let entries_fit = (entries.iter()).all(|(k, e)| self.cfg.fits(k, e.value.as_deref()));
+        if !entries_fit || !records.iter().all(|u| self.cfg.writes_fit(&u.writes)) {
             return; // beyond this node's limits: a misconfigured or hostile donor
         }
         for (key, entry) in entries {
