@@ -94,6 +94,12 @@ impl KeyStore {
         self.range((Bound::Unbounded, Bound::Unbounded))
     }
 
+    /// Test hook: indexes `key` without ordering it, to show the consistency check fails.
+    #[cfg(test)]
+    pub(super) fn index_only_for_test(&mut self, key: Bytes, entry: Entry) {
+        self.by_key.insert(key, entry);
+    }
+
     /// Whether the hash index and the ordered keys agree (for the invariant checks).
     pub(super) fn check_consistent(&self) -> Result<(), String> {
         if self.order.len() != self.by_key.len() {

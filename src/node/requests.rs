@@ -106,6 +106,13 @@ impl Requests {
         }
     }
 
+    /// Test hook: queues `n` copies of `id` for a lease without a sweep, to show the bound check
+    /// fails.
+    #[cfg(test)]
+    pub(super) fn flood_lease_queue_for_test(&mut self, id: RequestId, n: usize) {
+        self.lease_waiters.extend(std::iter::repeat_n(id, n));
+    }
+
     /// Every wait queue's length, for the invariant checks: `(not ready, lease, parked)`.
     pub(super) fn queue_lengths(&self) -> (usize, usize, usize) {
         (

@@ -1217,3 +1217,25 @@ fn the_engine_self_check_fails_on_broken_state() {
         .unwrap_err()
         .contains("persists were emitted"));
 }
+
+#[test]
+fn the_self_check_fails_on_a_broken_key_order_timer_table_or_wait_queue() {
+    let mut node = ready_node(1);
+    let e = Entry {
+        ts: ts(1, 0, 1),
+        valid: true,
+        value: None,
+    };
+    node.store.index_only_for_test(b("k"), e);
+    assert!(node.check_invariants().unwrap_err().contains("key store"));
+
+    let mut node = ready_node(1);
+    node.timers.set(t(5), Timer::Stuck(ts(9, 0, 1)));
+    assert!(node.check_invariants().unwrap_err().contains("outlived"));
+
+    let mut node = ready_node(1);
+    let bound = node.requests.queue_bound();
+    node.requests
+        .flood_lease_queue_for_test(RequestId(7), bound + 1);
+    assert!(node.check_invariants().unwrap_err().contains("wait queues"));
+}
