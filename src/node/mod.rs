@@ -51,6 +51,14 @@ struct Entry {
 }
 
 impl Entry {
+    fn from_stored(e: StoredEntry) -> Entry {
+        Entry {
+            ts: e.ts,
+            valid: e.valid,
+            value: e.value,
+        }
+    }
+
     fn to_stored(&self) -> StoredEntry {
         StoredEntry {
             ts: self.ts,
@@ -546,14 +554,7 @@ impl Node {
     fn recover(&mut self, recovered: Recovered) {
         // Runs once, on a fresh node; loaded in bulk (millions of keys), the last of equal keys
         // winning as with inserts.
-        let entries = recovered.entries.into_iter().map(|(key, e)| {
-            let entry = Entry {
-                ts: e.ts,
-                valid: e.valid,
-                value: e.value,
-            };
-            (key, entry)
-        });
+        let entries = (recovered.entries.into_iter()).map(|(key, e)| (key, Entry::from_stored(e)));
         self.store.load(entries);
         let member = self.member_id().is_some();
         for update in recovered.records {

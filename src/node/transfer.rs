@@ -190,14 +190,7 @@ impl Node {
                     key: key.clone(),
                     entry: donor.clone(),
                 });
-                self.store.insert(
-                    key,
-                    super::Entry {
-                        ts: donor.ts,
-                        valid: donor.valid,
-                        value: donor.value,
-                    },
-                );
+                self.store.insert(key, super::Entry::from_stored(donor));
                 if let Some(old) = old {
                     self.maybe_drop_record(old);
                 }

@@ -6,7 +6,7 @@ use crate::client::{OpResult, RequestId};
 use crate::message::Message;
 use crate::mutant::Mutant;
 use crate::output::Event;
-use crate::storage::{PersistOp, StoredEntry};
+use crate::storage::PersistOp;
 use crate::timestamp::Ts;
 use crate::update::{Update, UpdateRef, Write};
 use std::sync::Arc;
@@ -86,11 +86,7 @@ impl Node {
             };
             self.persists.stage(PersistOp::Entry {
                 key: w.key.clone(),
-                entry: StoredEntry {
-                    ts: entry.ts,
-                    valid: false,
-                    value: entry.value.clone(),
-                },
+                entry: entry.to_stored(),
             });
             self.store.insert(w.key.clone(), entry);
         }
