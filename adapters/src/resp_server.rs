@@ -10,12 +10,23 @@
 //! * At most `max_pipeline` requests per connection in flight, and at most
 //!   `max_reply_buffer_bytes` of unsent replies: past either, the node stops reading from that
 //!   connection (TCP pushes back on the client) until replies drain.
+//! * `SCAN` cursors: a node-wide table of at most [`MAX_SCAN_CURSORS`] iterations (see
+//!   [`crate::resp::scan`]); `KEYS` replies are refused past `max_reply_buffer_bytes`.
+//!
+//! # Iterations
+//!
+//! `DBSIZE`, `KEYS` and `SCAN` read the key space in chunks, each one engine range read
+//! submitted like any other read of the connection (so it keeps the connection's order with
+//! its writes). A chunk's reply comes back through [`RespServer::complete`], which submits the
+//! next chunk under the same reply slot until the command has its answer.
 
+use crate::client::{parse_reply, Value};
 use crate::clock::BootClock;
 use crate::config::RespConfig;
 use crate::outbuf::{read_bounded, Capped, OutBuf, ReadEnd};
 use crate::resp::reply::{self, ReplyKind};
-use crate::resp::session::{Action, Session};
+use crate::resp::scan::{self, CursorTable, Job, MAX_SCAN_CURSORS};
+use crate::resp::session::{Action, ClientMeta, Session, VERSION};
 use crate::resp::{parse, Limits, RespError};
 use level2pc::{Instant, Op};
 use mio::event::Event;
@@ -59,11 +70,24 @@ pub enum ClientRequest {
 /// One reply position, in request order.
 #[derive(Debug)]
 enum Slot {
-    /// Submitted (or held back); `write` says which in-flight counter it holds.
+    /// Submitted (or held back); `write` says which in-flight counter it holds, `then` what to
+    /// do with the answer.
     Waiting {
         write: Option<bool>,
+        then: Then,
     },
     Done(Vec<u8>),
+}
+
+/// What a waiting slot does with the answer it gets.
+#[derive(Debug)]
+enum Then {
+    /// Send it.
+    Send,
+    /// Add the server fields clients look for to the node's `INFO` text, then send it.
+    Info,
+    /// Take in a chunk of a key iteration; read the next one or send the result.
+    Iterate(Box<Job>),
 }
 
 /// A command held back to keep the connection's program order (see [`Conn::held`]).
@@ -115,13 +139,13 @@ impl Conn {
         } else {
             self.reads_in_flight += 1;
         }
-        if let Some(slot) = held
+        if let Some(Slot::Waiting { write: w, .. }) = held
             .seq
             .checked_sub(self.base)
             .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| self.slots.get_mut(i))
         {
-            *slot = Slot::Waiting { write: Some(write) };
+            *w = Some(write);
         }
         out.push(ClientRequest::Op {
             conn: token,
@@ -169,6 +193,12 @@ pub struct RespServer {
     resume: BTreeSet<Token>,
     /// Connections with replies to write.
     dirty: BTreeSet<Token>,
+    /// The node's `SCAN` iterations.
+    cursors: CursorTable,
+    /// The id of the next client connection (`CLIENT ID`).
+    next_client_id: u64,
+    /// When the server started (`INFO uptime_in_seconds`).
+    started: std::time::Instant,
 }
 
 impl RespServer {
@@ -191,6 +221,9 @@ impl RespServer {
             limits,
             resume: BTreeSet::new(),
             dirty: BTreeSet::new(),
+            cursors: CursorTable::new(MAX_SCAN_CURSORS, rand::random()),
+            next_client_id: 1,
+            started: std::time::Instant::now(),
         })
     }
 
@@ -268,13 +301,21 @@ impl RespServer {
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            let meta = ClientMeta {
+                id: self.next_client_id,
+                addr: remote.to_string(),
+                laddr: stream
+                    .local_addr()
+                    .map_or_else(|_| String::new(), |a| a.to_string()),
+            };
+            self.next_client_id += 1;
             let conn = Conn {
                 stream,
                 rbuf: Vec::new(),
                 slots: VecDeque::new(),
                 base: 0,
                 out: OutBuf::default(),
-                session: Session::default(),
+                session: Session::new(meta),
                 closing: false,
                 eof: false,
                 reads_in_flight: 0,
@@ -380,7 +421,8 @@ impl RespServer {
                 Ok(Some((cmd, n))) => {
                     used += n;
                     let action = conn.session.interpret(cmd);
-                    Self::act(conn, token, action, now, out);
+                    let max_reply = self.cfg.max_reply_buffer_bytes;
+                    Self::act(conn, token, action, now, out, &mut self.cursors, max_reply);
                 }
                 Err(e) => {
                     Self::protocol_error(conn, &e);
@@ -407,33 +449,43 @@ impl RespServer {
         action: Action,
         now: Instant,
         out: &mut Vec<ClientRequest>,
+        cursors: &mut CursorTable,
+        max_reply_bytes: usize,
     ) {
         let seq = conn.next_seq();
-        match action {
-            Action::Nothing => {}
-            Action::Reply(bytes) => conn.slots.push_back(Slot::Done(bytes)),
+        let (op, kind, then) = match action {
+            Action::Nothing => return,
+            Action::Reply(bytes) => return conn.slots.push_back(Slot::Done(bytes)),
             Action::Close(bytes) => {
                 conn.slots.push_back(Slot::Done(bytes));
                 conn.closing = true;
-            }
-            Action::Submit { op, kind } => {
-                conn.slots.push_back(Slot::Waiting { write: None });
-                let held = Held { seq, op, kind };
-                if conn.may_submit(held.op.is_write()) {
-                    conn.submit(token, held, now, out);
-                } else {
-                    conn.held.push_back(held);
-                }
+                return;
             }
             Action::Info => {
-                conn.slots.push_back(Slot::Waiting { write: None });
-                out.push(ClientRequest::Info { conn: token, seq });
+                conn.slots.push_back(Slot::Waiting {
+                    write: None,
+                    then: Then::Info,
+                });
+                return out.push(ClientRequest::Info { conn: token, seq });
             }
+            Action::Submit { op, kind } => (op, kind, Then::Send),
+            Action::Iterate(request) => match Job::start(request, cursors, max_reply_bytes) {
+                Ok((job, op)) => (op, scan::chunk_kind(), Then::Iterate(Box::new(job))),
+                Err(bytes) => return conn.slots.push_back(Slot::Done(bytes)),
+            },
+        };
+        conn.slots.push_back(Slot::Waiting { write: None, then });
+        let held = Held { seq, op, kind };
+        if conn.may_submit(held.op.is_write()) {
+            conn.submit(token, held, now, out);
+        } else {
+            conn.held.push_back(held);
         }
     }
 
     /// Fills reply slot `seq` of `conn` (ignored if the connection is gone), and submits the
-    /// connection's held commands that this completion unblocks.
+    /// connection's held commands that this completion unblocks. The answer to one chunk of a
+    /// key iteration submits the next chunk instead, under the same slot.
     pub fn complete(
         &mut self,
         conn: Token,
@@ -442,6 +494,7 @@ impl RespServer {
         now: Instant,
         out: &mut Vec<ClientRequest>,
     ) {
+        let clients = self.conns.len();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -454,14 +507,48 @@ impl RespServer {
         let Some(slot) = c.slots.get_mut(index) else {
             return;
         };
-        match std::mem::replace(slot, Slot::Done(bytes)) {
-            Slot::Waiting { write: Some(true) } => {
-                c.writes_in_flight = c.writes_in_flight.saturating_sub(1)
+        let (write, bytes) = match std::mem::replace(slot, Slot::Done(Vec::new())) {
+            Slot::Waiting {
+                write,
+                then: Then::Iterate(mut job),
+            } => match job.on_chunk(&bytes, &mut self.cursors) {
+                None => {
+                    // The next chunk, under the same slot: the read stays in flight.
+                    let op = job.op();
+                    *slot = Slot::Waiting {
+                        write,
+                        then: Then::Iterate(job),
+                    };
+                    let kind = scan::chunk_kind();
+                    out.push(ClientRequest::Op {
+                        conn,
+                        seq,
+                        op,
+                        kind,
+                        now,
+                    });
+                    return;
+                }
+                Some(reply) => (write, reply),
+            },
+            Slot::Waiting {
+                write,
+                then: Then::Info,
+            } => {
+                let server = server_info(self.started, &self.listener, clients, &self.cursors);
+                (write, with_server_info(&bytes, &server))
             }
-            Slot::Waiting { write: Some(false) } => {
-                c.reads_in_flight = c.reads_in_flight.saturating_sub(1)
-            }
-            Slot::Waiting { write: None } | Slot::Done(_) => {}
+            Slot::Waiting {
+                write,
+                then: Then::Send,
+            } => (write, bytes),
+            Slot::Done(_) => (None, bytes),
+        };
+        *slot = Slot::Done(bytes);
+        match write {
+            Some(true) => c.writes_in_flight = c.writes_in_flight.saturating_sub(1),
+            Some(false) => c.reads_in_flight = c.reads_in_flight.saturating_sub(1),
+            None => {}
         }
         c.release(conn, now, out);
         self.dirty.insert(conn);
@@ -511,5 +598,54 @@ impl RespServer {
         for token in tokens {
             self.close(registry, token);
         }
+    }
+}
+
+/// The `INFO` fields Redis clients look for (version, mode, uptime, role), put ahead of the
+/// node's own sections.
+fn server_info(
+    started: std::time::Instant,
+    listener: &TcpListener,
+    clients: usize,
+    cursors: &CursorTable,
+) -> String {
+    let uptime = started.elapsed().as_secs();
+    let port = listener.local_addr().map_or(0, |a| a.port());
+    format!(
+        "# Server\r\nredis_version:{VERSION}\r\nlevel2pc_version:{VERSION}\r\nredis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{port}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n\r\n# Clients\r\nconnected_clients:{clients}\r\nscan_iterations:{}\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n",
+        std::process::id(),
+        uptime / 86_400,
+        cursors.len(),
+    )
+}
+
+/// The node's `INFO` reply (a bulk string) with `server` in front; anything else unchanged.
+fn with_server_info(reply: &[u8], server: &str) -> Vec<u8> {
+    match parse_reply(reply) {
+        Ok(Some((Value::Bulk(Some(text)), _))) => {
+            let mut all = server.as_bytes().to_vec();
+            all.extend_from_slice(&text);
+            reply::bulk(Some(&all))
+        }
+        _ => reply.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_gets_the_server_fields_in_front() {
+        let node = reply::bulk(Some(b"# level2pc\r\nnode_id:1\r\n"));
+        let out = with_server_info(&node, "# Server\r\nredis_version:0.1.0\r\n\r\n");
+        assert_eq!(
+            parse_reply(&out).unwrap().unwrap().0,
+            Value::Bulk(Some(
+                b"# Server\r\nredis_version:0.1.0\r\n\r\n# level2pc\r\nnode_id:1\r\n".to_vec()
+            ))
+        );
+        let err = reply::error("UNAVAILABLE node is shutting down");
+        assert_eq!(with_server_info(&err, "x"), err);
     }
 }

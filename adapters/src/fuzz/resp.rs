@@ -227,7 +227,7 @@ fn check_action(action: Action) -> bool {
             check_reply_bytes(&bytes);
             true
         }
-        Action::Submit { .. } | Action::Info | Action::Nothing => false,
+        Action::Submit { .. } | Action::Info | Action::Iterate(_) | Action::Nothing => false,
     }
 }
 

@@ -6,7 +6,11 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-/// A decoded RESP2 reply.
+/// A decoded reply. The client speaks RESP2; a RESP3 reply is read as the RESP2 value Redis
+/// would have sent instead: null (`_`) as a nil bulk string, a map (`%`) as a flat array of keys
+/// and values, a set (`~`) or push (`>`) as an array, a boolean (`#`) as `:1`/`:0`, a double (`,`),
+/// big number (`(`) or verbatim string (`=`, without its `txt:` prefix) as a bulk string, a bulk
+/// error (`!`) as an error; attributes (`|`) are skipped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     /// `+text`.
@@ -47,8 +51,56 @@ fn parse_at(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(Value, usize
         b'-' => Ok(Some((Value::Error(text_str()), next))),
         b':' => Ok(Some((Value::Integer(number(text)?), next))),
         b'$' => bulk_at(buf, next, number(text)?),
-        b'*' => array_at(buf, next, number(text)?, depth),
+        b'*' | b'~' | b'>' => array_at(buf, next, number(text)?, depth),
+        b'%' => array_at(buf, next, pairs(number(text)?)?, depth),
+        b'_' if text.is_empty() => Ok(Some((Value::Bulk(None), next))),
+        b'#' => match text {
+            b"t" => Ok(Some((Value::Integer(1), next))),
+            b"f" => Ok(Some((Value::Integer(0), next))),
+            _ => Err(RespError::Malformed("invalid boolean")),
+        },
+        b',' | b'(' => Ok(Some((Value::Bulk(Some(text.to_vec())), next))),
+        b'=' => Ok(bulk_at(buf, next, number(text)?)?.map(|(v, end)| (verbatim(v), end))),
+        b'!' => Ok(bulk_at(buf, next, number(text)?)?.map(|(v, end)| (bulk_error(v), end))),
+        b'|' => {
+            // Attributes describe the reply that follows: skip them, return that reply.
+            let Some((_, after)) = array_at(buf, next, pairs(number(text)?)?, depth)? else {
+                return Ok(None);
+            };
+            parse_at(buf, after, depth + 1)
+        }
         _ => Err(RespError::Malformed("unknown reply type")),
+    }
+}
+
+/// The number of elements of a map or attribute of `n` pairs.
+fn pairs(n: i64) -> Result<i64, RespError> {
+    if n < 0 {
+        return Err(RespError::Malformed("negative map length"));
+    }
+    n.checked_mul(2).ok_or(RespError::TooLarge)
+}
+
+/// A verbatim string's text, without its three-letter format and colon.
+fn verbatim(v: Value) -> Value {
+    match v {
+        Value::Bulk(Some(data)) if data.get(3) == Some(&b':') => {
+            Value::Bulk(Some(data.get(4..).unwrap_or_default().to_vec()))
+        }
+        other => other,
+    }
+}
+
+/// A bulk error as a one-line error.
+fn bulk_error(v: Value) -> Value {
+    match v {
+        Value::Bulk(Some(data)) => Value::Error(
+            String::from_utf8_lossy(&data)
+                .chars()
+                .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+                .collect(),
+        ),
+        _ => Value::Error(String::new()),
     }
 }
 
@@ -214,6 +266,43 @@ mod tests {
             Some((Value::Error("ERR x".into()), 8))
         );
         assert!(parse_reply(b"?\r\n").is_err());
+    }
+
+    #[test]
+    fn resp3_replies_read_as_their_resp2_equivalents() {
+        let one = |buf: &[u8]| {
+            let (v, used) = parse_reply(buf).unwrap().unwrap();
+            assert_eq!(used, buf.len(), "{buf:?}");
+            v
+        };
+        let bulk = |s: &str| Value::Bulk(Some(s.as_bytes().to_vec()));
+        assert_eq!(one(b"_\r\n"), Value::Bulk(None));
+        assert_eq!(
+            one(b"%1\r\n$5\r\nproto\r\n:3\r\n"),
+            Value::Array(Some(vec![bulk("proto"), Value::Integer(3)]))
+        );
+        assert_eq!(
+            one(b"~2\r\n+a\r\n+b\r\n"),
+            Value::Array(Some(vec![
+                Value::Simple("a".into()),
+                Value::Simple("b".into())
+            ]))
+        );
+        assert_eq!(one(b"#t\r\n"), Value::Integer(1));
+        assert_eq!(one(b"#f\r\n"), Value::Integer(0));
+        assert_eq!(one(b",1.5\r\n"), bulk("1.5"));
+        assert_eq!(
+            one(b"(12345678901234567890\r\n"),
+            bulk("12345678901234567890")
+        );
+        assert_eq!(one(b"=9\r\ntxt:hello\r\n"), bulk("hello"));
+        assert_eq!(one(b"!5\r\nERR x\r\n"), Value::Error("ERR x".into()));
+        assert_eq!(one(b"|1\r\n+k\r\n+v\r\n:7\r\n"), Value::Integer(7));
+        assert_eq!(parse_reply(b"%1\r\n+k\r\n").unwrap(), None);
+        assert_eq!(parse_reply(b"|1\r\n+k\r\n+v\r\n").unwrap(), None);
+        assert!(parse_reply(b"#x\r\n").is_err());
+        assert!(parse_reply(b"%-1\r\n").is_err());
+        assert!(parse_reply(b"%9223372036854775807\r\n").is_err());
     }
 
     #[test]

@@ -1,5 +1,14 @@
 //! RESP commands level2pc understands, decoded from a request's arguments.
+//!
+//! Names and arities come from the command table ([`super::catalog`]), so `COMMAND` describes
+//! exactly what is accepted here. A command that is not served — not yet, never, or unknown —
+//! becomes [`Command::Invalid`] with an error that names it.
 
+use super::catalog::{
+    self, NOT_YET_SUPPORTED, SET_OPTIONS_NOT_YET_SUPPORTED, SET_OPTIONS_UNSUPPORTED, UNSUPPORTED,
+};
+use super::reply::Proto;
+use super::scan::DEFAULT_SCAN_COUNT;
 use level2pc::Bytes;
 
 /// One client command. Anything unknown or malformed becomes [`Command::Invalid`] with the
@@ -10,6 +19,8 @@ pub enum Command {
     Empty,
     /// `PING [message]`.
     Ping(Option<Bytes>),
+    /// `ECHO message`.
+    Echo(Bytes),
     /// `GET key`.
     Get(Bytes),
     /// `SET key value` (no options).
@@ -37,13 +48,101 @@ pub enum Command {
         /// At most this many entries.
         limit: Option<usize>,
     },
-    /// `INFO [section]` (the section is ignored).
+    /// `INFO [section ...]` (the sections are ignored: everything is returned).
     Info,
     /// `QUIT`.
     Quit,
+    /// `HELLO [protover [AUTH username password] [SETNAME name]]`, checked.
+    Hello {
+        /// The protocol to switch to; `None`: keep the current one.
+        proto: Option<Proto>,
+        /// The user name of `AUTH` (the password is not kept: none is configured).
+        auth: Option<Bytes>,
+        /// The connection name of `SETNAME` (already checked).
+        setname: Option<Bytes>,
+    },
+    /// `AUTH [username] password`: the user name, if given (the password is not kept).
+    Auth(Option<Bytes>),
+    /// `CLIENT <subcommand>`.
+    Client(ClientCmd),
+    /// `SELECT 0` (any other index is refused while decoding).
+    Select,
+    /// `COMMAND [subcommand]`.
+    Commands(CommandQuery),
+    /// `DBSIZE`.
+    DbSize,
+    /// `TYPE key`.
+    Type(Bytes),
+    /// `STRLEN key`.
+    StrLen(Bytes),
+    /// `KEYS pattern`.
+    Keys(Bytes),
+    /// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]`.
+    Scan {
+        /// `0` to start an iteration, else a cursor a `SCAN` returned.
+        cursor: u64,
+        /// `MATCH` pattern.
+        pattern: Option<Bytes>,
+        /// `COUNT` (at least 1; default 10).
+        count: usize,
+        /// `TYPE`: only keys of this type (every key is a `string`).
+        type_name: Option<Bytes>,
+    },
     /// An unknown or malformed command: the error message (without the leading `-`).
     Invalid(String),
 }
+
+/// `CLIENT` subcommands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientCmd {
+    /// `CLIENT SETNAME name` (checked; empty clears the name).
+    SetName(Bytes),
+    /// `CLIENT GETNAME`.
+    GetName,
+    /// `CLIENT SETINFO LIB-NAME|LIB-VER value` (checked).
+    SetInfo {
+        /// `LIB-NAME` (`false`) or `LIB-VER` (`true`).
+        version: bool,
+        /// The value; empty clears it.
+        value: Bytes,
+    },
+    /// `CLIENT ID`.
+    Id,
+    /// `CLIENT INFO`.
+    Info,
+    /// `CLIENT HELP`.
+    Help,
+}
+
+/// `COMMAND` and its subcommands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandQuery {
+    /// `COMMAND`: every command's information.
+    All,
+    /// `COMMAND COUNT`.
+    Count,
+    /// `COMMAND DOCS [name ...]`.
+    Docs(Vec<Bytes>),
+    /// `COMMAND INFO [name ...]`.
+    Info(Vec<Bytes>),
+    /// `COMMAND LIST`.
+    List,
+    /// `COMMAND HELP`.
+    Help,
+}
+
+fn invalid(msg: impl Into<String>) -> Command {
+    Command::Invalid(msg.into())
+}
+
+fn wrong_arity(name: &str) -> Command {
+    invalid(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+const SYNTAX_ERROR: &str = "ERR syntax error";
 
 impl Command {
     /// Decodes a request's arguments (the first is the command name, case-insensitive).
@@ -51,52 +150,71 @@ impl Command {
         let Some((name, rest)) = args.split_first() else {
             return Command::Empty;
         };
-        let upper = name.to_ascii_uppercase();
+        let Some(spec) = catalog::command(name) else {
+            return not_served(name);
+        };
+        if !spec.arity_ok(args.len()) {
+            return wrong_arity(spec.name);
+        }
         let bytes = |a: &&[u8]| Bytes::from(*a);
-        match (upper.as_slice(), rest) {
-            (b"PING", []) => Command::Ping(None),
-            (b"PING", [msg]) => Command::Ping(Some(bytes(msg))),
-            (b"GET", [key]) => Command::Get(bytes(key)),
-            (b"SET", [key, value]) => Command::Set(bytes(key), bytes(value)),
-            (b"SET", [_, _, ..]) => {
-                Command::Invalid("ERR syntax error (SET options are not supported)".into())
-            }
-            (b"DEL", [_, ..]) => Command::Del(rest.iter().map(bytes).collect()),
-            (b"MGET", [_, ..]) => Command::MGet(rest.iter().map(bytes).collect()),
-            (b"EXISTS", [_, ..]) => Command::Exists(rest.iter().map(bytes).collect()),
-            (b"MSET", [_, _, ..]) if rest.len() % 2 == 0 => Command::MSet(
+        let keys = || rest.iter().map(bytes).collect::<Vec<_>>();
+        match (spec.name, rest) {
+            ("ping", []) => Command::Ping(None),
+            ("ping", [msg]) => Command::Ping(Some(bytes(msg))),
+            ("echo", [msg]) => Command::Echo(bytes(msg)),
+            ("get", [key]) => Command::Get(bytes(key)),
+            ("set", [key, value]) => Command::Set(bytes(key), bytes(value)),
+            ("set", [_, _, options @ ..]) => set_options(options),
+            ("del", _) => Command::Del(keys()),
+            ("mget", _) => Command::MGet(keys()),
+            ("exists", _) => Command::Exists(keys()),
+            ("mset", _) if rest.len() % 2 == 0 => Command::MSet(
                 rest.chunks_exact(2)
-                    .map(|kv| (Bytes::from(kv[0]), Bytes::from(kv[1])))
+                    .filter_map(|kv| match kv {
+                        [k, v] => Some((bytes(k), bytes(v))),
+                        _ => None,
+                    })
                     .collect(),
             ),
-            (b"MULTI", []) => Command::Multi,
-            (b"EXEC", []) => Command::Exec,
-            (b"DISCARD", []) => Command::Discard,
-            (b"RANGE", [lo, hi]) => Command::Range {
+            ("multi", _) => Command::Multi,
+            ("exec", _) => Command::Exec,
+            ("discard", _) => Command::Discard,
+            ("range", [lo, hi]) => Command::Range {
                 lo: bytes(lo),
                 hi: bytes(hi),
                 limit: None,
             },
-            (b"RANGE", [lo, hi, word, n]) if word.eq_ignore_ascii_case(b"LIMIT") => {
-                match parse_usize(n) {
+            ("range", [lo, hi, word, n]) if word.eq_ignore_ascii_case(b"LIMIT") => {
+                match parse_int::<usize>(n) {
                     Some(limit) => Command::Range {
                         lo: bytes(lo),
                         hi: bytes(hi),
                         limit: Some(limit),
                     },
-                    None => Command::Invalid("ERR value is not an integer or out of range".into()),
+                    None => invalid(NOT_AN_INTEGER),
                 }
             }
-            (b"RANGE", [_, _, ..]) => {
-                Command::Invalid("ERR syntax error (RANGE lo hi [LIMIT n])".into())
-            }
-            (b"INFO", [] | [_]) => Command::Info,
-            (b"QUIT", _) => Command::Quit,
-            (known, _) if KNOWN.contains(&known) => Command::Invalid(format!(
-                "ERR wrong number of arguments for '{}' command",
-                String::from_utf8_lossy(name).to_lowercase()
-            )),
-            _ => Command::Invalid(format!("ERR unknown command '{}'", printable(name))),
+            ("range", _) => invalid("ERR syntax error (RANGE lo hi [LIMIT n])"),
+            ("info", _) => Command::Info,
+            ("quit", _) => Command::Quit,
+            ("hello", _) => hello(rest),
+            ("auth", [_password]) => Command::Auth(None),
+            ("auth", [user, _password]) => Command::Auth(Some(bytes(user))),
+            ("auth", _) => invalid(SYNTAX_ERROR),
+            ("select", [index]) => match parse_int::<i64>(index) {
+                Some(0) => Command::Select,
+                Some(_) => invalid("ERR DB index is out of range"),
+                None => invalid(NOT_AN_INTEGER),
+            },
+            ("client", [sub, args @ ..]) => client(spec, sub, args),
+            ("command", []) => Command::Commands(CommandQuery::All),
+            ("command", [sub, args @ ..]) => command(spec, sub, args),
+            ("dbsize", _) => Command::DbSize,
+            ("type", [key]) => Command::Type(bytes(key)),
+            ("strlen", [key]) => Command::StrLen(bytes(key)),
+            ("keys", [pattern]) => Command::Keys(bytes(pattern)),
+            ("scan", [cursor, options @ ..]) => scan(cursor, options),
+            _ => wrong_arity(spec.name),
         }
     }
 
@@ -106,19 +224,219 @@ impl Command {
     }
 }
 
-const KNOWN: [&[u8]; 14] = [
-    b"PING", b"GET", b"SET", b"DEL", b"MGET", b"MSET", b"EXISTS", b"MULTI", b"EXEC", b"DISCARD",
-    b"RANGE", b"INFO", b"QUIT", b"COMMAND",
-];
+/// The error for a command name level2pc does not serve.
+fn not_served(name: &[u8]) -> Command {
+    let upper = name.to_ascii_uppercase();
+    let shown = printable(name);
+    if NOT_YET_SUPPORTED.iter().any(|n| n.as_bytes() == upper) {
+        return invalid(format!(
+            "ERR unknown command '{shown}' (not yet supported by level2pc)"
+        ));
+    }
+    if let Some((_, why)) = UNSUPPORTED.iter().find(|(n, _)| n.as_bytes() == upper) {
+        return invalid(format!(
+            "ERR unknown command '{shown}' (not supported by level2pc: {why})"
+        ));
+    }
+    invalid(format!("ERR unknown command '{shown}'"))
+}
 
-fn parse_usize(n: &[u8]) -> Option<usize> {
+/// `SET key value <options>`: every option is refused, naming the first one recognised.
+fn set_options(options: &[&[u8]]) -> Command {
+    for option in options {
+        let upper = option.to_ascii_uppercase();
+        let is = |list: &[&str]| list.iter().any(|o| o.as_bytes() == upper);
+        let shown = printable(&upper);
+        if is(&SET_OPTIONS_NOT_YET_SUPPORTED) {
+            return invalid(format!(
+                "ERR syntax error (SET option '{shown}' is not yet supported by level2pc)"
+            ));
+        }
+        if is(&SET_OPTIONS_UNSUPPORTED) {
+            return invalid(format!(
+                "ERR syntax error (SET option '{shown}' is not supported by level2pc: keys do not expire)"
+            ));
+        }
+    }
+    invalid(SYNTAX_ERROR)
+}
+
+/// Parses a decimal integer as Redis does (no spaces, no `+`).
+fn parse_int<T: std::str::FromStr>(n: &[u8]) -> Option<T> {
+    if n.first() == Some(&b'+') {
+        return None;
+    }
     std::str::from_utf8(n).ok()?.parse().ok()
 }
 
-/// A command name as shown in an error: at most 64 characters, control characters escaped, so
-/// an error line can never contain CR or LF.
+/// Whether a client name or library attribute is acceptable: printable ASCII without spaces
+/// (Redis's `validateClientAttr`), so `CLIENT INFO` stays one line of space-separated fields.
+fn valid_attr(value: &[u8]) -> bool {
+    value.iter().all(|b| (b'!'..=b'~').contains(b))
+}
+
+const BAD_CLIENT_NAME: &str =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+
+/// `HELLO [protover [AUTH username password] [SETNAME name]]`, checked in Redis's order.
+fn hello(rest: &[&[u8]]) -> Command {
+    let Some((version, options)) = rest.split_first() else {
+        return Command::Hello {
+            proto: None,
+            auth: None,
+            setname: None,
+        };
+    };
+    let proto = match parse_int::<i64>(version) {
+        Some(2) => Proto::Resp2,
+        Some(3) => Proto::Resp3,
+        Some(_) => return invalid("NOPROTO unsupported protocol version"),
+        None => return invalid("ERR Protocol version is not an integer or out of range"),
+    };
+    let (mut auth, mut setname) = (None, None);
+    let mut i = 0;
+    while let Some(option) = options.get(i) {
+        match options.get(i + 1..) {
+            Some([user, _password, ..]) if option.eq_ignore_ascii_case(b"AUTH") => {
+                auth = Some(Bytes::from(*user));
+                i += 3;
+            }
+            Some([name, ..]) if option.eq_ignore_ascii_case(b"SETNAME") => {
+                if !valid_attr(name) {
+                    return invalid(BAD_CLIENT_NAME);
+                }
+                setname = Some(Bytes::from(*name));
+                i += 2;
+            }
+            _ => {
+                return invalid(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    printable(option)
+                ))
+            }
+        }
+    }
+    Command::Hello {
+        proto: Some(proto),
+        auth,
+        setname,
+    }
+}
+
+fn unknown_subcommand(container: &catalog::Spec, sub: &[u8]) -> Command {
+    invalid(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        printable(sub),
+        container.name.to_uppercase()
+    ))
+}
+
+/// The subcommand `sub` of `container`, with its arity checked (`args` follow `sub`).
+fn subcommand(
+    container: &'static catalog::Spec,
+    sub: &[u8],
+    args: &[&[u8]],
+) -> Result<&'static str, Command> {
+    let spec = container
+        .subcommand(sub)
+        .ok_or_else(|| unknown_subcommand(container, sub))?;
+    if !spec.arity_ok(args.len() + 2) {
+        return Err(wrong_arity(spec.name));
+    }
+    Ok(spec.name)
+}
+
+fn client(container: &'static catalog::Spec, sub: &[u8], args: &[&[u8]]) -> Command {
+    let name = match subcommand(container, sub, args) {
+        Ok(name) => name,
+        Err(e) => return e,
+    };
+    let cmd = match (name, args) {
+        ("client|setname", [name]) if valid_attr(name) => ClientCmd::SetName(Bytes::from(*name)),
+        ("client|setname", _) => return invalid(BAD_CLIENT_NAME),
+        ("client|getname", _) => ClientCmd::GetName,
+        ("client|setinfo", [attr, value]) => {
+            let version = if attr.eq_ignore_ascii_case(b"LIB-NAME") {
+                false
+            } else if attr.eq_ignore_ascii_case(b"LIB-VER") {
+                true
+            } else {
+                return invalid(format!("ERR Unrecognized option '{}'", printable(attr)));
+            };
+            if !valid_attr(value) {
+                return invalid(format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    printable(attr)
+                ));
+            }
+            ClientCmd::SetInfo {
+                version,
+                value: Bytes::from(*value),
+            }
+        }
+        ("client|id", _) => ClientCmd::Id,
+        ("client|info", _) => ClientCmd::Info,
+        ("client|help", _) => ClientCmd::Help,
+        _ => return unknown_subcommand(container, sub),
+    };
+    Command::Client(cmd)
+}
+
+fn command(container: &'static catalog::Spec, sub: &[u8], args: &[&[u8]]) -> Command {
+    let name = match subcommand(container, sub, args) {
+        Ok(name) => name,
+        Err(e) => return e,
+    };
+    let names = || args.iter().map(|a| Bytes::from(*a)).collect();
+    let query = match name {
+        "command|count" => CommandQuery::Count,
+        "command|docs" => CommandQuery::Docs(names()),
+        "command|info" => CommandQuery::Info(names()),
+        "command|list" => CommandQuery::List,
+        "command|help" => CommandQuery::Help,
+        _ => return unknown_subcommand(container, sub),
+    };
+    Command::Commands(query)
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]`, with Redis's errors.
+fn scan(cursor: &[u8], options: &[&[u8]]) -> Command {
+    let Some(cursor) = parse_int::<u64>(cursor) else {
+        return invalid("ERR invalid cursor");
+    };
+    let (mut pattern, mut count, mut type_name) = (None, DEFAULT_SCAN_COUNT, None);
+    let mut i = 0;
+    while let Some(option) = options.get(i) {
+        let Some(value) = options.get(i + 1) else {
+            return invalid(SYNTAX_ERROR);
+        };
+        if option.eq_ignore_ascii_case(b"MATCH") {
+            pattern = Some(Bytes::from(*value));
+        } else if option.eq_ignore_ascii_case(b"COUNT") {
+            match parse_int::<i64>(value) {
+                Some(n) if n >= 1 => count = usize::try_from(n).unwrap_or(usize::MAX),
+                Some(_) => return invalid(SYNTAX_ERROR),
+                None => return invalid(NOT_AN_INTEGER),
+            }
+        } else if option.eq_ignore_ascii_case(b"TYPE") {
+            type_name = Some(Bytes::from(*value));
+        } else {
+            return invalid(SYNTAX_ERROR);
+        }
+        i += 2;
+    }
+    Command::Scan {
+        cursor,
+        pattern,
+        count,
+        type_name,
+    }
+}
+
+/// A name as shown in an error: at most 64 bytes of it, control characters escaped, so an
+/// error line can never contain CR or LF.
 fn printable(name: &[u8]) -> String {
-    let shown: String = String::from_utf8_lossy(&name[..name.len().min(64)])
+    let shown: String = String::from_utf8_lossy(name.get(..64).unwrap_or(name))
         .chars()
         .flat_map(char::escape_default)
         .collect();
@@ -136,6 +454,13 @@ mod tests {
 
     fn b(s: &str) -> Bytes {
         Bytes::from(s.as_bytes())
+    }
+
+    fn err(words: &[&str]) -> String {
+        match cmd(words) {
+            Command::Invalid(e) => e,
+            other => panic!("{words:?} decoded to {other:?}"),
+        }
     }
 
     #[test]
@@ -164,38 +489,221 @@ mod tests {
             }
         );
         assert_eq!(cmd(&["ping"]), Command::Ping(None));
+        assert_eq!(cmd(&["echo", "hi"]), Command::Echo(b("hi")));
         assert_eq!(cmd(&[]), Command::Empty);
+        assert_eq!(cmd(&["dbsize"]), Command::DbSize);
+        assert_eq!(cmd(&["type", "k"]), Command::Type(b("k")));
+        assert_eq!(cmd(&["strlen", "k"]), Command::StrLen(b("k")));
+        assert_eq!(cmd(&["keys", "a*"]), Command::Keys(b("a*")));
+        assert_eq!(cmd(&["select", "0"]), Command::Select);
+        assert_eq!(cmd(&["info", "server", "clients"]), Command::Info);
+    }
+
+    #[test]
+    fn hello_and_auth_follow_redis() {
+        assert_eq!(
+            cmd(&["HELLO"]),
+            Command::Hello {
+                proto: None,
+                auth: None,
+                setname: None
+            }
+        );
+        assert_eq!(
+            cmd(&["hello", "3", "auth", "default", "pw", "setname", "me"]),
+            Command::Hello {
+                proto: Some(Proto::Resp3),
+                auth: Some(b("default")),
+                setname: Some(b("me"))
+            }
+        );
+        assert_eq!(
+            cmd(&["HELLO", "2"]),
+            Command::Hello {
+                proto: Some(Proto::Resp2),
+                auth: None,
+                setname: None
+            }
+        );
+        assert_eq!(err(&["HELLO", "4"]), "NOPROTO unsupported protocol version");
+        assert_eq!(err(&["HELLO", "1"]), "NOPROTO unsupported protocol version");
+        assert_eq!(
+            err(&["HELLO", "x"]),
+            "ERR Protocol version is not an integer or out of range"
+        );
+        assert_eq!(
+            err(&["HELLO", "3", "AUTH", "default"]),
+            "ERR Syntax error in HELLO option 'AUTH'"
+        );
+        assert_eq!(
+            err(&["HELLO", "3", "SETNAME", "a b"]),
+            "ERR Client names cannot contain spaces, newlines or special characters."
+        );
+        assert_eq!(cmd(&["AUTH", "pw"]), Command::Auth(None));
+        assert_eq!(cmd(&["AUTH", "u", "pw"]), Command::Auth(Some(b("u"))));
+        assert_eq!(err(&["AUTH", "a", "b", "c"]), "ERR syntax error");
+    }
+
+    #[test]
+    fn client_select_and_command_subcommands() {
+        assert_eq!(
+            cmd(&["client", "setname", "app-1"]),
+            Command::Client(ClientCmd::SetName(b("app-1")))
+        );
+        assert_eq!(
+            cmd(&["CLIENT", "GETNAME"]),
+            Command::Client(ClientCmd::GetName)
+        );
+        assert_eq!(
+            cmd(&["CLIENT", "SETINFO", "lib-ver", "8.1.0"]),
+            Command::Client(ClientCmd::SetInfo {
+                version: true,
+                value: b("8.1.0")
+            })
+        );
+        assert_eq!(cmd(&["CLIENT", "ID"]), Command::Client(ClientCmd::Id));
+        assert_eq!(
+            err(&["CLIENT", "SETINFO", "lib-x", "1"]),
+            "ERR Unrecognized option 'lib-x'"
+        );
+        assert_eq!(
+            err(&["CLIENT", "SETINFO", "LIB-NAME", "a b"]),
+            "ERR LIB-NAME cannot contain spaces, newlines or special characters."
+        );
+        assert_eq!(
+            err(&["CLIENT", "SETNAME", "a\nb"]),
+            "ERR Client names cannot contain spaces, newlines or special characters."
+        );
+        assert_eq!(
+            err(&["CLIENT", "MAINT_NOTIFICATIONS", "ON"]),
+            "ERR unknown subcommand 'MAINT_NOTIFICATIONS'. Try CLIENT HELP."
+        );
+        assert_eq!(
+            err(&["CLIENT", "SETNAME"]),
+            "ERR wrong number of arguments for 'client|setname' command"
+        );
+        assert_eq!(
+            err(&["CLIENT"]),
+            "ERR wrong number of arguments for 'client' command"
+        );
+        assert_eq!(err(&["SELECT", "1"]), "ERR DB index is out of range");
+        assert_eq!(
+            err(&["SELECT", "x"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(cmd(&["COMMAND"]), Command::Commands(CommandQuery::All));
+        assert_eq!(
+            cmd(&["COMMAND", "docs"]),
+            Command::Commands(CommandQuery::Docs(vec![]))
+        );
+        assert_eq!(
+            cmd(&["COMMAND", "INFO", "get", "set"]),
+            Command::Commands(CommandQuery::Info(vec![b("get"), b("set")]))
+        );
+        assert_eq!(
+            cmd(&["COMMAND", "COUNT"]),
+            Command::Commands(CommandQuery::Count)
+        );
+        assert_eq!(
+            err(&["COMMAND", "GETKEYS", "get", "x"]),
+            "ERR unknown subcommand 'GETKEYS'. Try COMMAND HELP."
+        );
+    }
+
+    #[test]
+    fn scan_options() {
+        assert_eq!(
+            cmd(&["SCAN", "0"]),
+            Command::Scan {
+                cursor: 0,
+                pattern: None,
+                count: 10,
+                type_name: None
+            }
+        );
+        assert_eq!(
+            cmd(&[
+                "scan",
+                "4294967297",
+                "match",
+                "k*",
+                "count",
+                "500",
+                "type",
+                "string"
+            ]),
+            Command::Scan {
+                cursor: 4_294_967_297,
+                pattern: Some(b("k*")),
+                count: 500,
+                type_name: Some(b("string"))
+            }
+        );
+        assert_eq!(err(&["SCAN", "x"]), "ERR invalid cursor");
+        assert_eq!(err(&["SCAN", "-1"]), "ERR invalid cursor");
+        assert_eq!(err(&["SCAN", "0", "COUNT", "0"]), "ERR syntax error");
+        assert_eq!(
+            err(&["SCAN", "0", "COUNT", "x"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(err(&["SCAN", "0", "MATCH"]), "ERR syntax error");
+        assert_eq!(err(&["SCAN", "0", "BOGUS", "1"]), "ERR syntax error");
     }
 
     #[test]
     fn wrong_arity_and_unknown_commands_are_errors() {
         assert_eq!(
-            cmd(&["GET"]),
-            Command::Invalid("ERR wrong number of arguments for 'get' command".into())
+            err(&["GET"]),
+            "ERR wrong number of arguments for 'get' command"
         );
         assert_eq!(
-            cmd(&["MSET", "a"]),
-            Command::Invalid("ERR wrong number of arguments for 'mset' command".into())
+            err(&["MSET", "a"]),
+            "ERR wrong number of arguments for 'mset' command"
         );
         assert_eq!(
-            cmd(&["MSET", "a", "1", "b"]),
-            Command::Invalid("ERR wrong number of arguments for 'mset' command".into())
+            err(&["MSET", "a", "1", "b"]),
+            "ERR wrong number of arguments for 'mset' command"
         );
         assert_eq!(
-            cmd(&["FLUSHALL"]),
-            Command::Invalid("ERR unknown command 'FLUSHALL'".into())
+            err(&["PING", "a", "b"]),
+            "ERR wrong number of arguments for 'ping' command"
         );
-        assert!(matches!(
-            cmd(&["SET", "x", "1", "EX", "10"]),
-            Command::Invalid(_)
-        ));
+        assert_eq!(err(&["nosuch"]), "ERR unknown command 'nosuch'");
+        assert_eq!(
+            err(&["FLUSHALL"]),
+            "ERR unknown command 'FLUSHALL' (not supported by level2pc: delete keys with DEL)"
+        );
+        assert_eq!(
+            err(&["expire", "k", "10"]),
+            "ERR unknown command 'expire' (not supported by level2pc: keys do not expire)"
+        );
+        for name in NOT_YET_SUPPORTED {
+            assert_eq!(
+                err(&[name, "k"]),
+                format!("ERR unknown command '{name}' (not yet supported by level2pc)")
+            );
+        }
+        assert_eq!(
+            err(&["SET", "x", "1", "NX"]),
+            "ERR syntax error (SET option 'NX' is not yet supported by level2pc)"
+        );
+        assert_eq!(
+            err(&["SET", "x", "1", "get"]),
+            "ERR syntax error (SET option 'GET' is not yet supported by level2pc)"
+        );
+        assert_eq!(
+            err(&["SET", "x", "1", "EX", "10"]),
+            "ERR syntax error (SET option 'EX' is not supported by level2pc: keys do not expire)"
+        );
+        assert_eq!(err(&["SET", "x", "1", "bogus"]), "ERR syntax error");
         assert!(matches!(
             cmd(&["RANGE", "a", "b", "LIMIT", "x"]),
             Command::Invalid(_)
         ));
+        assert_eq!(err(&["BAD\r\nNAME"]), "ERR unknown command 'BAD\\r\\nNAME'");
         assert_eq!(
-            cmd(&["BAD\r\nNAME"]),
-            Command::Invalid("ERR unknown command 'BAD\\r\\nNAME'".into())
+            err(&["client|setname", "x"]),
+            "ERR unknown command 'client|setname'"
         );
     }
 }

@@ -1,30 +1,40 @@
-//! The client protocol: RESP2 (the Redis serialization protocol), so `redis-cli`,
-//! `redis-benchmark` and every Redis client library work unchanged.
+//! The client protocol: RESP (the Redis serialization protocol), so `redis-cli`,
+//! `redis-benchmark` and every Redis client library work unchanged. A connection speaks RESP2
+//! until it sends `HELLO 3` (redis-py 8 does by default), then RESP3.
 //!
 //! | command                      | meaning                                                     | reply                        |
 //! |------------------------------|-------------------------------------------------------------|------------------------------|
-//! | `PING [msg]`                 | liveness                                                    | `+PONG` or `msg`             |
-//! | `GET key`                    | linearizable local read                                     | bulk or nil                  |
+//! | `PING [msg]`, `ECHO msg`     | liveness, echo                                              | `+PONG` or `msg`             |
+//! | `GET key`                    | linearizable local read                                     | bulk or null                 |
 //! | `SET key value`              | put (no options: `EX`, `NX`, … are refused)                 | `+OK`                        |
 //! | `DEL key [key ...]`          | delete, all keys in one atomic batch                        | `:n` (keys named)            |
 //! | `MGET key [key ...]`         | one consistent multi-key read                               | array                        |
 //! | `MSET k v [k v ...]`         | put, all pairs in one atomic batch                          | `+OK`                        |
 //! | `EXISTS key [key ...]`       | how many of the keys exist (one consistent read)            | `:n`                         |
+//! | `TYPE key`, `STRLEN key`     | `string`/`none`; the value's length                         | `+string` / `:n`             |
+//! | `DBSIZE`, `KEYS pattern`     | count / list the keys (range reads in chunks, see [`scan`]) | `:n` / array                 |
+//! | `SCAN cursor [MATCH p] [COUNT n] [TYPE t]` | iterate; cursors kept node-wide ([`scan`])    | `[cursor, keys]`             |
 //! | `MULTI` … `EXEC`/`DISCARD`   | only `SET`/`DEL` inside; `EXEC` applies them as one batch   | array of `+OK` / `:n`        |
 //! | `RANGE lo hi [LIMIT n]`      | live keys with `lo <= key < hi`, ascending (one consistent read) | flat array `k1 v1 k2 v2 …` |
-//! | `INFO [section]`             | node id, view, readiness, peers, counters                   | bulk text                    |
+//! | `HELLO [2\|3 [AUTH u p] [SETNAME n]]` | protocol, server properties                       | map                          |
+//! | `AUTH`, `SELECT 0`, `CLIENT SETNAME/GETNAME/SETINFO/ID/INFO` | as Redis without a password, one database | |
+//! | `COMMAND [COUNT\|DOCS\|INFO\|LIST]` | the command table ([`catalog`])                    | as Redis 7                   |
+//! | `INFO [section]`             | server fields clients check, node id, view, readiness, peers, counters | bulk text         |
 //! | `QUIT`                       | close after replying                                        | `+OK`                        |
 //!
 //! `DEL` answers the number of keys *named*: deletes are blind writes, the node does not read
 //! before it deletes. Errors: `-UNAVAILABLE <reason>` (nothing was written anywhere),
 //! `-INDETERMINATE ...` (a write that did not finish in time; it may still commit),
-//! `-ERR ...` (unknown command, wrong arguments; the connection stays open),
+//! `-ERR ...` (unknown or unsupported command, wrong arguments; the connection stays open),
 //! `-ERR Protocol error: ...` (malformed or oversized request; the connection is then closed).
 
+pub mod catalog;
 pub mod client;
 pub mod command;
+pub mod glob;
 pub mod parse;
 pub mod reply;
+pub mod scan;
 pub mod session;
 
 pub use command::Command;

@@ -1,25 +1,69 @@
-//! RESP2 reply encoding and the mapping from engine results to replies.
+//! Reply encoding (RESP2 and RESP3) and the mapping from engine results to replies.
 //!
 //! | engine result                    | reply                                               |
 //! |----------------------------------|-----------------------------------------------------|
 //! | `Written`                        | `+OK` (SET, MSET), `:n` (DEL), array (EXEC)          |
-//! | `Value` / `Values` / `Entries`   | bulk or nil / array / flat array `k1 v1 k2 v2 ...`   |
+//! | `Value` / `Values` / `Entries`   | bulk or null / array / flat array `k1 v1 k2 v2 ...`  |
+//! | `Value` for `TYPE` / `STRLEN`    | `+string` or `+none` / `:length`                     |
 //! | `Unavailable(reason)`            | `-UNAVAILABLE <reason>`: nothing was written          |
 //! | `Indeterminate`                  | `-INDETERMINATE ...`: the write may still commit      |
 //! | node stopped (storage failure)   | `-UNAVAILABLE node stopped: <reason>`                 |
+//!
+//! A connection speaks RESP2 until it sends `HELLO 3`. RESP3 changes only how some values are
+//! written, exactly where Redis changes them: null is `_` (RESP2: `$-1` or `*-1`), a map is `%`
+//! (RESP2: a flat array of keys and values), a set is `~` (RESP2: an array), a boolean is `#t`/`#f`
+//! (RESP2: `:1`/`:0`), a double is `,` (RESP2: a bulk string). [`Frame`] builds such a value once
+//! and writes it for either protocol.
 
 use level2pc::{OpResult, Unavailable};
 
-/// What a pending command's reply looks like once the engine answers.
+/// The protocol a connection speaks (chosen with `HELLO`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Proto {
+    /// RESP2, the default of every new connection.
+    #[default]
+    Resp2,
+    /// RESP3, after `HELLO 3`.
+    Resp3,
+}
+
+impl Proto {
+    /// The protocol version number (`2` or `3`), as `HELLO` reports it.
+    pub fn version(self) -> i64 {
+        match self {
+            Proto::Resp2 => 2,
+            Proto::Resp3 => 3,
+        }
+    }
+}
+
+/// How a pending command's reply is written once the engine answers: its shape and the
+/// connection's protocol.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReplyKind {
-    /// `GET`: bulk string or nil.
+pub struct ReplyKind {
+    /// What the command answers.
+    pub shape: Shape,
+    /// The protocol of the connection that asked.
+    pub proto: Proto,
+}
+
+impl ReplyKind {
+    /// A reply of `shape` for a connection speaking `proto`.
+    pub fn new(shape: Shape, proto: Proto) -> ReplyKind {
+        ReplyKind { shape, proto }
+    }
+}
+
+/// What a command answers, given the engine's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `GET`: bulk string or null.
     Get,
     /// `SET`, `MSET`: `+OK`.
     Ok,
     /// `DEL`: the number of keys named.
     Del(usize),
-    /// `MGET`: array of bulk strings or nils.
+    /// `MGET`: array of bulk strings or nulls.
     MGet,
     /// `EXISTS`: how many of the keys exist.
     Exists,
@@ -27,6 +71,13 @@ pub enum ReplyKind {
     Range,
     /// `EXEC`: one reply per queued command.
     Exec(Vec<ExecItem>),
+    /// `TYPE`: `+string` or `+none`.
+    Type,
+    /// `STRLEN`: the value's length, 0 for a missing key.
+    StrLen,
+    /// One chunk of a key iteration (`DBSIZE`, `KEYS`, `SCAN`): an array of the keys of a range
+    /// read, without their values. The server reads it back (module `resp::scan`).
+    Keys,
 }
 
 /// One queued command's reply inside `EXEC`.
@@ -38,11 +89,116 @@ pub enum ExecItem {
     Del(usize),
 }
 
-/// `+s\r\n`.
+/// A reply value, written for either protocol by [`Frame::encode`]. Its size is whatever the
+/// caller built: frames are made from bounded inputs (requests, the command table, a bounded
+/// number of keys).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    /// `+text` (must not contain CR or LF; [`Frame::encode`] replaces them).
+    Simple(String),
+    /// `-text`, with the error code first (`ERR ...`).
+    Error(String),
+    /// `:n`.
+    Int(i64),
+    /// A bulk string.
+    Bulk(Vec<u8>),
+    /// A missing value: RESP3 `_`, RESP2 `$-1`.
+    Null,
+    /// A missing array: RESP3 `_`, RESP2 `*-1`.
+    NullArray,
+    /// An array.
+    Array(Vec<Frame>),
+    /// A map: RESP3 `%`, RESP2 a flat array `k1 v1 k2 v2 ...`.
+    Map(Vec<(Frame, Frame)>),
+    /// A set: RESP3 `~`, RESP2 an array.
+    Set(Vec<Frame>),
+    /// A boolean: RESP3 `#t`/`#f`, RESP2 `:1`/`:0`.
+    Bool(bool),
+    /// A double: RESP3 `,`, RESP2 a bulk string (`inf`, `-inf`, `nan` for the special values).
+    Double(f64),
+}
+
+impl Frame {
+    /// A bulk string from text.
+    pub fn text(s: &str) -> Frame {
+        Frame::Bulk(s.as_bytes().to_vec())
+    }
+
+    /// Appends the value as `proto` writes it.
+    pub fn encode(&self, proto: Proto, out: &mut Vec<u8>) {
+        let resp3 = proto == Proto::Resp3;
+        match self {
+            Frame::Simple(s) => out.extend_from_slice(&simple(s)),
+            Frame::Error(s) => out.extend_from_slice(&error(s)),
+            Frame::Int(n) => out.extend_from_slice(&integer(*n)),
+            Frame::Bulk(b) => push_bulk(out, Some(b)),
+            Frame::Null => push_null(out, proto),
+            Frame::NullArray if resp3 => out.extend_from_slice(b"_\r\n"),
+            Frame::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Frame::Array(items) => {
+                push_array_header(out, items.len());
+                items.iter().for_each(|f| f.encode(proto, out));
+            }
+            Frame::Set(items) => {
+                push_header(out, if resp3 { b'~' } else { b'*' }, items.len());
+                items.iter().for_each(|f| f.encode(proto, out));
+            }
+            Frame::Map(pairs) => {
+                if resp3 {
+                    push_header(out, b'%', pairs.len());
+                } else {
+                    push_array_header(out, pairs.len().saturating_mul(2));
+                }
+                for (k, v) in pairs {
+                    k.encode(proto, out);
+                    v.encode(proto, out);
+                }
+            }
+            Frame::Bool(b) if resp3 => {
+                out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" })
+            }
+            Frame::Bool(b) => out.extend_from_slice(&integer(i64::from(*b))),
+            Frame::Double(d) => {
+                let text = double_text(*d);
+                if resp3 {
+                    out.push(b',');
+                    out.extend_from_slice(text.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    push_bulk(out, Some(text.as_bytes()));
+                }
+            }
+        }
+    }
+
+    /// The value as `proto` writes it.
+    pub fn to_bytes(&self, proto: Proto) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(proto, &mut out);
+        out
+    }
+}
+
+/// A double as RESP3 writes it: the shortest text that reads back to the same value, or `inf`,
+/// `-inf`, `nan`.
+fn double_text(d: f64) -> String {
+    if d.is_nan() {
+        "nan".into()
+    } else if d.is_infinite() {
+        if d > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format!("{d}")
+    }
+}
+
+/// `+s\r\n`, with any CR or LF in `s` replaced so the reply stays one line.
 pub fn simple(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() + 3);
     out.push(b'+');
-    out.extend_from_slice(s.as_bytes());
+    out.extend(
+        s.bytes()
+            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
     out.extend_from_slice(b"\r\n");
     out
 }
@@ -86,7 +242,29 @@ pub fn bulk(value: Option<&[u8]>) -> Vec<u8> {
 
 /// Appends an array header.
 pub fn push_array_header(out: &mut Vec<u8>, len: usize) {
-    out.extend_from_slice(format!("*{len}\r\n").as_bytes());
+    push_header(out, b'*', len);
+}
+
+/// Appends `<marker><len>\r\n`.
+fn push_header(out: &mut Vec<u8>, marker: u8, len: usize) {
+    out.push(marker);
+    out.extend_from_slice(format!("{len}\r\n").as_bytes());
+}
+
+/// Appends a missing value: `_` in RESP3, a nil bulk string in RESP2.
+pub fn push_null(out: &mut Vec<u8>, proto: Proto) {
+    match proto {
+        Proto::Resp2 => out.extend_from_slice(b"$-1\r\n"),
+        Proto::Resp3 => out.extend_from_slice(b"_\r\n"),
+    }
+}
+
+/// Appends a bulk string, or a missing value for `None` as `proto` writes it.
+pub fn push_value(out: &mut Vec<u8>, value: Option<&[u8]>, proto: Proto) {
+    match value {
+        Some(v) => push_bulk(out, Some(v)),
+        None => push_null(out, proto),
+    }
 }
 
 /// The error for an `Unavailable` result.
@@ -106,32 +284,48 @@ pub fn stopped(reason: &str) -> Vec<u8> {
 
 /// Encodes the engine's answer to a command of kind `kind`.
 pub fn format(kind: &ReplyKind, result: &OpResult) -> Vec<u8> {
-    match (kind, result) {
+    let proto = kind.proto;
+    match (&kind.shape, result) {
         (_, OpResult::Unavailable(reason)) => unavailable(*reason),
         (_, OpResult::Indeterminate) => indeterminate(),
-        (ReplyKind::Ok, OpResult::Written { .. }) => simple("OK"),
-        (ReplyKind::Del(n), OpResult::Written { .. }) => {
-            integer(i64::try_from(*n).unwrap_or(i64::MAX))
+        (Shape::Ok, OpResult::Written { .. }) => simple("OK"),
+        (Shape::Del(n), OpResult::Written { .. }) => integer(i64::try_from(*n).unwrap_or(i64::MAX)),
+        (Shape::Exec(items), OpResult::Written { .. }) => exec(items),
+        (Shape::Get, OpResult::Value(v)) => {
+            let mut out = Vec::new();
+            push_value(&mut out, v.as_deref(), proto);
+            out
         }
-        (ReplyKind::Exec(items), OpResult::Written { .. }) => exec(items),
-        (ReplyKind::Get, OpResult::Value(v)) => bulk(v.as_deref()),
-        (ReplyKind::MGet, OpResult::Values(vs)) => {
+        (Shape::Type, OpResult::Value(v)) => simple(if v.is_some() { "string" } else { "none" }),
+        (Shape::StrLen, OpResult::Value(v)) => integer(
+            v.as_ref()
+                .map_or(0, |v| i64::try_from(v.len()).unwrap_or(i64::MAX)),
+        ),
+        (Shape::MGet, OpResult::Values(vs)) => {
             let mut out = Vec::new();
             push_array_header(&mut out, vs.len());
             for v in vs {
-                push_bulk(&mut out, v.as_deref());
+                push_value(&mut out, v.as_deref(), proto);
             }
             out
         }
-        (ReplyKind::Exists, OpResult::Values(vs)) => {
+        (Shape::Exists, OpResult::Values(vs)) => {
             integer(vs.iter().filter(|v| v.is_some()).count() as i64)
         }
-        (ReplyKind::Range, OpResult::Entries(entries)) => {
+        (Shape::Range, OpResult::Entries(entries)) => {
             let mut out = Vec::new();
-            push_array_header(&mut out, entries.len() * 2);
+            push_array_header(&mut out, entries.len().saturating_mul(2));
             for (k, v) in entries {
                 push_bulk(&mut out, Some(k));
                 push_bulk(&mut out, Some(v));
+            }
+            out
+        }
+        (Shape::Keys, OpResult::Entries(entries)) => {
+            let mut out = Vec::new();
+            push_array_header(&mut out, entries.len());
+            for (k, _) in entries {
+                push_bulk(&mut out, Some(k));
             }
             out
         }
@@ -162,54 +356,143 @@ mod tests {
         Bytes::from(s.as_bytes())
     }
 
+    fn k2(shape: Shape) -> ReplyKind {
+        ReplyKind::new(shape, Proto::Resp2)
+    }
+
+    fn k3(shape: Shape) -> ReplyKind {
+        ReplyKind::new(shape, Proto::Resp3)
+    }
+
     #[test]
     fn results_map_to_redis_replies() {
         let written = OpResult::Written { ts: Ts::ZERO };
-        assert_eq!(format(&ReplyKind::Ok, &written), b"+OK\r\n");
-        assert_eq!(format(&ReplyKind::Del(2), &written), b":2\r\n");
-        assert_eq!(format(&ReplyKind::Get, &OpResult::Value(None)), b"$-1\r\n");
+        assert_eq!(format(&k2(Shape::Ok), &written), b"+OK\r\n");
+        assert_eq!(format(&k2(Shape::Del(2)), &written), b":2\r\n");
+        assert_eq!(format(&k2(Shape::Get), &OpResult::Value(None)), b"$-1\r\n");
         assert_eq!(
-            format(&ReplyKind::Get, &OpResult::Value(Some(b("100")))),
+            format(&k2(Shape::Get), &OpResult::Value(Some(b("100")))),
             b"$3\r\n100\r\n"
         );
         assert_eq!(
             format(
-                &ReplyKind::MGet,
+                &k2(Shape::MGet),
                 &OpResult::Values(vec![Some(b("1")), None])
             ),
             b"*2\r\n$1\r\n1\r\n$-1\r\n"
         );
         assert_eq!(
             format(
-                &ReplyKind::Exists,
+                &k2(Shape::Exists),
                 &OpResult::Values(vec![Some(b("1")), None])
             ),
             b":1\r\n"
         );
         assert_eq!(
             format(
-                &ReplyKind::Range,
+                &k2(Shape::Range),
                 &OpResult::Entries(vec![(b("a"), b("1"))])
             ),
             b"*2\r\n$1\r\na\r\n$1\r\n1\r\n"
         );
         assert_eq!(
             format(
-                &ReplyKind::Exec(vec![ExecItem::Set, ExecItem::Del(1)]),
+                &k2(Shape::Exec(vec![ExecItem::Set, ExecItem::Del(1)])),
                 &written
             ),
             b"*2\r\n+OK\r\n:1\r\n"
+        );
+        assert_eq!(
+            format(&k2(Shape::Type), &OpResult::Value(Some(b("x")))),
+            b"+string\r\n"
+        );
+        assert_eq!(
+            format(&k3(Shape::Type), &OpResult::Value(None)),
+            b"+none\r\n"
+        );
+        assert_eq!(
+            format(&k2(Shape::StrLen), &OpResult::Value(Some(b("hello")))),
+            b":5\r\n"
+        );
+        assert_eq!(
+            format(&k2(Shape::StrLen), &OpResult::Value(None)),
+            b":0\r\n"
+        );
+        assert_eq!(
+            format(
+                &k2(Shape::Keys),
+                &OpResult::Entries(vec![(b("a"), b("1")), (b("bc"), b("2"))])
+            ),
+            b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n"
+        );
+        assert!(format(&k2(Shape::Get), &written).starts_with(b"-ERR internal error"));
+    }
+
+    #[test]
+    fn resp3_writes_null_as_underscore() {
+        assert_eq!(format(&k3(Shape::Get), &OpResult::Value(None)), b"_\r\n");
+        assert_eq!(
+            format(&k3(Shape::Get), &OpResult::Value(Some(b("v")))),
+            b"$1\r\nv\r\n"
+        );
+        assert_eq!(
+            format(
+                &k3(Shape::MGet),
+                &OpResult::Values(vec![None, Some(b("1"))])
+            ),
+            b"*2\r\n_\r\n$1\r\n1\r\n"
+        );
+    }
+
+    #[test]
+    fn frames_encode_for_both_protocols() {
+        let map = Frame::Map(vec![
+            (Frame::text("proto"), Frame::Int(3)),
+            (Frame::text("modules"), Frame::Array(vec![])),
+        ]);
+        assert_eq!(
+            map.to_bytes(Proto::Resp3),
+            b"%2\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n"
+        );
+        assert_eq!(
+            map.to_bytes(Proto::Resp2),
+            b"*4\r\n$5\r\nproto\r\n:3\r\n$7\r\nmodules\r\n*0\r\n"
+        );
+        let set = Frame::Set(vec![Frame::Simple("readonly".into())]);
+        assert_eq!(set.to_bytes(Proto::Resp3), b"~1\r\n+readonly\r\n");
+        assert_eq!(set.to_bytes(Proto::Resp2), b"*1\r\n+readonly\r\n");
+        assert_eq!(Frame::Bool(true).to_bytes(Proto::Resp3), b"#t\r\n");
+        assert_eq!(Frame::Bool(false).to_bytes(Proto::Resp3), b"#f\r\n");
+        assert_eq!(Frame::Bool(true).to_bytes(Proto::Resp2), b":1\r\n");
+        assert_eq!(Frame::Double(1.5).to_bytes(Proto::Resp3), b",1.5\r\n");
+        assert_eq!(Frame::Double(1.5).to_bytes(Proto::Resp2), b"$3\r\n1.5\r\n");
+        assert_eq!(
+            Frame::Double(f64::NEG_INFINITY).to_bytes(Proto::Resp3),
+            b",-inf\r\n"
+        );
+        assert_eq!(Frame::Double(f64::NAN).to_bytes(Proto::Resp3), b",nan\r\n");
+        assert_eq!(Frame::Null.to_bytes(Proto::Resp3), b"_\r\n");
+        assert_eq!(Frame::Null.to_bytes(Proto::Resp2), b"$-1\r\n");
+        assert_eq!(Frame::NullArray.to_bytes(Proto::Resp3), b"_\r\n");
+        assert_eq!(Frame::NullArray.to_bytes(Proto::Resp2), b"*-1\r\n");
+        assert_eq!(
+            Frame::Simple("a\r\nb".into()).to_bytes(Proto::Resp3),
+            b"+a  b\r\n"
+        );
+        assert_eq!(
+            Frame::Error("ERR x".into()).to_bytes(Proto::Resp3),
+            b"-ERR x\r\n"
         );
     }
 
     #[test]
     fn failures_map_to_typed_errors() {
         let r = format(
-            &ReplyKind::Ok,
+            &k2(Shape::Ok),
             &OpResult::Unavailable(Unavailable::NotReady),
         );
         assert_eq!(r, b"-UNAVAILABLE not ready: required peers unreachable\r\n");
-        assert!(format(&ReplyKind::Ok, &OpResult::Indeterminate).starts_with(b"-INDETERMINATE "));
+        assert!(format(&k3(Shape::Ok), &OpResult::Indeterminate).starts_with(b"-INDETERMINATE "));
         assert_eq!(error("a\r\nb"), b"-a  b\r\n");
     }
 }

@@ -1,9 +1,22 @@
-//! Per-connection command handling: what each command asks of the node, and `MULTI`/`EXEC`
-//! state. Pure, so every command's behaviour is unit-tested without sockets.
+//! Per-connection command handling: what each command asks of the node, the connection's
+//! protocol and name, and `MULTI`/`EXEC` state. Pure, so every command's behaviour is
+//! unit-tested without sockets.
 
-use super::command::Command;
-use super::reply::{self, ExecItem, ReplyKind};
-use level2pc::{Op, Write};
+use super::catalog;
+use super::command::{ClientCmd, Command, CommandQuery};
+use super::reply::{self, ExecItem, Frame, Proto, ReplyKind, Shape};
+use super::scan::{self, Request};
+use level2pc::{Bytes, Op, Write};
+
+/// The server name `HELLO` reports.
+pub const SERVER_NAME: &str = "level2pc";
+/// The version `HELLO` and `INFO` (`redis_version`) report: this crate's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The error for credentials of any user but `default` (Redis's, with no ACL users defined).
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+/// Redis's answer to `AUTH password` when no password is configured.
+const NO_PASSWORD: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 
 /// What the connection must do for one command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +32,8 @@ pub enum Action {
     },
     /// Reply with the node's `INFO` text.
     Info,
+    /// Run this key iteration (`DBSIZE`, `KEYS`, `SCAN`) through the engine, chunk by chunk.
+    Iterate(Request),
     /// Send this reply, then close the connection.
     Close(Vec<u8>),
     /// Nothing (an empty request).
@@ -34,13 +49,62 @@ struct Multi {
     aborted: bool,
 }
 
-/// One client connection's command state.
+/// What the node knows of a connection from its socket, for `HELLO`, `CLIENT ID` and
+/// `CLIENT INFO`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientMeta {
+    /// The node-wide connection id (`CLIENT ID`), from 1.
+    pub id: u64,
+    /// The client's address.
+    pub addr: String,
+    /// The node's address the client connected to.
+    pub laddr: String,
+}
+
+/// One client connection's command state. Names and library attributes are request
+/// arguments, so each is bounded by the request size limit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Session {
     multi: Option<Multi>,
+    proto: Proto,
+    meta: ClientMeta,
+    name: Option<Bytes>,
+    lib_name: Option<Bytes>,
+    lib_ver: Option<Bytes>,
+}
+
+/// The byte strings of `names`, borrowed.
+fn refs(names: &[Bytes]) -> Vec<&[u8]> {
+    names.iter().map(|n| &**n).collect()
+}
+
+/// `Some(value)`, or `None` for an empty value (which clears a name, as in Redis).
+fn non_empty(value: Bytes) -> Option<Bytes> {
+    (!value.is_empty()).then_some(value)
 }
 
 impl Session {
+    /// The state of a new connection: RESP2, no name.
+    pub fn new(meta: ClientMeta) -> Session {
+        Session {
+            meta,
+            ..Session::default()
+        }
+    }
+
+    /// The protocol the connection speaks.
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+
+    fn reply(&self, frame: Frame) -> Action {
+        Action::Reply(frame.to_bytes(self.proto))
+    }
+
+    fn kind(&self, shape: Shape) -> ReplyKind {
+        ReplyKind::new(shape, self.proto)
+    }
+
     /// What to do for `cmd`.
     pub fn interpret(&mut self, cmd: Command) -> Action {
         if self.multi.is_some() {
@@ -49,14 +113,14 @@ impl Session {
         match cmd {
             Command::Empty => Action::Nothing,
             Command::Ping(None) => Action::Reply(reply::simple("PONG")),
-            Command::Ping(Some(msg)) => Action::Reply(reply::bulk(Some(&msg))),
+            Command::Ping(Some(msg)) | Command::Echo(msg) => Action::Reply(reply::bulk(Some(&msg))),
             Command::Get(key) => Action::Submit {
                 op: Op::Get { key },
-                kind: ReplyKind::Get,
+                kind: self.kind(Shape::Get),
             },
             Command::Set(key, value) => Action::Submit {
                 op: Op::Put { key, value },
-                kind: ReplyKind::Ok,
+                kind: self.kind(Shape::Ok),
             },
             Command::Del(keys) => {
                 let n = keys.len();
@@ -66,16 +130,16 @@ impl Session {
                     .collect();
                 Action::Submit {
                     op: Op::Batch { writes },
-                    kind: ReplyKind::Del(n),
+                    kind: self.kind(Shape::Del(n)),
                 }
             }
             Command::MGet(keys) => Action::Submit {
                 op: Op::GetMany { keys },
-                kind: ReplyKind::MGet,
+                kind: self.kind(Shape::MGet),
             },
             Command::Exists(keys) => Action::Submit {
                 op: Op::GetMany { keys },
-                kind: ReplyKind::Exists,
+                kind: self.kind(Shape::Exists),
             },
             Command::MSet(pairs) => {
                 let writes = pairs
@@ -87,13 +151,39 @@ impl Session {
                     .collect();
                 Action::Submit {
                     op: Op::Batch { writes },
-                    kind: ReplyKind::Ok,
+                    kind: self.kind(Shape::Ok),
                 }
             }
             Command::Range { lo, hi, limit } => Action::Submit {
                 op: Op::Range { lo, hi, limit },
-                kind: ReplyKind::Range,
+                kind: self.kind(Shape::Range),
             },
+            Command::Type(key) => Action::Submit {
+                op: Op::Get { key },
+                kind: self.kind(Shape::Type),
+            },
+            Command::StrLen(key) => Action::Submit {
+                op: Op::Get { key },
+                kind: self.kind(Shape::StrLen),
+            },
+            Command::DbSize => Action::Iterate(Request::DbSize),
+            Command::Keys(pattern) => Action::Iterate(Request::Keys { pattern }),
+            Command::Scan {
+                type_name: Some(t), ..
+            } if !t.eq_ignore_ascii_case(b"string") => {
+                // Every key is a string: nothing of another type to find.
+                Action::Reply(scan::empty_scan_reply())
+            }
+            Command::Scan {
+                cursor,
+                pattern,
+                count,
+                ..
+            } => Action::Iterate(Request::Scan {
+                cursor,
+                pattern,
+                count,
+            }),
             Command::Multi => {
                 self.multi = Some(Multi::default());
                 Action::Reply(reply::simple("OK"))
@@ -102,7 +192,109 @@ impl Session {
             Command::Discard => Action::Reply(reply::error("ERR DISCARD without MULTI")),
             Command::Info => Action::Info,
             Command::Quit => Action::Close(reply::simple("OK")),
+            Command::Hello {
+                proto,
+                auth,
+                setname,
+            } => {
+                if auth.is_some_and(|user| &*user != b"default") {
+                    return Action::Reply(reply::error(WRONGPASS));
+                }
+                if let Some(name) = setname {
+                    self.name = non_empty(name);
+                }
+                if let Some(proto) = proto {
+                    self.proto = proto;
+                }
+                self.reply(self.hello())
+            }
+            Command::Auth(None) => Action::Reply(reply::error(NO_PASSWORD)),
+            Command::Auth(Some(user)) if &*user == b"default" => Action::Reply(reply::simple("OK")),
+            Command::Auth(Some(_)) => Action::Reply(reply::error(WRONGPASS)),
+            Command::Select => Action::Reply(reply::simple("OK")),
+            Command::Client(sub) => self.client(sub),
+            Command::Commands(query) => self.commands(query),
             Command::Invalid(msg) => Action::Reply(reply::error(&msg)),
+        }
+    }
+
+    /// `HELLO`'s map, as Redis answers it.
+    fn hello(&self) -> Frame {
+        let pair = |k: &str, v: Frame| (Frame::text(k), v);
+        Frame::Map(vec![
+            pair("server", Frame::text(SERVER_NAME)),
+            pair("version", Frame::text(VERSION)),
+            pair("proto", Frame::Int(self.proto.version())),
+            pair(
+                "id",
+                Frame::Int(i64::try_from(self.meta.id).unwrap_or(i64::MAX)),
+            ),
+            pair("mode", Frame::text("standalone")),
+            pair("role", Frame::text("master")),
+            pair("modules", Frame::Array(Vec::new())),
+        ])
+    }
+
+    fn client(&mut self, sub: ClientCmd) -> Action {
+        let shown = |v: &Option<Bytes>| {
+            v.as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+                .into_owned()
+        };
+        match sub {
+            ClientCmd::SetName(name) => {
+                self.name = non_empty(name);
+                Action::Reply(reply::simple("OK"))
+            }
+            ClientCmd::GetName => self.reply(match &self.name {
+                Some(name) => Frame::Bulk(name.to_vec()),
+                None => Frame::Null,
+            }),
+            ClientCmd::SetInfo { version, value } => {
+                let slot = if version {
+                    &mut self.lib_ver
+                } else {
+                    &mut self.lib_name
+                };
+                *slot = non_empty(value);
+                Action::Reply(reply::simple("OK"))
+            }
+            ClientCmd::Id => {
+                self.reply(Frame::Int(i64::try_from(self.meta.id).unwrap_or(i64::MAX)))
+            }
+            ClientCmd::Info => {
+                let multi = self.multi.as_ref().map_or(-1, |m| m.items.len() as i64);
+                let line = format!(
+                    "id={} addr={} laddr={} name={} db=0 multi={multi} resp={} lib-name={} lib-ver={}\n",
+                    self.meta.id,
+                    self.meta.addr,
+                    self.meta.laddr,
+                    shown(&self.name),
+                    self.proto.version(),
+                    shown(&self.lib_name),
+                    shown(&self.lib_ver),
+                );
+                self.reply(Frame::Bulk(line.into_bytes()))
+            }
+            ClientCmd::Help => match catalog::command(b"client") {
+                Some(spec) => self.reply(catalog::help_reply(spec)),
+                None => Action::Reply(reply::error("ERR internal error: no CLIENT command")),
+            },
+        }
+    }
+
+    fn commands(&self, query: CommandQuery) -> Action {
+        match query {
+            CommandQuery::All => self.reply(catalog::info_reply(&[])),
+            CommandQuery::Count => self.reply(Frame::Int(catalog::COMMANDS.len() as i64)),
+            CommandQuery::Docs(names) => self.reply(catalog::docs_reply(&refs(&names))),
+            CommandQuery::Info(names) => self.reply(catalog::info_reply(&refs(&names))),
+            CommandQuery::List => self.reply(catalog::list_reply()),
+            CommandQuery::Help => match catalog::command(b"command") {
+                Some(spec) => self.reply(catalog::help_reply(spec)),
+                None => Action::Reply(reply::error("ERR internal error: no COMMAND command")),
+            },
         }
     }
 
@@ -161,7 +353,7 @@ impl Session {
             op: Op::Batch {
                 writes: multi.writes,
             },
-            kind: ReplyKind::Exec(multi.items),
+            kind: self.kind(Shape::Exec(multi.items)),
         }
     }
 }
@@ -204,7 +396,10 @@ mod tests {
                 value: None,
             },
         ];
-        let kind = ReplyKind::Exec(vec![ExecItem::Set, ExecItem::Del(2)]);
+        let kind = ReplyKind::new(
+            Shape::Exec(vec![ExecItem::Set, ExecItem::Del(2)]),
+            Proto::Resp2,
+        );
         assert_eq!(
             s.interpret(Command::Exec),
             Action::Submit {
@@ -258,14 +453,17 @@ mod tests {
             s.interpret(Command::Get(b("k"))),
             Action::Submit {
                 op: Op::Get { key: b("k") },
-                kind: ReplyKind::Get
+                kind: ReplyKind::new(Shape::Get, Proto::Resp2)
             }
         );
         let del = s.interpret(Command::Del(vec![b("a"), b("b")]));
         assert!(matches!(
             del,
             Action::Submit {
-                kind: ReplyKind::Del(2),
+                kind: ReplyKind {
+                    shape: Shape::Del(2),
+                    ..
+                },
                 op: Op::Batch { .. }
             }
         ));
@@ -274,5 +472,197 @@ mod tests {
             Action::Close(b"+OK\r\n".to_vec())
         );
         assert_eq!(s.interpret(Command::Info), Action::Info);
+    }
+
+    fn meta() -> ClientMeta {
+        ClientMeta {
+            id: 7,
+            addr: "127.0.0.1:5000".into(),
+            laddr: "127.0.0.1:7001".into(),
+        }
+    }
+
+    fn run(s: &mut Session, words: &[&str]) -> Vec<u8> {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        match s.interpret(Command::from_args(&args)) {
+            Action::Reply(bytes) => bytes,
+            other => panic!("{words:?}: {other:?}"),
+        }
+    }
+
+    fn text(bytes: Vec<u8>) -> String {
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn hello_switches_the_protocol_and_answers_the_servers_map() {
+        let mut s = Session::new(meta());
+        let version = VERSION;
+        let v = text(run(&mut s, &["HELLO", "3"]));
+        assert_eq!(
+            v,
+            format!(
+                "%7\r\n$6\r\nserver\r\n$8\r\nlevel2pc\r\n$7\r\nversion\r\n${}\r\n{version}\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n",
+                version.len()
+            )
+        );
+        assert_eq!(s.proto(), Proto::Resp3);
+        assert!(matches!(
+            s.interpret(Command::Get(b("k"))),
+            Action::Submit {
+                kind: ReplyKind {
+                    proto: Proto::Resp3,
+                    ..
+                },
+                ..
+            }
+        ));
+        assert_eq!(run(&mut s, &["CLIENT", "GETNAME"]), b"_\r\n");
+        // HELLO without a version keeps the protocol; HELLO 2 goes back.
+        assert!(text(run(&mut s, &["HELLO"])).starts_with("%7\r\n"));
+        assert!(text(run(&mut s, &["HELLO", "2"])).starts_with("*14\r\n"));
+        assert_eq!(s.proto(), Proto::Resp2);
+        assert_eq!(run(&mut s, &["CLIENT", "GETNAME"]), b"$-1\r\n");
+        assert_eq!(
+            run(&mut s, &["HELLO", "4"]),
+            b"-NOPROTO unsupported protocol version\r\n"
+        );
+    }
+
+    #[test]
+    fn auth_behaves_as_redis_without_a_password() {
+        let mut s = Session::new(meta());
+        assert!(text(run(&mut s, &["AUTH", "pw"]))
+            .starts_with("-ERR AUTH <password> called without any password configured"));
+        assert_eq!(run(&mut s, &["AUTH", "default", "anything"]), b"+OK\r\n");
+        assert_eq!(
+            run(&mut s, &["AUTH", "bob", "pw"]),
+            b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        );
+        assert_eq!(
+            run(&mut s, &["HELLO", "3", "AUTH", "bob", "pw", "SETNAME", "x"]),
+            b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        );
+        assert_eq!(s.proto(), Proto::Resp2, "a refused HELLO changes nothing");
+        assert_eq!(run(&mut s, &["CLIENT", "GETNAME"]), b"$-1\r\n");
+        let v = text(run(
+            &mut s,
+            &["HELLO", "3", "AUTH", "default", "pw", "SETNAME", "x"],
+        ));
+        assert!(v.starts_with("%7\r\n"), "{v}");
+        assert_eq!(run(&mut s, &["CLIENT", "GETNAME"]), b"$1\r\nx\r\n");
+    }
+
+    #[test]
+    fn client_select_echo_and_command() {
+        let mut s = Session::new(meta());
+        assert_eq!(run(&mut s, &["CLIENT", "SETNAME", "worker-1"]), b"+OK\r\n");
+        assert_eq!(run(&mut s, &["CLIENT", "GETNAME"]), b"$8\r\nworker-1\r\n");
+        assert_eq!(
+            run(&mut s, &["CLIENT", "SETINFO", "LIB-NAME", "redis-py"]),
+            b"+OK\r\n"
+        );
+        assert_eq!(
+            run(&mut s, &["CLIENT", "SETINFO", "LIB-VER", "8.1.0"]),
+            b"+OK\r\n"
+        );
+        assert_eq!(run(&mut s, &["CLIENT", "ID"]), b":7\r\n");
+        let info = text(run(&mut s, &["CLIENT", "INFO"]));
+        assert!(
+            info.contains("id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:7001 name=worker-1 db=0 multi=-1 resp=2 lib-name=redis-py lib-ver=8.1.0\n"),
+            "{info}"
+        );
+        assert_eq!(run(&mut s, &["CLIENT", "SETNAME", ""]), b"+OK\r\n");
+        assert_eq!(run(&mut s, &["CLIENT", "GETNAME"]), b"$-1\r\n");
+        assert_eq!(run(&mut s, &["SELECT", "0"]), b"+OK\r\n");
+        assert_eq!(
+            run(&mut s, &["SELECT", "1"]),
+            b"-ERR DB index is out of range\r\n"
+        );
+        assert_eq!(run(&mut s, &["ECHO", "hi"]), b"$2\r\nhi\r\n");
+        let count = catalog::COMMANDS.len();
+        assert_eq!(
+            text(run(&mut s, &["COMMAND", "COUNT"])),
+            format!(":{count}\r\n")
+        );
+        assert!(text(run(&mut s, &["COMMAND"])).starts_with(&format!("*{count}\r\n*10\r\n")));
+        assert!(text(run(&mut s, &["COMMAND", "DOCS"])).starts_with(&format!("*{}\r\n", 2 * count)));
+        run(&mut s, &["HELLO", "3"]);
+        assert!(text(run(&mut s, &["COMMAND", "DOCS", "get"])).starts_with("%1\r\n$3\r\nget\r\n%"));
+        assert!(text(run(&mut s, &["CLIENT", "HELP"])).starts_with("*7\r\n+CLIENT <subcommand>"));
+    }
+
+    #[test]
+    fn key_iterations_and_reads() {
+        let mut s = Session::default();
+        assert_eq!(
+            s.interpret(Command::DbSize),
+            Action::Iterate(Request::DbSize)
+        );
+        assert_eq!(
+            s.interpret(Command::Keys(b("a*"))),
+            Action::Iterate(Request::Keys { pattern: b("a*") })
+        );
+        let scan = |type_name: Option<&str>| Command::Scan {
+            cursor: 5,
+            pattern: Some(b("k*")),
+            count: 20,
+            type_name: type_name.map(b),
+        };
+        let expected = Action::Iterate(Request::Scan {
+            cursor: 5,
+            pattern: Some(b("k*")),
+            count: 20,
+        });
+        assert_eq!(s.interpret(scan(None)), expected);
+        assert_eq!(s.interpret(scan(Some("STRING"))), expected);
+        assert_eq!(
+            s.interpret(scan(Some("hash"))),
+            Action::Reply(b"*2\r\n$1\r\n0\r\n*0\r\n".to_vec())
+        );
+        assert_eq!(
+            s.interpret(Command::StrLen(b("k"))),
+            Action::Submit {
+                op: Op::Get { key: b("k") },
+                kind: ReplyKind::new(Shape::StrLen, Proto::Resp2)
+            }
+        );
+        assert_eq!(
+            s.interpret(Command::Type(b("k"))),
+            Action::Submit {
+                op: Op::Get { key: b("k") },
+                kind: ReplyKind::new(Shape::Type, Proto::Resp2)
+            }
+        );
+        s.interpret(Command::Multi);
+        assert!(
+            matches!(s.interpret(Command::DbSize), Action::Reply(r) if r.starts_with(b"-ERR only SET and DEL"))
+        );
+    }
+
+    #[test]
+    fn every_table_reply_is_one_value_the_bundled_client_reads() {
+        for proto in ["2", "3"] {
+            let mut s = Session::new(meta());
+            run(&mut s, &["HELLO", proto]);
+            for words in [
+                &["COMMAND"][..],
+                &["COMMAND", "DOCS"],
+                &["COMMAND", "INFO"],
+                &["COMMAND", "INFO", "client", "client|setname", "nosuch"],
+                &["COMMAND", "LIST"],
+                &["COMMAND", "HELP"],
+                &["CLIENT", "HELP"],
+                &["CLIENT", "INFO"],
+                &["HELLO"],
+            ] {
+                let bytes = run(&mut s, words);
+                let parsed = crate::client::parse_reply(&bytes);
+                assert!(
+                    matches!(parsed, Ok(Some((_, used))) if used == bytes.len()),
+                    "{words:?} in RESP{proto}: {parsed:?}"
+                );
+            }
+        }
     }
 }
