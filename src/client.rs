@@ -50,12 +50,80 @@ pub enum Op {
         /// The writes.
         writes: Vec<Write>,
     },
+    /// Change one key depending on its current value, atomically (a read-modify-write,
+    /// protocol.md §11). Answered [`OpResult::Changed`] or [`OpResult::Rejected`].
+    Rmw {
+        /// The key.
+        key: Bytes,
+        /// What to do with its current value.
+        change: Change,
+    },
 }
 
 impl Op {
-    /// Whether the operation changes the store.
+    /// Whether the operation may change the store.
     pub fn is_write(&self) -> bool {
-        matches!(self, Op::Put { .. } | Op::Del { .. } | Op::Batch { .. })
+        matches!(
+            self,
+            Op::Put { .. } | Op::Del { .. } | Op::Batch { .. } | Op::Rmw { .. }
+        )
+    }
+}
+
+/// Whether a key holds a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub enum Presence {
+    /// The key has no value (never written, or deleted).
+    Absent,
+    /// The key has a value.
+    Present,
+}
+
+/// A read-modify-write: the new value as a function of the current one. The engine evaluates it
+/// on the key's committed value and writes only if nothing else committed in between; when a
+/// concurrent update wins, it evaluates it again on the new value (protocol.md §11.5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub enum Change {
+    /// Compare-and-set: store `new` (`None` deletes) if the value is `expected` (`None`:
+    /// absent). Applied only if the comparison holds.
+    Cas {
+        /// The value the key must hold (`None`: the key must be absent).
+        expected: Option<Bytes>,
+        /// The value to store (`None`: delete).
+        new: Option<Bytes>,
+    },
+    /// Add `by` to the value read as a signed 64-bit decimal integer (absent reads as 0), as
+    /// Redis's `INCRBY` does. Rejected if the value is not such an integer or the sum overflows.
+    IncrBy(i64),
+    /// Store `value`; with `only`, only if the key is absent (`SET NX`) or present (`SET XX`).
+    Set {
+        /// The value.
+        value: Bytes,
+        /// The condition, if any.
+        only: Option<Presence>,
+    },
+    /// Delete the key if it holds a value. Applied only if it did.
+    Delete,
+}
+
+/// Why a read-modify-write was refused without writing anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RmwError {
+    /// The value is not a signed 64-bit decimal integer.
+    NotInteger,
+    /// The increment would overflow a signed 64-bit integer.
+    Overflow,
+}
+
+impl std::fmt::Display for RmwError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RmwError::NotInteger => "value is not an integer or out of range",
+            RmwError::Overflow => "increment or decrement would overflow",
+        })
     }
 }
 
@@ -116,6 +184,22 @@ pub enum OpResult {
     /// A write whose outcome is not known by its deadline. It may still commit (writes never
     /// abort); a later read tells.
     Indeterminate,
+    /// A read-modify-write's outcome. With `applied`, the change took effect at `ts` (or changed
+    /// nothing and wrote nothing, `ts: None`, e.g. a compare-and-set to the value it found);
+    /// without, the condition did not hold and nothing was written. Either way `previous` is the
+    /// value it found and `current` the value after it.
+    Changed {
+        /// Whether the change took effect.
+        applied: bool,
+        /// The value before.
+        previous: Option<Bytes>,
+        /// The value after (`previous` unless applied).
+        current: Option<Bytes>,
+        /// The timestamp it committed under, if it wrote.
+        ts: Option<Ts>,
+    },
+    /// A read-modify-write refused without writing (e.g. an increment of a non-integer).
+    Rejected(RmwError),
 }
 
 /// Error returned by [`crate::Node::submit`] for driver misuse (not for client-visible failures,

@@ -325,6 +325,18 @@ mod tests {
     }
 
     fn ts(g: &mut Gen) -> Ts {
+        let base = ts_base(g);
+        if bool::arbitrary(g) {
+            return base;
+        }
+        let by = crate::timestamp::WriterId {
+            node: NodeId(u32::arbitrary(g)),
+            boot: BootInc(u64::arbitrary(g)),
+        };
+        Ts::rmw_on(base, u32::arbitrary(g), by, u64::arbitrary(g)).unwrap_or(base)
+    }
+
+    fn ts_base(g: &mut Gen) -> Ts {
         Ts::new(
             u64::arbitrary(g),
             NodeId(u32::arbitrary(g)),
@@ -334,7 +346,7 @@ mod tests {
 
     fn message(g: &mut Gen) -> Message {
         let epoch = Epoch(u64::arbitrary(g));
-        match u8::arbitrary(g) % 4 {
+        match u8::arbitrary(g) % 5 {
             0 => {
                 let n = usize::arbitrary(g) % 4;
                 let writes = (0..n)
@@ -343,12 +355,18 @@ mod tests {
                         value: bool::arbitrary(g).then(|| bytes(g)),
                     })
                     .collect();
+                let base = bool::arbitrary(g).then(|| ts(g));
                 Message::Inv {
                     epoch,
-                    update: Arc::new(Update { ts: ts(g), writes }),
+                    update: Arc::new(Update {
+                        ts: ts(g),
+                        writes,
+                        base,
+                    }),
                 }
             }
             1 => Message::Ack { epoch, ts: ts(g) },
+            3 => Message::Nack { epoch, ts: ts(g) },
             2 => Message::Val { epoch, ts: ts(g) },
             _ => Message::Ping { epoch },
         }

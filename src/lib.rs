@@ -135,13 +135,14 @@ mod message;
 mod mutant;
 mod node;
 mod output;
+mod rmw;
 mod storage;
 mod time;
 mod timestamp;
 mod update;
 mod view;
 
-pub use client::{Op, OpResult, RequestId, SubmitError, Unavailable};
+pub use client::{Change, Op, OpResult, Presence, RequestId, RmwError, SubmitError, Unavailable};
 pub use config::{Config, ConfigError};
 pub use message::{Ballot, Message};
 #[cfg(feature = "mutants")]
@@ -150,7 +151,7 @@ pub use node::Node;
 pub use output::{Event, Output};
 pub use storage::{AcceptorRecord, Identity, MemDisk, PersistOp, Recovered, StoredEntry};
 pub use time::Instant;
-pub use timestamp::{BootInc, Epoch, NodeId, Ts, WriterId};
+pub use timestamp::{BootInc, Epoch, NodeId, Step, Ts, WriterId};
 pub use update::{canonical_writes, Bytes, Update, UpdateRef, Write};
 pub use view::{Member, MemberId, Role, View};
 

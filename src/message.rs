@@ -32,7 +32,8 @@ pub enum Message {
     /// Validate: the update with this `ts` has committed; keys still at `ts` become Valid.
     /// Accepted from any epoch: a commit is a fact, whoever learned it when.
     Val {
-        /// The sender's installed epoch (informational).
+        /// The sender's installed epoch, which is the epoch the update committed in: only the
+        /// committing driver sends VAL (an RMW's outcome depends on it, §11.4).
         epoch: Epoch,
         /// The committed update.
         ts: Ts,
@@ -147,6 +148,14 @@ pub enum Message {
         /// The next chunk's start, or `None` if this was the last chunk.
         next: Option<Bytes>,
     },
+    /// Refusal of a read-modify-write: the sender durably holds, on its key, a Ts above the
+    /// RMW's base that is not the RMW's own, so it will never acknowledge it (protocol.md §11.2).
+    Nack {
+        /// The sender's installed epoch.
+        epoch: Epoch,
+        /// The refused RMW.
+        ts: Ts,
+    },
 }
 
 /// A Paxos ballot: ordered by round, then by proposer.
@@ -166,7 +175,7 @@ impl Message {
     pub fn is_data_path(&self) -> bool {
         matches!(
             self,
-            Message::Inv { .. } | Message::Ack { .. } | Message::Val { .. }
+            Message::Inv { .. } | Message::Ack { .. } | Message::Val { .. } | Message::Nack { .. }
         )
     }
 }

@@ -64,12 +64,22 @@ pub enum Mutant {
     /// Ask for promotion as soon as the transfer is done in memory, before the persist holding
     /// its last entries and "transfer done" is durable (§8.2 step 5).
     PromoteBeforeTransferDurable,
+    /// Hermes's RMW timestamps and rule: an RMW's Ts is a write's (`1 + max(base version, last
+    /// version)`, no step) and a receiver refuses it only if it holds a higher Ts (§3.7, §11.1).
+    RmwHermesTimestamps,
+    /// Send an RMW's INV before the coordinator's own persist of it is durable (§11.2 R2).
+    RmwInvBeforeDurable,
+    /// Keep driving (and counting itself for) an RMW this node superseded (§11.2 R3).
+    RmwSelfAckAfterSupersede,
+    /// Tell the client an RMW had no effect as soon as it is refused, without waiting for the
+    /// key's next committed value (§11.4).
+    RmwAbortOnNack,
 }
 
 #[cfg_attr(not(feature = "mutants"), allow(dead_code))]
 impl Mutant {
     /// Every mutant, for tests that must catch each of them.
-    pub const ALL: [Mutant; 22] = [
+    pub const ALL: [Mutant; 26] = [
         Mutant::ReadNonValid,
         Mutant::AckBeforePersist,
         Mutant::SkipGuardian,
@@ -92,6 +102,10 @@ impl Mutant {
         Mutant::KeepOvertakenNoGrant,
         Mutant::LazyUpdateEffects,
         Mutant::PromoteBeforeTransferDurable,
+        Mutant::RmwHermesTimestamps,
+        Mutant::RmwInvBeforeDurable,
+        Mutant::RmwSelfAckAfterSupersede,
+        Mutant::RmwAbortOnNack,
     ];
 
     /// The mutant's command-line name (kebab case).
@@ -119,6 +133,10 @@ impl Mutant {
             Mutant::KeepOvertakenNoGrant => "keep-overtaken-no-grant",
             Mutant::LazyUpdateEffects => "lazy-update-effects",
             Mutant::PromoteBeforeTransferDurable => "promote-before-transfer-durable",
+            Mutant::RmwHermesTimestamps => "rmw-hermes-timestamps",
+            Mutant::RmwInvBeforeDurable => "rmw-inv-before-durable",
+            Mutant::RmwSelfAckAfterSupersede => "rmw-self-ack-after-supersede",
+            Mutant::RmwAbortOnNack => "rmw-abort-on-nack",
         }
     }
 

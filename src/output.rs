@@ -63,6 +63,9 @@ pub enum Event {
     /// An update this node drove (as coordinator or replayer) committed. Informational; the
     /// simulator's oracle uses it.
     Committed(Ts),
+    /// This node established that its read-modify-write `Ts` never commits, and evaluates the
+    /// operation again (protocol.md §11.4). Informational; the simulator's oracle checks it.
+    RmwRetried(Ts),
 }
 
 impl Output {

@@ -40,7 +40,25 @@ pub struct WriterId {
     pub boot: BootInc,
 }
 
-/// An update's timestamp, ordered lexicographically by `version`, then `writer`.
+/// The part of a read-modify-write's timestamp that places it right after its base
+/// (protocol.md §11.1). Steps compare by `depth`, then `rank`, then `by`, then `seq`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub struct Step {
+    /// How many RMWs lead from the root write to this one (1 for an RMW on a write).
+    pub depth: u64,
+    /// Drawn at random by the coordinator: orders RMWs on the same base fairly (§11.5).
+    pub rank: u32,
+    /// The RMW's coordinator.
+    pub by: WriterId,
+    /// The coordinator's issue counter (shared with write versions), so the Ts is unique.
+    pub seq: u64,
+}
+
+/// An update's timestamp, ordered lexicographically by `version`, then `writer`, then `step`
+/// (a write has none, which orders before every step).
 ///
 /// `Ts::ZERO` is the timestamp of a key that was never written (absent, Valid everywhere).
 #[derive(
@@ -50,8 +68,11 @@ pub struct WriterId {
 pub struct Ts {
     /// Lamport-style version: `1 + max(local versions of the keys, writer's last issued version)`.
     pub version: u64,
-    /// Who issued it; breaks ties between equal versions.
+    /// Who issued it (for an RMW: who issued the write at the root of its chain); breaks ties
+    /// between equal versions.
     pub writer: WriterId,
+    /// `Some` for a read-modify-write: its place after its base (protocol.md §11.1).
+    pub step: Option<Step>,
 }
 
 impl Ts {
@@ -67,6 +88,7 @@ impl Ts {
             node: NodeId(0),
             boot: BootInc(0),
         },
+        step: None,
     };
 
     /// A timestamp from its parts.
@@ -74,7 +96,28 @@ impl Ts {
         Ts {
             version,
             writer: WriterId { node, boot },
+            step: None,
         }
+    }
+
+    /// The timestamp of an RMW on `base` by `by` (§11.1): `base` extended by one step. `None`
+    /// only if the chain is `u64::MAX` long.
+    pub fn rmw_on(base: Ts, rank: u32, by: WriterId, seq: u64) -> Option<Ts> {
+        let depth = base.step.map_or(0, |s| s.depth).checked_add(1)?;
+        Some(Ts {
+            step: Some(Step {
+                depth,
+                rank,
+                by,
+                seq,
+            }),
+            ..base
+        })
+    }
+
+    /// Who created the update: the coordinator of an RMW, the writer of a write.
+    pub fn issuer(&self) -> WriterId {
+        self.step.map_or(self.writer, |s| s.by)
     }
 }
 
@@ -82,9 +125,17 @@ impl std::fmt::Display for Ts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "({},{}.{})",
+            "({},{}.{}",
             self.version, self.writer.node, self.writer.boot.0
-        )
+        )?;
+        if let Some(s) = self.step {
+            write!(
+                f,
+                "+{}:{}:{}.{}:{}",
+                s.depth, s.rank, s.by.node, s.by.boot.0, s.seq
+            )?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -111,6 +162,25 @@ mod tests {
 
     fn ts(v: u64, n: u32, b: u64) -> Ts {
         Ts::new(v, NodeId(n), BootInc(b))
+    }
+
+    #[test]
+    fn an_rmw_lies_right_after_its_base() {
+        let b = ts(5, 1, 1);
+        let by = |n| WriterId {
+            node: NodeId(n),
+            boot: BootInc(1),
+        };
+        let r = Ts::rmw_on(b, 7, by(2), 9).unwrap();
+        // Above its base, below every later write and every sibling write of higher writer.
+        assert!(b < r && r < ts(6, 0, 0) && r < ts(5, 2, 0));
+        // Two RMWs on one base order by rank first, whoever issued them.
+        assert!(Ts::rmw_on(b, 8, by(0), 0).unwrap() > r);
+        // A chain grows by depth: an RMW on r is above every RMW on b.
+        let rr = Ts::rmw_on(r, 0, by(0), 0).unwrap();
+        assert!(rr > Ts::rmw_on(b, u32::MAX, by(9), u64::MAX).unwrap());
+        assert_eq!(r.issuer(), by(2));
+        assert_eq!(b.issuer(), b.writer);
     }
 
     #[test]

@@ -28,12 +28,20 @@ pub struct Update {
     pub ts: Ts,
     /// The writes, sorted by key, keys unique.
     pub writes: Vec<Write>,
+    /// For a read-modify-write (exactly one write, `ts.step` set): the Ts of the Valid entry it
+    /// read. Receivers refuse it if they hold anything between (protocol.md §11.2).
+    pub base: Option<Ts>,
 }
 
 impl Update {
     /// Whether this update touches more than one key (only those need the guardian rule, §5.3).
     pub fn is_multi_key(&self) -> bool {
         self.writes.len() > 1
+    }
+
+    /// Whether this is a read-modify-write (it carries its base).
+    pub fn is_rmw(&self) -> bool {
+        self.base.is_some()
     }
 
     /// Whether the (sorted) write sets of `self` and `other` share a key.
@@ -58,7 +66,11 @@ impl Update {
 
     /// Whether the writes are sorted by key with no duplicates (the form the engine requires).
     pub fn is_canonical(&self) -> bool {
-        !self.writes.is_empty() && self.writes.windows(2).all(|w| w[0].key < w[1].key)
+        let rmw_ok = match self.base {
+            None => self.ts.step.is_none(),
+            Some(base) => self.writes.len() == 1 && base < self.ts,
+        };
+        rmw_ok && !self.writes.is_empty() && self.writes.windows(2).all(|w| w[0].key < w[1].key)
     }
 }
 
@@ -102,6 +114,7 @@ mod tests {
         let u = |ws| Update {
             ts: Ts::ZERO,
             writes: ws,
+            base: None,
         };
         assert!(u(vec![w("a", None), w("c", None)]).overlaps(&u(vec![w("b", None), w("c", None)])));
         assert!(!u(vec![w("a", None), w("c", None)]).overlaps(&u(vec![w("b", None), w("d", None)])));

@@ -31,6 +31,7 @@ fn persist(i: u64) -> Vec<PersistOp> {
             key: key.clone(),
             value: Some(value),
         }],
+        base: None,
     };
     vec![
         PersistOp::Entry { key, entry },

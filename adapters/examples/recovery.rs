@@ -38,7 +38,11 @@ fn persists(i: u64, keys: u64, value: &Bytes) -> [Vec<PersistOp>; 2] {
                 key: key.clone(),
                 entry,
             },
-            PersistOp::Record(Arc::new(Update { ts, writes })),
+            PersistOp::Record(Arc::new(Update {
+                ts,
+                writes,
+                base: None,
+            })),
         ],
         vec![PersistOp::Validate { key, ts }, PersistOp::DropRecord(ts)],
     ]

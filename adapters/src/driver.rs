@@ -713,6 +713,16 @@ pub fn payload_bytes(op: &Op) -> usize {
         Op::Del { key } | Op::Get { key } => key.len(),
         Op::GetMany { keys } => keys.iter().map(|k| k.len()).sum(),
         Op::Range { lo, hi, .. } => lo.len() + hi.len(),
+        Op::Rmw { key, change } => {
+            let values = match change {
+                level2pc::Change::Cas { expected, new } => {
+                    expected.as_ref().map_or(0, |v| v.len()) + new.as_ref().map_or(0, |v| v.len())
+                }
+                level2pc::Change::Set { value, .. } => value.len(),
+                level2pc::Change::IncrBy(_) | level2pc::Change::Delete => 24,
+            };
+            key.len() + values + 16
+        }
     }
 }
 

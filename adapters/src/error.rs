@@ -43,6 +43,10 @@ pub enum Error {
     /// A JSON value could not be encoded or decoded.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A read-modify-write was refused without writing (e.g. an increment of a value that is
+    /// not an integer).
+    #[error("refused: {0}")]
+    Rejected(level2pc::RmwError),
     /// The engine answered with a result of the wrong kind (a bug).
     #[error("internal error: unexpected result kind")]
     Unexpected,

@@ -12,7 +12,7 @@ use crate::handshake::Params;
 use crate::network::{Network, Peers};
 use crate::resp_server::RespServer;
 use crate::storage::{Identity, Store};
-use level2pc::{Bytes, Node, NodeId, Op, OpResult, Ts, Unavailable, Write};
+use level2pc::{Bytes, Change, Node, NodeId, Op, OpResult, Ts, Unavailable, Write};
 use mio::{Poll, Waker};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -22,6 +22,20 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// What a read-modify-write did ([`Handle::change`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Changed {
+    /// Whether the change took effect (a compare-and-set whose comparison held, a
+    /// set-if-absent on an absent key, a delete of a present key, every increment).
+    pub applied: bool,
+    /// The value before.
+    pub previous: Option<Vec<u8>>,
+    /// The value after.
+    pub current: Option<Vec<u8>>,
+    /// The timestamp it committed under, if it wrote anything.
+    pub ts: Option<Ts>,
+}
 
 /// Extra time a blocking call waits beyond its timeout for the loop's answer (the engine answers
 /// by the deadline; this covers scheduling).
@@ -139,6 +153,55 @@ impl Handle {
         written(self.call(Op::Batch {
             writes: batch.writes,
         })?)
+    }
+
+    /// Applies `change` to `key` depending on its current value, atomically (a read-modify-
+    /// write, protocol.md §11). A concurrent update that wins makes the node evaluate it again
+    /// on the new value; only [`Error::Indeterminate`] leaves the outcome unknown.
+    pub fn change(&self, key: impl AsRef<[u8]>, change: Change) -> Result<Changed, Error> {
+        match self.call(Op::Rmw {
+            key: Bytes::from(key.as_ref()),
+            change,
+        })? {
+            OpResult::Changed {
+                applied,
+                previous,
+                current,
+                ts,
+            } => Ok(Changed {
+                applied,
+                previous: previous.map(|v| v.to_vec()),
+                current: current.map(|v| v.to_vec()),
+                ts,
+            }),
+            OpResult::Rejected(e) => Err(Error::Rejected(e)),
+            other => Err(failure(other)),
+        }
+    }
+
+    /// Compare-and-set: stores `new` (`None` deletes) if `key` holds `expected` (`None`:
+    /// absent). Returns whether it did.
+    pub fn cas(
+        &self,
+        key: impl AsRef<[u8]>,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, Error> {
+        let change = Change::Cas {
+            expected: expected.map(Bytes::from),
+            new: new.map(Bytes::from),
+        };
+        Ok(self.change(key, change)?.applied)
+    }
+
+    /// Adds `by` to the signed 64-bit decimal integer stored at `key` (absent counts as 0) and
+    /// returns the sum, as Redis's `INCRBY` does.
+    pub fn incr(&self, key: impl AsRef<[u8]>, by: i64) -> Result<i64, Error> {
+        let current = self.change(key, Change::IncrBy(by))?.current;
+        current
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .ok_or(Error::Unexpected)
     }
 
     /// Reads `key` (linearizable, served locally).

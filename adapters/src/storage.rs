@@ -55,11 +55,10 @@ pub const DEFAULT_MAP_SIZE_BYTES: usize = 1 << 30;
 /// Largest user key the store accepts: LMDB's 511-byte key limit minus the entry prefix.
 pub const MAX_KEY_BYTES: usize = 510;
 
-/// On-disk format version, checked at open. Format 2 adds the write-ahead log: a format-1
-/// build would ignore the log and lose what it holds, so it must refuse a format-2 directory.
-const FORMAT_VERSION: u32 = 2;
-/// The format before the log; upgraded in place (it has no log to replay).
-const FORMAT_BEFORE_WAL: u32 = 1;
+/// On-disk format version, checked at open. Format 2 added the write-ahead log; format 3
+/// timestamps with a read-modify-write step (protocol.md §11.1), which changes how every entry
+/// and record is encoded, so directories of formats 1 and 2 are refused, never misread.
+const FORMAT_VERSION: u32 = 3;
 const ENTRY_PREFIX: u8 = 0x01;
 const META_FORMAT: &[u8] = b"format";
 const META_NODE: &[u8] = b"node_id";
@@ -714,7 +713,7 @@ fn read_u32<T: Transaction>(
 
 fn check_format<T: Transaction>(txn: &T, meta: Database) -> Result<(), StorageError> {
     match read_u32(txn, meta, META_FORMAT)? {
-        None | Some(FORMAT_VERSION) | Some(FORMAT_BEFORE_WAL) => Ok(()),
+        None | Some(FORMAT_VERSION) => Ok(()),
         Some(other) => Err(StorageError::Format(other)),
     }
 }
@@ -824,6 +823,7 @@ mod tests {
                 key: Bytes::from(&b"a"[..]),
                 value: None,
             }],
+            base: None,
         };
         let first = [
             put("", 1, false),
@@ -916,6 +916,7 @@ mod tests {
         let update = Arc::new(Update {
             ts: ts(3),
             writes: vec![],
+            base: None,
         });
         store.commit([&[PersistOp::Record(update)][..]]).unwrap();
         store

@@ -38,8 +38,20 @@
 //!   * `{"type": "cas", "key": K, "expected": V or null, "new": V}`: if the
 //!     key's value equals `expected` (null = the key is absent), set it to
 //!     `new`.
+//!   * `{"type": "incr", "key": K, "by": N}` (`N` a signed 64-bit integer):
+//!     if the key's value is a signed 64-bit decimal integer in Redis's
+//!     canonical form (an optional `-`, then digits without leading zeros,
+//!     `"0"` alone for zero; no `+`, no spaces, no `-0`), or the key is
+//!     absent (counted as 0), and adding `N` does not overflow, the key is
+//!     set to the sum, written in the same canonical form; otherwise nothing
+//!     happens ([`counter_value`], [`incremented`]). An increment whose
+//!     outcome is known is recorded as the cas it amounts to (`expected` the
+//!     value it found, `new` the sum it wrote); `incr` is for unknown
+//!     outcomes, so its only results are `unknown` and `fail` (definitely no
+//!     effect).
 //! * `result` (tagged by `"type"`):
-//!   * `{"type": "ok"}`: a write (put, del, batch, cas) was applied.
+//!   * `{"type": "ok"}`: a write (put, del, batch, cas; not incr) was
+//!     applied.
 //!   * `{"type": "fail"}`: the operation definitely had no effect. For a cas
 //!     this means "compared and found a different value": a failed cas is a
 //!     read asserting `current != expected`. A cas refused before it read
@@ -143,6 +155,13 @@ pub enum Op {
         expected: Option<String>,
         /// The value written if the comparison succeeds.
         new: String,
+    },
+    /// Increment one key holding a decimal integer (absent = 0).
+    Incr {
+        /// The key.
+        key: String,
+        /// The amount added.
+        by: i64,
     },
 }
 
@@ -296,14 +315,15 @@ impl Op {
             Op::Del { .. } => "del",
             Op::Batch { .. } => "batch",
             Op::Cas { .. } => "cas",
+            Op::Incr { .. } => "incr",
         }
     }
 
-    /// Whether this op can change the store (put, del, batch, cas).
+    /// Whether this op can change the store (put, del, batch, cas, incr).
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Op::Put { .. } | Op::Del { .. } | Op::Batch { .. } | Op::Cas { .. }
+            Op::Put { .. } | Op::Del { .. } | Op::Batch { .. } | Op::Cas { .. } | Op::Incr { .. }
         )
     }
 }
@@ -349,10 +369,12 @@ impl Operation {
     }
 
     /// Every op may end in `fail` or `unknown`; otherwise reads need their
-    /// own result type and writes need `ok`.
+    /// own result type and writes need `ok`, except incr, whose known
+    /// outcomes are recorded as cas.
     fn validate_result_kind(&self) -> Result<(), InvalidOp> {
         let fits = match (&self.op, &self.result) {
             (_, OpResult::Fail | OpResult::Unknown) => true,
+            (Op::Incr { .. }, _) => false,
             (Op::Get { .. }, OpResult::Value { .. }) => true,
             (Op::GetMany { .. }, OpResult::Values { .. }) => true,
             (Op::Range { .. }, OpResult::Range { .. }) => true,
@@ -417,6 +439,29 @@ impl History {
     pub fn get(&self, id: u64) -> Option<&Operation> {
         self.ops.iter().find(|op| op.id == id)
     }
+}
+
+/// The integer a stored value holds for `incr`: `Some` exactly when `value`
+/// is a signed 64-bit decimal integer in Redis's canonical form (optional
+/// `-`, digits without leading zeros, `"0"` alone for zero: no `+`, no
+/// spaces, no `"-0"`), which is also the form an increment writes.
+pub fn counter_value(value: &str) -> Option<i64> {
+    // Rust's parser also accepts a leading `+` and leading zeros; the
+    // canonical form is exactly what formats back to the same string.
+    let n: i64 = value.parse().ok()?;
+    (n.to_string() == value).then_some(n)
+}
+
+/// What an `incr` by `by` makes of a key holding `current` (`None` =
+/// absent, which counts as 0): the sum, or `None` if the increment cannot
+/// apply (not a canonical integer, or the sum overflows) and the key keeps
+/// its value.
+pub fn incremented(current: Option<&str>, by: i64) -> Option<i64> {
+    let n = match current {
+        None => 0,
+        Some(value) => counter_value(value)?,
+    };
+    n.checked_add(by)
 }
 
 /// Builds a [`History`] as operations are invoked and complete, as a
@@ -632,6 +677,7 @@ impl fmt::Display for Op {
             Op::Cas { key, expected, new } => {
                 write!(f, "cas({key:?}, {} -> {new:?})", Shown(expected.as_deref()))
             }
+            Op::Incr { key, by } => write!(f, "incr({key:?}, {by})"),
         }
     }
 }
@@ -745,6 +791,7 @@ mod tests {
     fn rejects_unknown_types_and_fields() {
         for bad in [
             line(r#"{"type": "incr", "key": "a"}"#, OK, "6"),
+            line(r#"{"type": "append", "key": "a", "value": "x"}"#, OK, "6"),
             line(GET, r#"{"type": "maybe"}"#, "6"),
             line(r#"{"type": "get", "key": "a", "extra": 1}"#, OK, "6"),
             line(GET, r#"{"type": "value"}"#, "6"),
@@ -804,6 +851,103 @@ mod tests {
             assert_eq!(line_no, Some(1));
             assert!(msg.contains(needle), "{msg} lacks {needle}");
         }
+    }
+
+    #[test]
+    fn incr_parses_with_only_unknown_or_fail_results() {
+        const INCR: &str = r#"{"type": "incr", "key": "a", "by": -3}"#;
+        const UNKNOWN: &str = r#"{"type": "unknown"}"#;
+        for (result, ret) in [
+            (UNKNOWN, "6"),
+            (UNKNOWN, "null"),
+            (r#"{"type": "fail"}"#, "6"),
+        ] {
+            let parsed = parse(&line(INCR, result, ret)).expect("valid incr");
+            let op = &parsed.history.ops[0];
+            assert_eq!(
+                op.op,
+                Op::Incr {
+                    key: "a".into(),
+                    by: -3
+                }
+            );
+            assert!(op.op.is_write());
+            let mut out = Vec::new();
+            write_history(&parsed.history, &mut out).expect("write to memory");
+            assert_eq!(read_history(out.as_slice()).expect("reread"), parsed);
+        }
+        let shown = parse(&line(INCR, UNKNOWN, "null"))
+            .expect("valid")
+            .history
+            .ops[0]
+            .to_string();
+        assert_eq!(
+            shown,
+            r#"op 1 (client 1, [5, never]) incr("a", -3) -> unknown"#
+        );
+        for result in [
+            OK,
+            r#"{"type": "value", "value": "1"}"#,
+            r#"{"type": "values", "values": []}"#,
+            r#"{"type": "range", "entries": []}"#,
+        ] {
+            let (line_no, msg) = err_line(&line(INCR, result, "6"));
+            assert_eq!(line_no, Some(1));
+            assert!(
+                msg.contains("a `incr` operation cannot have result"),
+                "{msg}"
+            );
+        }
+        for bad_by in ["9223372036854775808", "1.5", "\"1\"", "null"] {
+            let op = format!(r#"{{"type": "incr", "key": "a", "by": {bad_by}}}"#);
+            let (line_no, _) = err_line(&line(&op, UNKNOWN, "6"));
+            assert_eq!(line_no, Some(1), "by {bad_by}");
+        }
+    }
+
+    #[test]
+    fn counter_values_use_the_canonical_form() {
+        for (text, n) in [
+            ("0", 0),
+            ("7", 7),
+            ("-7", -7),
+            ("10", 10),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+        ] {
+            assert_eq!(counter_value(text), Some(n), "{text:?}");
+        }
+        for text in [
+            "",
+            "-",
+            "+1",
+            "01",
+            "-0",
+            "00",
+            " 1",
+            "1 ",
+            "1.0",
+            "x",
+            "1e3",
+            "0x1",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "１",
+        ] {
+            assert_eq!(counter_value(text), None, "{text:?}");
+        }
+        assert_eq!(incremented(None, 1), Some(1));
+        assert_eq!(incremented(None, 0), Some(0));
+        assert_eq!(incremented(Some("5"), 1), Some(6));
+        assert_eq!(incremented(Some("-1"), 1), Some(0));
+        assert_eq!(incremented(Some("x"), 1), None);
+        assert_eq!(incremented(Some("05"), 1), None);
+        assert_eq!(incremented(Some("9223372036854775807"), 1), None);
+        assert_eq!(incremented(Some("-9223372036854775808"), -1), None);
+        assert_eq!(
+            incremented(Some("9223372036854775807"), -1),
+            Some(i64::MAX - 1)
+        );
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub enum Invariant {
     Convergence,
     /// §9.2.2: an operation in the good period did not complete in time.
     BoundedCompletion,
+    /// §11.3: two conflicting read-modify-writes both committed (one lies strictly between the
+    /// other's base and its Ts).
+    RmwExclusion,
+    /// §11.4: a read-modify-write that its coordinator retried as having had no effect committed.
+    RmwNoEffect,
 }
 
 impl Invariant {
@@ -58,6 +63,8 @@ impl Invariant {
             Invariant::EngineInvariant => "engine-invariant",
             Invariant::Convergence => "convergence",
             Invariant::BoundedCompletion => "bounded-completion",
+            Invariant::RmwExclusion => "rmw-exclusion",
+            Invariant::RmwNoEffect => "rmw-no-effect",
         }
     }
 }
@@ -93,6 +100,10 @@ pub struct Oracle {
     dirty: std::collections::BTreeSet<Bytes>,
     /// Timestamps already reported as colliding.
     reported: std::collections::BTreeSet<Ts>,
+    /// Per key, the `(base, ts)` of every committed read-modify-write.
+    committed_rmws: BTreeMap<Bytes, Vec<(Ts, Ts)>>,
+    /// Read-modify-writes a coordinator retried as having had no effect.
+    retried: std::collections::BTreeSet<Ts>,
     /// Violations found so far (capped).
     pub violations: Vec<Violation>,
 }
@@ -105,6 +116,36 @@ impl Oracle {
         Oracle {
             acked_max: vec![(0, BTreeMap::new()); n],
             ..Default::default()
+        }
+    }
+
+    /// §11.3: a committed RMW `update` conflicts with no other committed RMW on its key.
+    fn check_rmw_exclusion(&mut self, now: u64, update: &UpdateRef) {
+        let (Some(base), Some(w)) = (update.base, update.writes.first()) else {
+            return;
+        };
+        let ts = update.ts;
+        let others = self.committed_rmws.entry(w.key.clone()).or_default();
+        let clash = others
+            .iter()
+            .find(|(b, t)| (base < *t && *t < ts) || (*b < ts && ts < *t))
+            .copied();
+        others.push((base, ts));
+        if let Some((b, t)) = clash {
+            let detail = format!(
+                "RMWs {ts} (base {base}) and {t} (base {b}) on key {} both committed",
+                String::from_utf8_lossy(&w.key)
+            );
+            self.violate(Invariant::RmwExclusion, now, detail);
+        }
+    }
+
+    /// A coordinator retried its RMW `ts` as having had no effect (§11.4).
+    pub fn on_rmw_retried(&mut self, now: u64, node: usize, ts: Ts) {
+        self.retried.insert(ts);
+        if self.commits.contains_key(&ts) {
+            let detail = format!("n{node} retried {ts} as having had no effect, but it committed");
+            self.violate(Invariant::RmwNoEffect, now, detail);
         }
     }
 
@@ -189,10 +230,23 @@ impl Oracle {
         view: &View,
         disks: &[MemDisk],
     ) {
+        let first = !self.commits.contains_key(&ts);
         self.commits.entry(ts).or_insert((now, seq));
+        if self.retried.contains(&ts) {
+            self.violate(
+                Invariant::RmwNoEffect,
+                now,
+                format!(
+                    "n{node} committed {ts}, which its coordinator retried as having had no effect"
+                ),
+            );
+        }
         let Some(update) = self.updates.get(&ts).cloned() else {
             return;
         };
+        if first {
+            self.check_rmw_exclusion(now, &update);
+        }
         for w in &update.writes {
             let max = self.committed_max.entry(w.key.clone()).or_insert(Ts::ZERO);
             *max = (*max).max(ts);
@@ -456,7 +510,11 @@ mod tests {
                 value: None,
             })
             .collect();
-        Arc::new(Update { ts: t, writes })
+        Arc::new(Update {
+            ts: t,
+            writes,
+            base: None,
+        })
     }
     fn inv(u: &UpdateRef) -> Message {
         Message::Inv {

@@ -145,8 +145,9 @@ pub struct Workload {
     /// Operations on one group before the workload moves to a fresh one (keeps checker
     /// components small).
     pub ops_per_group: usize,
-    /// Percentages of the op mix: get, get_many, range, put, del, batch (sum 100).
-    pub mix: [u32; 6],
+    /// Percentages of the op mix: get, get_many, range, put, del, batch, cas, set-if-absent,
+    /// increment (sum 100).
+    pub mix: [u32; 9],
     /// Client think time between operations, microseconds (uniform up to this).
     pub think_us: u64,
     /// Client deadline per operation, milliseconds.
@@ -166,8 +167,9 @@ impl Workload {
     }
 }
 
-/// The op mix of the contention-heavy shape (get, get_many, range, put, del, batch).
-const HOT_MIX: [u32; 6] = [10, 15, 5, 20, 10, 40];
+/// The op mix of the contention-heavy shape (get, get_many, range, put, del, batch, cas,
+/// set-if-absent, increment).
+const HOT_MIX: [u32; 9] = [10, 10, 5, 15, 5, 30, 10, 5, 10];
 
 /// Everything that determines a run.
 #[derive(Clone, Debug, PartialEq)]
@@ -238,7 +240,7 @@ impl SimParams {
             drift_ppm: RHO_PPM,
             fsync_us: rng.gen_range(10..2_000),
         };
-        let mut mix = [0u32; 6];
+        let mut mix = [0u32; 9];
         for m in mix.iter_mut() {
             *m = rng.gen_range(1..10);
         }
@@ -253,7 +255,7 @@ impl SimParams {
             clients: rng.gen_range(2..=5),
             keys_per_group: rng.gen_range(2..=5),
             ops_per_group: rng.gen_range(20..80),
-            mix: [pct[0], pct[1], pct[2], pct[3], pct[4], pct[5]],
+            mix: std::array::from_fn(|i| pct[i]),
             think_us: rng.gen_range(0..2_000),
             deadline_ms: rng.gen_range(500..3_000),
         };
@@ -277,7 +279,7 @@ impl SimParams {
     pub fn describe(&self) -> String {
         let w = &self.workload;
         format!(
-            "nodes={} ops={} faults={} max_faults={} loss={:.3} dup={:.3} reorder={:.3} fault_every={}ms clients={} keys/group={} mix(get,mget,range,put,del,batch)={:?}{}",
+            "nodes={} ops={} faults={} max_faults={} loss={:.3} dup={:.3} reorder={:.3} fault_every={}ms clients={} keys/group={} mix(get,mget,range,put,del,batch,cas,setnx,incr)={:?}{}",
             self.nodes,
             self.ops,
             self.faults.to_list(),

@@ -60,9 +60,11 @@ fn esc(s: &str) -> String {
 /// Whether `op` touches any key of `keys` (a range touches the keys inside its bounds).
 fn touches(op: &Op, keys: &BTreeSet<String>) -> bool {
     match op {
-        Op::Get { key } | Op::Put { key, .. } | Op::Del { key } | Op::Cas { key, .. } => {
-            keys.contains(key)
-        }
+        Op::Get { key }
+        | Op::Put { key, .. }
+        | Op::Del { key }
+        | Op::Cas { key, .. }
+        | Op::Incr { key, .. } => keys.contains(key),
         Op::GetMany { keys: ks } => ks.iter().any(|k| keys.contains(k)),
         Op::Batch { writes } => writes.iter().any(|w| keys.contains(&w.key)),
         Op::Range { lo, hi, .. } => keys.iter().any(|k| k >= lo && k < hi),

@@ -1,12 +1,14 @@
 //! The workload: closed-loop clients issuing get / get_many / range / put / del / batch with
-//! unique values against random nodes, confined to small key groups that rotate so the
-//! linearizability checker's components stay small (checker.md §2–§3).
+//! unique values, and compare-and-set / set-if-absent / increment (protocol.md §11), against
+//! random nodes, confined to small key groups that rotate so the linearizability checker's
+//! components stay small (checker.md §2–§3).
 
 use crate::entropy::SimRng;
 use crate::history;
 use crate::params::Workload;
-use level2pc::{Bytes, Op, Write};
+use level2pc::{Bytes, Change, Op, Presence, Write};
 use rand::Rng;
+use std::collections::BTreeMap;
 
 /// A generated operation, in both the engine's and the history's vocabulary.
 #[derive(Clone, Debug)]
@@ -32,8 +34,19 @@ fn bytes(s: &str) -> Bytes {
     s.as_bytes().into()
 }
 
+/// What clients last learned of each key's value (`None`: absent), so that compare-and-sets
+/// often expect the right value.
+pub type Seen = BTreeMap<String, Option<String>>;
+
 /// Draws the next operation of `client` on `group`; `n` makes its value unique.
-pub fn next_op(rng: &mut SimRng, w: &Workload, group: usize, client: usize, n: u64) -> GenOp {
+pub fn next_op(
+    rng: &mut SimRng,
+    w: &Workload,
+    seen: &Seen,
+    group: usize,
+    client: usize,
+    n: u64,
+) -> GenOp {
     let keys = w.keys_per_group;
     let value = format!("c{client}.{n}");
     let pick = rng.gen_range(0..100);
@@ -102,6 +115,57 @@ pub fn next_op(rng: &mut SimRng, w: &Workload, group: usize, client: usize, n: u
                 history: history::Op::Del { key: k },
             }
         }
+        6 => {
+            let k = key(group, rng.gen_range(0..keys));
+            // Mostly what was last seen (so many apply), sometimes "absent" or a stale guess.
+            let expected = match rng.gen_range(0..10) {
+                0 => None,
+                1 => Some(format!("c{client}.{}", n.saturating_sub(1))),
+                _ => seen.get(&k).cloned().flatten(),
+            };
+            GenOp {
+                engine: Op::Rmw {
+                    key: bytes(&k),
+                    change: Change::Cas {
+                        expected: expected.as_deref().map(bytes),
+                        new: Some(bytes(&value)),
+                    },
+                },
+                history: history::Op::Cas {
+                    key: k,
+                    expected,
+                    new: value,
+                },
+            }
+        }
+        7 => {
+            let k = key(group, rng.gen_range(0..keys));
+            GenOp {
+                engine: Op::Rmw {
+                    key: bytes(&k),
+                    change: Change::Set {
+                        value: bytes(&value),
+                        only: Some(Presence::Absent),
+                    },
+                },
+                history: history::Op::Cas {
+                    key: k,
+                    expected: None,
+                    new: value,
+                },
+            }
+        }
+        8 => {
+            let k = key(group, rng.gen_range(0..keys));
+            GenOp {
+                engine: Op::Rmw {
+                    key: bytes(&k),
+                    change: Change::IncrBy(1),
+                },
+                // Rewritten as the cas it amounts to once its outcome is known (world.rs).
+                history: history::Op::Incr { key: k, by: 1 },
+            }
+        }
         _ => {
             let count = rng.gen_range(2..=keys.max(2)).min(keys);
             let ks = distinct_keys(rng, count);
@@ -147,6 +211,60 @@ pub fn group_read(group: usize) -> GenOp {
     }
 }
 
+/// What an operation's answer tells about keys' values, for [`Seen`].
+pub fn learned(op: &history::Op, result: &level2pc::OpResult) -> Vec<(String, Option<String>)> {
+    use level2pc::OpResult as R;
+    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    match (op, result) {
+        (history::Op::Get { key }, R::Value(v)) => vec![(key.clone(), v.as_ref().map(text))],
+        (history::Op::GetMany { keys }, R::Values(vs)) => keys
+            .iter()
+            .cloned()
+            .zip(vs.iter().map(|v| v.as_ref().map(text)))
+            .collect(),
+        (history::Op::Range { .. }, R::Entries(es)) => {
+            es.iter().map(|(k, v)| (text(k), Some(text(v)))).collect()
+        }
+        (history::Op::Put { key, value }, R::Written { .. }) => {
+            vec![(key.clone(), Some(value.clone()))]
+        }
+        (history::Op::Del { key }, R::Written { .. }) => vec![(key.clone(), None)],
+        (history::Op::Batch { writes }, R::Written { .. }) => writes
+            .iter()
+            .map(|w| (w.key.clone(), w.value.clone()))
+            .collect(),
+        (
+            history::Op::Cas { key, .. } | history::Op::Incr { key, .. },
+            R::Changed { current, .. },
+        ) => {
+            vec![(key.clone(), current.as_ref().map(text))]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The history's record of an increment whose outcome is known: the cas it amounts to (it
+/// found `previous` and wrote `current`). `None` keeps the `incr` (outcome unknown).
+pub fn incr_as_cas(op: &history::Op, result: &level2pc::OpResult) -> Option<history::Op> {
+    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    match (op, result) {
+        (
+            history::Op::Incr { key, .. },
+            level2pc::OpResult::Changed {
+                applied: true,
+                previous,
+                current: Some(current),
+                ..
+            },
+        ) => Some(history::Op::Cas {
+            key: key.clone(),
+            expected: previous.as_ref().map(text),
+            new: text(current),
+        }),
+        _ => None,
+    }
+}
+
 /// Converts an engine result into what the history records.
 pub fn record_result(result: &level2pc::OpResult) -> history::OpResult {
     use level2pc::OpResult as R;
@@ -164,6 +282,10 @@ pub fn record_result(result: &level2pc::OpResult) -> history::OpResult {
         },
         // Unavailable means the engine never started the operation: it definitely had no effect.
         R::Unavailable(_) => history::OpResult::Fail,
+        // A read-modify-write that applied (a cas whose comparison held) or did not (a cas that
+        // compared and found another value); one refused before writing had no effect.
+        R::Changed { applied: true, .. } => history::OpResult::Ok,
+        R::Changed { applied: false, .. } | R::Rejected(_) => history::OpResult::Fail,
         // Indeterminate, and any result kind this simulator does not know yet: recording
         // "unknown outcome" can only make the checker more permissive, never wrong.
         _ => history::OpResult::Unknown,

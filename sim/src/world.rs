@@ -212,6 +212,8 @@ struct World {
     requests: BTreeMap<RequestId, usize>,
     next_req: u64,
     history: Vec<history::Operation>,
+    /// What clients last learned of each key's value (compare-and-sets expect it).
+    seen: workload::Seen,
     oracle: Oracle,
     hash: u64,
     events: u64,
@@ -268,6 +270,7 @@ impl World {
             requests: BTreeMap::new(),
             next_req: 0,
             history: Vec::new(),
+            seen: workload::Seen::new(),
             oracle: Oracle::new(n),
             hash: 0xcbf2_9ce4_8422_2325,
             events: 0,
@@ -452,13 +455,23 @@ impl Route for World {
     }
 
     fn event(&mut self, i: usize, event: Event) {
-        if let Event::Committed(ts) = event {
-            let (now, seq) = (self.now, self.seq);
-            if let Some(view) = self.nodes[i].as_ref().map(|n| n.view().clone()) {
-                self.oracle.on_commit(now, seq, i, ts, &view, &self.disks);
+        match event {
+            Event::Committed(ts) => {
+                let (now, seq) = (self.now, self.seq);
+                if let Some(view) = self.nodes[i].as_ref().map(|n| n.view().clone()) {
+                    self.oracle.on_commit(now, seq, i, ts, &view, &self.disks);
+                }
             }
+            Event::RmwRetried(ts) => self.oracle.on_rmw_retried(self.now, i, ts),
+            _ => {}
         }
     }
+}
+
+/// Whether `result` is a definite answer to the client (not "unavailable" or "unknown"). A
+/// compare-and-set that found another value and an increment of a non-integer are answers.
+fn answered(result: &OpResult) -> bool {
+    !matches!(result, OpResult::Unavailable(_) | OpResult::Indeterminate)
 }
 
 impl World {
@@ -703,7 +716,7 @@ impl World {
         self.clients[c].issued += 1;
         let n = self.clients[c].issued;
         let w = self.p.workload.clone();
-        workload::next_op(&mut self.rng, &w, group, c, n)
+        workload::next_op(&mut self.rng, &w, &self.seen, group, c, n)
     }
 
     fn submit(
@@ -757,13 +770,21 @@ impl World {
             return;
         };
         let op = &mut self.history[idx];
-        let recorded = workload::record_result(&result);
+        for (key, value) in workload::learned(&op.op, &result) {
+            self.seen.insert(key, value);
+        }
+        if let Some(cas) = workload::incr_as_cas(&op.op, &result) {
+            op.op = cas;
+        }
+        let mut recorded = workload::record_result(&result);
+        if matches!(op.op, history::Op::Cas { .. }) && matches!(result, OpResult::Unavailable(_)) {
+            // A cas that never compared had no effect, but "fail" would claim it found another
+            // value: "unknown" claims nothing (history.rs).
+            recorded = history::OpResult::Unknown;
+        }
         let latency = self.now - op.call;
         if self.phase == Phase::Good && op.call >= self.good_start {
-            let incomplete = matches!(
-                recorded,
-                history::OpResult::Fail | history::OpResult::Unknown
-            );
+            let incomplete = !answered(&result);
             if incomplete || latency > GOOD_OP_BOUND_NS {
                 let detail = format!(
                     "op {} at n{node} answered {result:?} after {}ms in the good period",
@@ -776,10 +797,7 @@ impl World {
         }
         let call = op.call;
         let wrote = op.op.is_write() && recorded == history::OpResult::Ok;
-        let completed = !matches!(
-            recorded,
-            history::OpResult::Fail | history::OpResult::Unknown
-        );
+        let completed = answered(&result);
         op.result = recorded;
         if op.result != history::OpResult::Unknown {
             op.ret = Some(self.now);

@@ -156,7 +156,11 @@ fn sample_messages() -> Vec<Vec<Message>> {
     let e = Epoch(1);
     let inv = |t, writes| Message::Inv {
         epoch: e,
-        update: Arc::new(Update { ts: t, writes }),
+        update: Arc::new(Update {
+            ts: t,
+            writes,
+            base: None,
+        }),
     };
     vec![
         vec![Message::Ping { epoch: e }],

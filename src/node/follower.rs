@@ -1,10 +1,12 @@
 //! The follower side of an update: applying an INV, acknowledging it once durable and allowed
-//! by the guardian rule, and validating on VAL (protocol.md §4.5).
+//! by the guardian rule, refusing a read-modify-write that conflicts, and validating on VAL
+//! (protocol.md §4.5, §11.2).
 
 use super::{DeferredAck, Node, Timer};
 use crate::message::Message;
+use crate::mutant::Mutant;
 use crate::timestamp::{Epoch, NodeId, Ts};
-use crate::update::UpdateRef;
+use crate::update::{Update, UpdateRef};
 
 impl Node {
     /// `Inv{epoch, update}` from `from`.
@@ -22,10 +24,13 @@ impl Node {
             // at most 511 bytes) and stop the node.
             return; // not something any correct peer sends
         }
+        if self.refuses_rmw(&update) {
+            self.defer_reply(from, update, true);
+            return;
+        }
         let ts = update.ts;
         // The literal-hold mutant keeps every applied INV's record, even a late duplicate's.
-        let adopted =
-            self.apply_update(&update) || self.mutant(crate::mutant::Mutant::GuardianLiteralHold);
+        let adopted = self.apply_update(&update) || self.mutant(Mutant::GuardianLiteralHold);
         if adopted && !self.records.contains_key(&ts) {
             let seq = self.persists.barrier();
             self.insert_record(update.clone(), seq, None);
@@ -34,28 +39,57 @@ impl Node {
         }
         // Always acknowledge (Hermes: "irrelevant to the timestamp"), but only once every persist
         // so far is durable, which covers this INV's effect and any earlier one on its keys (P1).
+        self.defer_reply(from, update, false);
+    }
+
+    /// §11.2: whether this node refuses the RMW `update`: its entry lies above the RMW's base
+    /// and is not the RMW itself, unless it is a lower, uncommitted RMW (which the higher one
+    /// supersedes). Writes are never refused.
+    fn refuses_rmw(&self, update: &Update) -> bool {
+        let (Some(base), Some(w)) = (update.base, update.writes.first()) else {
+            return false;
+        };
+        let (local, valid) = self
+            .store
+            .get(&w.key)
+            .map_or((Ts::ZERO, true), |e| (e.ts, e.valid));
+        if local == update.ts || local <= base {
+            return false;
+        }
+        if self.mutant(Mutant::RmwHermesTimestamps) {
+            return local > update.ts;
+        }
+        // Refused unless it supersedes a lower RMW not known committed here.
+        local > update.ts || valid
+    }
+
+    /// Queues the ACK (or, with `nack`, the refusal) of `update` to `from`, sent once every
+    /// persist staged so far is durable; ACKs also wait for the guardian rule.
+    fn defer_reply(&mut self, from: NodeId, update: UpdateRef, nack: bool) {
         let after_seq = self.persists.barrier();
+        let ts = update.ts;
         if !self
             .deferred_acks
             .iter()
-            .any(|d| d.to == from && d.update.ts == ts)
+            .any(|d| d.to == from && d.update.ts == ts && d.nack == nack)
         {
             self.deferred_acks.push(DeferredAck {
                 to: from,
                 update,
                 after_seq,
+                nack,
             });
         }
     }
 
-    /// `Val{ts}`: the update committed somewhere; validate keys still at `ts`. Accepted from any
-    /// epoch, since a commit is a fact.
-    pub(super) fn on_val(&mut self, ts: Ts) {
-        self.learn_committed(ts);
+    /// `Val{ts}` sent in `epoch`: the update committed there; validate keys still at `ts`.
+    /// Accepted from any epoch, since a commit is a fact.
+    pub(super) fn on_val(&mut self, ts: Ts, epoch: Epoch) {
+        self.learn_committed(ts, Some(epoch));
     }
 
-    /// Sends every deferred ACK whose persist is durable and which the guardian rule allows.
-    /// Returns whether any was sent.
+    /// Sends every deferred ACK whose persist is durable and which the guardian rule allows,
+    /// and every deferred NACK whose persist is durable. Returns whether any was sent.
     pub(super) fn release_deferred_acks(&mut self) -> bool {
         if self.deferred_acks.is_empty() {
             return false;
@@ -63,10 +97,10 @@ impl Node {
         let mut sent = Vec::new();
         let mut kept = Vec::with_capacity(self.deferred_acks.len());
         for d in std::mem::take(&mut self.deferred_acks) {
-            let durable = self.persists.is_durable(d.after_seq)
-                || self.mutant(crate::mutant::Mutant::AckBeforePersist);
-            if durable && self.guardian_allows(&d.update) {
-                sent.push((d.to, d.update.ts));
+            let durable =
+                self.persists.is_durable(d.after_seq) || self.mutant(Mutant::AckBeforePersist);
+            if durable && (d.nack || self.guardian_allows(&d.update)) {
+                sent.push((d.to, d.update.ts, d.nack));
             } else {
                 kept.push(d);
             }
@@ -74,8 +108,14 @@ impl Node {
         self.deferred_acks = kept;
         let epoch = self.view.epoch;
         let any = !sent.is_empty();
-        for (to, ts) in sent {
-            self.send(to, Message::Ack { epoch, ts });
+        for (to, ts, nack) in sent {
+            let msg = if nack {
+                Message::Nack { epoch, ts }
+            } else {
+                self.requests.note_acknowledged(ts);
+                Message::Ack { epoch, ts }
+            };
+            self.send(to, msg);
         }
         any
     }

@@ -2,7 +2,7 @@
 //! identity (member, joining, or not a member), deciding which view to propose (removals of
 //! suspected members, joins, promotions, `min_consensus`), and the periodic membership work.
 
-use super::{Node, Timer, Waiting};
+use super::{Node, Timer};
 use crate::client::{OpResult, Unavailable};
 use crate::message::Message;
 use crate::output::Event;
@@ -110,10 +110,7 @@ impl Node {
         self.requests.clear_parked();
         self.persists.stage(PersistOp::Wipe);
         for id in self.requests.ids() {
-            let started = self
-                .requests
-                .get(&id)
-                .is_some_and(|r| matches!(r.waiting, Waiting::Commit(_)));
+            let started = self.requests.get(&id).is_some_and(|r| r.started());
             let result = if started {
                 OpResult::Indeterminate
             } else {
@@ -130,7 +127,6 @@ impl Node {
         if self.member_id().is_none() {
             return;
         }
-        let epoch = self.view.epoch;
         let driven: Vec<_> = self
             .records
             .iter()
@@ -144,14 +140,14 @@ impl Node {
                     drive.acks.clear();
                 }
             }
-            self.broadcast(&Message::Inv { epoch, update });
+            self.broadcast_inv(update);
         }
         let orphans: Vec<_> = self
             .records
             .iter()
             .filter(|(ts, r)| {
                 r.drive.is_none()
-                    && !self.view.contains(ts.writer.node)
+                    && !self.view.contains(ts.issuer().node)
                     && self.has_invalid_key_at(&r.update, **ts)
             })
             .map(|(ts, _)| *ts)
@@ -167,6 +163,7 @@ impl Node {
             Message::Inv { epoch, .. }
             | Message::Ack { epoch, .. }
             | Message::Val { epoch, .. }
+            | Message::Nack { epoch, .. }
             | Message::Ping { epoch } => *epoch,
             Message::ViewReq { epoch } => *epoch,
             _ => return,

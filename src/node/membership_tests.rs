@@ -439,6 +439,7 @@ fn a_new_view_resets_acks_rebroadcasts_and_replays_orphans() {
             key: b"y"[..].into(),
             value: None,
         }],
+        base: None,
     });
     node.handle_message(
         t(3),
@@ -515,6 +516,7 @@ fn a_removed_node_stops_serving_then_rejoins_under_a_new_identity_and_catches_up
                     key: b"stale"[..].into(),
                     value: None,
                 }],
+                base: None,
             }),
         },
     );
@@ -729,6 +731,7 @@ fn a_node_still_listed_under_an_identity_it_lost_does_not_acknowledge() {
             key: b"x"[..].into(),
             value: None,
         }],
+        base: None,
     });
     node.handle_message(
         t(1),

@@ -48,6 +48,9 @@ struct Entry {
     ts: Ts,
     valid: bool,
     value: Option<Bytes>,
+    /// The epoch `ts` committed in, when this node learned it from the commit itself (its own,
+    /// or a VAL); not persisted. An RMW's outcome depends on it (protocol.md §11.4).
+    committed_in: Option<Epoch>,
 }
 
 impl Entry {
@@ -56,6 +59,7 @@ impl Entry {
             ts: e.ts,
             valid: e.valid,
             value: e.value,
+            committed_in: None,
         }
     }
 
@@ -100,12 +104,15 @@ struct Drive {
     client: Option<RequestId>,
 }
 
-/// A follower ACK waiting for durability (P1) or for the guardian rule (G).
+/// A follower ACK waiting for durability (P1) or for the guardian rule (G), or a NACK of an
+/// RMW waiting for durability (§11.2).
 #[derive(Debug, Clone)]
 struct DeferredAck {
     to: NodeId,
     update: UpdateRef,
     after_seq: u64,
+    /// A refusal rather than an acknowledgement.
+    nack: bool,
 }
 
 /// One replica's protocol engine, a synchronous state machine with no I/O. The crate docs teach
@@ -292,7 +299,8 @@ impl Node {
         match msg {
             Message::Inv { epoch, update } => self.on_inv(from, epoch, update),
             Message::Ack { epoch, ts } => self.on_ack(from, epoch, ts),
-            Message::Val { ts, .. } => self.on_val(ts),
+            Message::Val { epoch, ts } => self.on_val(ts, epoch),
+            Message::Nack { epoch, ts } => self.on_nack(epoch, ts),
             Message::Ping { .. } => {}
             Message::ViewReq { .. } => self.send_view_info(from, true),
             Message::ViewInfo { view } | Message::Decided { view } => self.learn_view(view),
@@ -564,7 +572,7 @@ impl Node {
                 continue;
             }
             self.multi_records.insert(&update);
-            let mine = ts.writer.node == self.cfg.id && member;
+            let mine = ts.issuer().node == self.cfg.id && member;
             self.records.insert(ts, Record::new(update, 0, None));
             if mine {
                 // Our acks died with the old process: drive it again now (protocol.md §8.1).

@@ -37,7 +37,7 @@ impl Node {
     }
 
     /// Reads need an Active membership and a valid lease (§4.7), checked in the same step.
-    fn may_serve_reads(&self) -> bool {
+    pub(super) fn may_serve_reads(&self) -> bool {
         if self.mutant(crate::mutant::Mutant::JoiningServesReads)
             && self.view.role(self.cfg.id) == Some(crate::view::Role::Joining)
         {

@@ -2,10 +2,12 @@
 //! deadlines, and replies.
 
 use super::{Node, Timer};
-use crate::client::{Op, OpResult, RequestId, SubmitError, Unavailable};
-use crate::output::Output;
+use crate::client::{Change, Op, OpResult, RequestId, SubmitError, Unavailable};
+use crate::mutant::Mutant;
+use crate::output::{Event, Output};
+use crate::rmw::Plan;
 use crate::time::Instant;
-use crate::timestamp::Ts;
+use crate::timestamp::{Epoch, Ts};
 use crate::update::{canonical_writes, Bytes, Write};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -30,6 +32,29 @@ pub(super) struct Request {
     pub(super) op: Op,
     pub(super) deadline: Instant,
     pub(super) waiting: Waiting,
+    /// A read-modify-write's update in flight, until its outcome is known (§11.4).
+    pub(super) attempt: Option<Attempt>,
+}
+
+impl Request {
+    /// Whether the request may have written something (a started write or RMW).
+    pub(super) fn started(&self) -> bool {
+        matches!(self.waiting, Waiting::Commit(_)) || self.attempt.is_some()
+    }
+}
+
+/// The update a read-modify-write request started, kept until its outcome is known (§11.4).
+#[derive(Debug)]
+pub(super) struct Attempt {
+    /// The RMW's Ts.
+    pub(super) ts: Ts,
+    /// The epoch it was created in.
+    pub(super) epoch: Epoch,
+    /// Whether this node acknowledged it to another node's replay: then it may have committed
+    /// in a way this node cannot see.
+    pub(super) vouched: bool,
+    /// What it does, and what the client is told if it commits.
+    pub(super) plan: Plan,
 }
 
 /// Pending client requests by id, and the queues they wait in. A queue may still hold the id
@@ -48,6 +73,8 @@ pub(super) struct Requests {
     lease_waiters: VecDeque<RequestId>,
     /// Ids in all of `parked`'s queues together.
     parked_ids: usize,
+    /// The request of each RMW attempt in flight, by the attempt's Ts.
+    attempts: BTreeMap<Ts, RequestId>,
 }
 
 /// Stale ids a queue may hold beyond twice the pending requests before a sweep.
@@ -74,8 +101,39 @@ impl Requests {
 
     fn remove(&mut self, id: &RequestId) -> Option<Request> {
         let removed = self.by_id.remove(id);
+        if let Some(a) = removed.as_ref().and_then(|r| r.attempt.as_ref()) {
+            self.attempts.remove(&a.ts);
+        }
         self.sweep_if_stale();
         removed
+    }
+
+    /// Records that request `id` started the RMW `attempt`.
+    fn set_attempt(&mut self, id: RequestId, attempt: Attempt) {
+        if let Some(req) = self.by_id.get_mut(&id) {
+            self.attempts.insert(attempt.ts, id);
+            if let Some(old) = req.attempt.replace(attempt) {
+                self.attempts.remove(&old.ts);
+            }
+        }
+    }
+
+    /// Forgets request `id`'s RMW attempt (it had no effect).
+    fn clear_attempt(&mut self, id: RequestId) {
+        if let Some(old) = self.by_id.get_mut(&id).and_then(|r| r.attempt.take()) {
+            self.attempts.remove(&old.ts);
+        }
+    }
+
+    /// This node acknowledged the update `ts` to another node: if it is one of its own RMW
+    /// attempts, that attempt may commit without it (§11.4).
+    pub(super) fn note_acknowledged(&mut self, ts: Ts) {
+        let Some(id) = self.attempts.get(&ts) else {
+            return;
+        };
+        if let Some(a) = self.by_id.get_mut(id).and_then(|r| r.attempt.as_mut()) {
+            a.vouched = true;
+        }
     }
 
     /// The bound every wait queue keeps (see the type's docs).
@@ -209,6 +267,7 @@ impl Node {
                 op,
                 deadline,
                 waiting: Waiting::Nothing,
+                attempt: None,
             },
         );
         self.set_timer(deadline, Timer::Deadline(id));
@@ -228,6 +287,24 @@ impl Node {
             }
             Op::Range { ref lo, ref hi, .. } if lo > hi => return Err(Unavailable::BadRequest),
             Op::Get { .. } | Op::GetMany { .. } | Op::Range { .. } => return Ok(op),
+            Op::Rmw {
+                ref key,
+                ref change,
+            } => {
+                let value = match change {
+                    Change::Cas { new, .. } => new.as_deref(),
+                    Change::Set { value, .. } => Some(&value[..]),
+                    Change::IncrBy(_) | Change::Delete => None,
+                };
+                let expected = match change {
+                    Change::Cas { expected, .. } => expected.as_deref(),
+                    _ => None,
+                };
+                if !self.cfg.fits(key, value) || !self.cfg.fits(key, expected) {
+                    return Err(Unavailable::TooLarge);
+                }
+                return Ok(op);
+            }
             Op::Put { key, value } => vec![Write {
                 key,
                 value: Some(value),
@@ -251,9 +328,10 @@ impl Node {
         let Some(req) = self.requests.get(&id) else {
             return;
         };
-        let Op::Batch { writes } = &req.op else {
-            self.try_read(id);
-            return;
+        let writes = match &req.op {
+            Op::Batch { writes } => writes,
+            Op::Rmw { .. } => return self.dispatch_rmw(id),
+            _ => return self.try_read(id),
         };
         if !self.ready {
             self.requests.set_waiting(id, Waiting::Ready);
@@ -272,6 +350,104 @@ impl Node {
         let writes = writes.clone();
         let ts = self.start_write(id, writes);
         self.requests.set_waiting(id, Waiting::Commit(ts));
+    }
+
+    /// Moves a read-modify-write forward (§11.4, §11.5): settle the outcome of its attempt in
+    /// flight, then evaluate it on the key's committed value and answer or start an RMW.
+    fn dispatch_rmw(&mut self, id: RequestId) {
+        let Some(Request {
+            op: Op::Rmw { key, change },
+            attempt,
+            ..
+        }) = self.requests.get(&id)
+        else {
+            return;
+        };
+        let (key, change) = (key.clone(), change.clone());
+        if let Some(attempt) = attempt {
+            let (ts, epoch, vouched) = (attempt.ts, attempt.epoch, attempt.vouched);
+            if !self.key_is_valid(&key) {
+                return self.park(id, key);
+            }
+            let (now_at, committed_in) = self
+                .store
+                .get(&key)
+                .map_or((Ts::ZERO, None), |e| (e.ts, e.committed_in));
+            if now_at == ts {
+                return self.answer_commit(id, ts);
+            }
+            // §11.4: the attempt never commits if this node never vouched for it, has stayed in
+            // its epoch, and a higher update committed in that epoch.
+            let settled = !vouched && epoch == self.view.epoch && committed_in == Some(epoch);
+            if !(settled || self.mutant(Mutant::RmwAbortOnNack)) {
+                return self.reply(id, OpResult::Indeterminate);
+            }
+            self.event(Event::RmwRetried(ts));
+            self.requests.clear_attempt(id);
+        }
+        if !self.ready {
+            self.requests.set_waiting(id, Waiting::Ready);
+            self.requests.not_ready.push_back(id);
+            return;
+        }
+        if !self.key_is_valid(&key) {
+            return self.park(id, key);
+        }
+        let (base, value) = self
+            .store
+            .get(&key)
+            .map_or((Ts::ZERO, None), |e| (e.ts, e.value.clone()));
+        let plan = match crate::rmw::plan(&change, value.as_ref()) {
+            Ok(plan) => plan,
+            Err(e) => return self.answer_rmw_read(id, OpResult::Rejected(e)),
+        };
+        let Some(write) = plan.write.clone() else {
+            return self.answer_rmw_read(id, plan.result(None));
+        };
+        if !self.cfg.fits(&key, write.as_deref()) {
+            return self.reply(id, OpResult::Unavailable(Unavailable::TooLarge));
+        }
+        let Some(ts) = self.start_rmw(id, key, base, write) else {
+            return self.reply(id, OpResult::Unavailable(Unavailable::TooLarge));
+        };
+        let epoch = self.view.epoch;
+        self.requests.set_attempt(
+            id,
+            Attempt {
+                ts,
+                epoch,
+                vouched: false,
+                plan,
+            },
+        );
+        self.requests.set_waiting(id, Waiting::Commit(ts));
+    }
+
+    /// An RMW that writes nothing is a read of the key: it is answered under the read rules
+    /// (§11.5, §4.7), in this step.
+    fn answer_rmw_read(&mut self, id: RequestId, result: OpResult) {
+        if self.may_serve_reads() {
+            self.reply(id, result);
+        } else {
+            self.park_for_lease(id);
+        }
+    }
+
+    /// The update `ts` that request `id` waited for committed: a write is told its Ts, an RMW
+    /// the outcome it planned.
+    pub(super) fn answer_commit(&mut self, id: RequestId, ts: Ts) {
+        let result = match self.requests.get(&id).and_then(|r| r.attempt.as_ref()) {
+            Some(a) if a.ts == ts => a.plan.result(Some(ts)),
+            _ => OpResult::Written { ts },
+        };
+        self.reply(id, result);
+    }
+
+    /// The RMW attempt of request `id` stopped being driven: the request waits for the key's
+    /// next committed value, which tells the outcome (§11.4).
+    pub(super) fn await_rmw_outcome(&mut self, id: RequestId) {
+        self.requests.set_waiting(id, Waiting::Nothing);
+        self.dispatch(id);
     }
 
     pub(super) fn park(&mut self, id: RequestId, key: Bytes) {
@@ -317,6 +493,10 @@ impl Node {
             return; // a stale timer of an earlier request with a reused id
         }
         let result = match &req.waiting {
+            // An RMW whose attempt may still commit.
+            _ if req.attempt.is_some() && !matches!(req.waiting, Waiting::Commit(_)) => {
+                OpResult::Indeterminate
+            }
             // Started writes never abort: the outcome is unknown to the client, not "failed".
             Waiting::Commit(ts) => {
                 let ts = *ts;

@@ -32,7 +32,11 @@ fn upd(ts: Ts, writes: &[(&str, Option<&str>)]) -> UpdateRef {
             value: v.map(b),
         })
         .collect();
-    Arc::new(Update { ts, writes })
+    Arc::new(Update {
+        ts,
+        writes,
+        base: None,
+    })
 }
 fn entry(key: &str, ts: Ts, valid: bool, value: Option<&str>) -> PersistOp {
     PersistOp::Entry {
@@ -514,6 +518,7 @@ fn snapshot_chunks_are_bounded_by_bytes_and_carry_at_least_one_entry() {
             ts: ts(1, 0, 1),
             valid: true,
             value: value(len),
+            committed_in: None,
         };
         node.store.insert(b(key), e);
     }
@@ -1225,6 +1230,7 @@ fn the_self_check_fails_on_a_broken_key_order_timer_table_or_wait_queue() {
         ts: ts(1, 0, 1),
         valid: true,
         value: None,
+        committed_in: None,
     };
     node.store.index_only_for_test(b("k"), e);
     assert!(node.check_invariants().unwrap_err().contains("key store"));

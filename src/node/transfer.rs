@@ -169,7 +169,7 @@ impl Node {
             Some((ts, _)) if ts > donor.ts => {}
             Some((ts, valid)) if ts == donor.ts => {
                 if donor.valid && !valid {
-                    self.validate_key(&key, ts);
+                    self.validate_key(&key, ts, None);
                     self.maybe_drop_record(ts);
                 }
             }

@@ -2,13 +2,13 @@
 //! retransmitting, the guardian rule, and committing (protocol.md §4.4, §4.6, §5.3).
 
 use super::{Drive, Node, Record, Timer};
-use crate::client::{OpResult, RequestId};
+use crate::client::RequestId;
 use crate::message::Message;
 use crate::mutant::Mutant;
 use crate::output::Event;
 use crate::storage::PersistOp;
-use crate::timestamp::Ts;
-use crate::update::{Update, UpdateRef, Write};
+use crate::timestamp::{Epoch, NodeId, Ts, WriterId};
+use crate::update::{Bytes, Update, UpdateRef, Write};
 use std::sync::Arc;
 
 impl Node {
@@ -38,19 +38,85 @@ impl Node {
         debug_assert!(version > max_key_version || max_key_version == u64::MAX);
         self.last_version = version;
         let ts = Ts::new(version, self.cfg.id, boot);
-        let update = Arc::new(Update { ts, writes });
+        self.start_update(
+            id,
+            Update {
+                ts,
+                writes,
+                base: None,
+            },
+        );
+        ts
+    }
+
+    /// Starts coordinating the RMW of request `id`: `key`, Valid here at `base`, gets `value`
+    /// (protocol.md §11.1). `None` if `base` ends a chain too long to extend.
+    pub(super) fn start_rmw(
+        &mut self,
+        id: RequestId,
+        key: Bytes,
+        base: Ts,
+        value: Option<Bytes>,
+    ) -> Option<Ts> {
+        use rand::Rng;
+        let seq = self.last_version.max(base.version).checked_add(1)?;
+        let ts = if self.mutant(Mutant::RmwHermesTimestamps) {
+            Ts::new(seq, self.cfg.id, self.writer_boot())
+        } else {
+            let me = WriterId {
+                node: self.cfg.id,
+                boot: self.writer_boot(),
+            };
+            Ts::rmw_on(base, self.rng.gen(), me, seq)?
+        };
+        self.last_version = seq;
+        self.start_update(
+            id,
+            Update {
+                ts,
+                writes: vec![Write { key, value }],
+                base: Some(base),
+            },
+        );
+        Some(ts)
+    }
+
+    /// Applies, records and broadcasts a new update this node coordinates for request `id`.
+    fn start_update(&mut self, id: RequestId, update: Update) {
+        let ts = update.ts;
+        let update = Arc::new(update);
         self.apply_update(&update);
         let persist_seq = self.persists.barrier();
         self.insert_record(update.clone(), persist_seq, Some(id));
-        // Broadcasting before our own persist is durable is safe: the boot incarnation in the
-        // Ts means no other update can ever carry this Ts (P2, §4.1).
-        self.broadcast(&Message::Inv {
-            epoch: self.view.epoch,
-            update,
-        });
+        self.broadcast_inv(update);
         self.schedule_retransmit(ts);
         self.blocked_commits.insert(ts);
-        ts
+    }
+
+    /// Sends `update`'s INV to every other member.
+    pub(super) fn broadcast_inv(&mut self, update: UpdateRef) {
+        let others: Vec<NodeId> = self.view.others(self.cfg.id).collect();
+        for to in others {
+            self.send_inv(to, update.clone());
+        }
+    }
+
+    /// Sends `update`'s INV to `to`. A write's INV may leave before this node's own persist of
+    /// it is durable: the boot incarnation in the Ts means no other update can ever carry this
+    /// Ts (P2, §4.1). An RMW's waits for it (§11.2 R2).
+    fn send_inv(&mut self, to: NodeId, update: UpdateRef) {
+        let hold = (update.is_rmw() && !self.mutant(Mutant::RmwInvBeforeDurable))
+            .then(|| self.records.get(&update.ts).map(|r| r.persist_seq))
+            .flatten()
+            .filter(|seq| !self.persists.is_durable(*seq));
+        let msg = Message::Inv {
+            epoch: self.view.epoch,
+            update,
+        };
+        match hold {
+            Some(seq) => self.outbox.send_after(seq, to, msg),
+            None => self.send(to, msg),
+        }
     }
 
     /// The boot part of this node's writer id: its admission epoch above its boot count, so a
@@ -83,6 +149,7 @@ impl Node {
                 ts: update.ts,
                 valid: false,
                 value: w.value.clone(),
+                committed_in: None,
             };
             self.persists.stage(PersistOp::Entry {
                 key: w.key.clone(),
@@ -91,9 +158,52 @@ impl Node {
             self.store.insert(w.key.clone(), entry);
         }
         for old in superseded {
+            self.stop_superseded_rmw(old);
             self.maybe_drop_record(old);
         }
         adopted
+    }
+
+    /// The key of the RMW `old` moved past it here: if this node drives `old`, it stops. Its own
+    /// entry now refuses `old`, so counting itself for it would break §11.3 (rule R3); its client
+    /// waits for the key's next committed value (§11.4).
+    fn stop_superseded_rmw(&mut self, old: Ts) {
+        if self.mutant(Mutant::RmwSelfAckAfterSupersede) {
+            return;
+        }
+        self.stop_driving_rmw(old);
+    }
+
+    /// Ends this node's drive of the RMW `ts` without committing it (refused, or superseded
+    /// here), and lets its client wait for the outcome (§11.4).
+    pub(super) fn stop_driving_rmw(&mut self, ts: Ts) {
+        let Some(rec) = self.records.get_mut(&ts) else {
+            return;
+        };
+        if !rec.update.is_rmw() {
+            return;
+        }
+        let Some(drive) = rec.drive.take() else {
+            return;
+        };
+        self.timers.cancel(Timer::Retransmit(ts));
+        self.blocked_commits.remove(&ts);
+        // Still a holder: replay it later like any pending update, should it still be Invalid.
+        let at = self.stuck_deadline();
+        self.set_timer(at, Timer::Stuck(ts));
+        if let Some(id) = drive.client {
+            self.await_rmw_outcome(id);
+        }
+        self.maybe_drop_record(ts);
+    }
+
+    /// `Nack{epoch, ts}`: a member refuses the RMW `ts` (§11.2). Driving it further in this
+    /// epoch is futile.
+    pub(super) fn on_nack(&mut self, epoch: Epoch, ts: Ts) {
+        if epoch != self.view.epoch {
+            return;
+        }
+        self.stop_driving_rmw(ts);
     }
 
     /// Stores a record of `update` (durable with persist `persist_seq`), driving it for `client`
@@ -118,7 +228,6 @@ impl Node {
     /// Becomes a driver of the pending update `ts`: broadcast its full record under the same Ts
     /// and collect every member's ACK again (protocol.md §4.6).
     pub(super) fn start_replay(&mut self, ts: Ts) {
-        let epoch = self.view.epoch;
         let Some(rec) = self.records.get_mut(&ts) else {
             return;
         };
@@ -138,11 +247,15 @@ impl Node {
                 })
                 .cloned()
                 .collect();
-            Arc::new(Update { ts, writes })
+            Arc::new(Update {
+                ts,
+                writes,
+                base: update.base,
+            })
         } else {
             update
         };
-        self.broadcast(&Message::Inv { epoch, update });
+        self.broadcast_inv(update);
         self.schedule_retransmit(ts);
         self.blocked_commits.insert(ts);
     }
@@ -167,12 +280,9 @@ impl Node {
             .others(self.cfg.id)
             .filter(|n| !drive.acks.contains(n))
             .collect();
-        let msg = Message::Inv {
-            epoch: self.view.epoch,
-            update: update.clone(),
-        };
+        let update = update.clone();
         for to in silent {
-            self.send(to, msg.clone());
+            self.send_inv(to, update.clone());
         }
         self.schedule_retransmit(ts);
     }
@@ -197,12 +307,7 @@ impl Node {
     }
 
     /// Counts an ACK for an update this node drives.
-    pub(super) fn on_ack(
-        &mut self,
-        from: crate::timestamp::NodeId,
-        epoch: crate::timestamp::Epoch,
-        ts: Ts,
-    ) {
+    pub(super) fn on_ack(&mut self, from: NodeId, epoch: Epoch, ts: Ts) {
         if epoch != self.view.epoch {
             return; // epoch fencing: only ACKs of the installed epoch count
         }
@@ -217,8 +322,8 @@ impl Node {
     /// Whether this node replays `ts` rather than coordinating it (another writer's, or its own
     /// from an earlier boot).
     fn is_replayer_of(&self, ts: Ts) -> bool {
-        ts.writer
-            != crate::timestamp::WriterId {
+        ts.issuer()
+            != WriterId {
                 node: self.cfg.id,
                 boot: self.writer_boot(),
             }
@@ -278,12 +383,13 @@ impl Node {
             ts,
         });
         self.event(Event::Committed(ts));
-        self.learn_committed(ts);
+        self.learn_committed(ts, Some(self.view.epoch));
     }
 
-    /// The update `ts` is known committed (by our own commit or a VAL): keys still at `ts`
-    /// become Valid, any drive of it ends, and its client (if any) gets its answer.
-    pub(super) fn learn_committed(&mut self, ts: Ts) {
+    /// The update `ts` is known committed (by our own commit or a VAL, in `epoch` if known):
+    /// keys still at `ts` become Valid, any drive of it ends, and its client (if any) gets its
+    /// answer.
+    pub(super) fn learn_committed(&mut self, ts: Ts, epoch: Option<Epoch>) {
         let Some(rec) = self.records.get_mut(&ts) else {
             return;
         };
@@ -292,16 +398,17 @@ impl Node {
         self.timers.cancel(Timer::Retransmit(ts));
         let update = rec.update.clone();
         for w in &update.writes {
-            self.validate_key(&w.key, ts);
+            self.validate_key(&w.key, ts, epoch);
         }
         if let Some(id) = drive.and_then(|d| d.client) {
-            self.reply(id, OpResult::Written { ts });
+            self.answer_commit(id, ts);
         }
         self.maybe_drop_record(ts);
     }
 
-    /// Marks `key` Valid if it is still at `ts`, and wakes what was parked on it.
-    pub(super) fn validate_key(&mut self, key: &crate::update::Bytes, ts: Ts) {
+    /// Marks `key` Valid if it is still at `ts` (committed in `epoch`, if known), and wakes what
+    /// was parked on it.
+    pub(super) fn validate_key(&mut self, key: &Bytes, ts: Ts, epoch: Option<Epoch>) {
         let Some(entry) = self.store.get_mut(key) else {
             return;
         };
@@ -309,6 +416,7 @@ impl Node {
             return;
         }
         entry.valid = true;
+        entry.committed_in = epoch;
         self.persists.stage(PersistOp::Validate {
             key: key.clone(),
             ts,

@@ -203,7 +203,11 @@ pub(crate) mod tests {
                     key: key(rng),
                     value: None,
                 }];
-                PersistOp::Record(Arc::new(Update { ts, writes }))
+                PersistOp::Record(Arc::new(Update {
+                    ts,
+                    writes,
+                    base: None,
+                }))
             }
             13..=14 => PersistOp::DropRecord(ts(rng)),
             15 => PersistOp::View(View::initial(Epoch(rng.gen_range(1..5)), &[NodeId(1)])),
@@ -260,6 +264,7 @@ pub(crate) mod tests {
         let update = Arc::new(Update {
             ts: Ts::new(1, NodeId(1), BootInc(1)),
             writes: vec![],
+            base: None,
         });
         let mut overlay = Overlay::default();
         overlay.apply(&[

@@ -99,6 +99,14 @@ fn step(op: &Operation, state: &Map) -> Option<Map> {
             }
             true
         }
+        // Validation allows only `unknown` and `fail`, and `matters` dropped
+        // failures: it may apply or not, and is legal either way.
+        (Op::Incr { key, by }, _) => {
+            if let Some(sum) = increment(state.get(key).map(String::as_str), *by) {
+                next.insert(key.clone(), sum);
+            }
+            true
+        }
         (Op::Cas { key, expected, new }, result) => {
             let matches = state.get(key) == expected.as_ref();
             if matches && *result != OpResult::Fail {
@@ -113,6 +121,41 @@ fn step(op: &Operation, state: &Map) -> Option<Map> {
         _ => false,
     };
     ok.then_some(next)
+}
+
+/// The value an increment by `by` writes over `current` (`None` = absent,
+/// counted as 0), or `None` if it cannot apply. Deliberately written apart
+/// from `history::incremented`, digit by digit, so that the comparison with
+/// WGL also checks the parsing: the value must be `0`, or an optional `-`
+/// and a non-zero digit followed by digits, and fit in an `i64`.
+fn increment(current: Option<&str>, by: i64) -> Option<String> {
+    let n: i128 = match current {
+        None => 0,
+        Some(text) => {
+            let (negative, digits) = match text.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, text),
+            };
+            let canonical = digits == "0" && !negative
+                || digits.starts_with(|c: char| ('1'..='9').contains(&c))
+                    && digits.chars().all(|c| c.is_ascii_digit())
+                    && digits.len() <= 19;
+            if !canonical {
+                return None;
+            }
+            let magnitude = digits
+                .bytes()
+                .fold(0i128, |acc, d| acc * 10 + i128::from(d - b'0'));
+            if negative {
+                -magnitude
+            } else {
+                magnitude
+            }
+        }
+    };
+    let sum = n + i128::from(by);
+    let fits = |x: i128| i128::from(i64::MIN) <= x && x <= i128::from(i64::MAX);
+    (fits(n) && fits(sum)).then(|| sum.to_string())
 }
 
 /// What a range read returns in `state`.

@@ -5,8 +5,13 @@
 //! real map, so its histories are linearizable by construction.
 //! [`perturb`] then breaks them in small ways, which usually (not always)
 //! makes them non-linearizable.
+//!
+//! Shapes with `counters` write mostly integers (and a few values an
+//! increment cannot use: non-canonical integers, the extremes of `i64`,
+//! plain strings) and include increments: one with a known outcome is
+//! recorded as the cas it amounts to, or as failed if it could not apply.
 
-use crate::history::{BatchWrite, History, Op, OpResult, Operation};
+use crate::history::{incremented, BatchWrite, History, Op, OpResult, Operation};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +38,8 @@ pub(super) struct Shape {
     pub prefix: String,
     /// Added to client ids, to keep groups' clients apart.
     pub first_client: u64,
+    /// Whether values are mostly integers and increments are generated.
+    pub counters: bool,
 }
 
 impl Shape {
@@ -62,6 +69,15 @@ impl Shape {
             reuse_values: rng.gen_bool(0.3),
             prefix: "v".to_owned(),
             first_client: 0,
+            counters: rng.gen_bool(0.4),
+        }
+    }
+
+    /// [`Shape::tiny`] with integer values and increments.
+    pub fn tiny_counters(rng: &mut ChaCha8Rng) -> Shape {
+        Shape {
+            counters: true,
+            ..Shape::tiny(rng)
         }
     }
 }
@@ -107,7 +123,13 @@ pub(super) fn linearizable(rng: &mut ChaCha8Rng, shape: &Shape) -> History {
 }
 
 fn random_fate(rng: &mut ChaCha8Rng, shape: &Shape, op: &Op) -> Fate {
-    if rng.gen_bool(shape.unknown) {
+    // Increments are in the format for their unknown outcomes: favour those.
+    let unknown = if matches!(op, Op::Incr { .. }) {
+        shape.unknown.max(0.5)
+    } else {
+        shape.unknown
+    };
+    if rng.gen_bool(unknown) {
         if rng.gen_bool(0.5) {
             Fate::UnknownApplied
         } else {
@@ -129,7 +151,9 @@ struct ValueSource {
 
 impl ValueSource {
     fn fresh(&mut self, rng: &mut ChaCha8Rng, shape: &Shape, key: &str) -> String {
-        let value = if shape.reuse_values && rng.gen_bool(0.4) {
+        let value = if shape.counters {
+            self.counter(rng, shape)
+        } else if shape.reuse_values && rng.gen_bool(0.4) {
             ["x", "y"].choose(rng).copied().unwrap_or("x").to_owned()
         } else {
             self.next += 1;
@@ -140,6 +164,27 @@ impl ValueSource {
             .or_default()
             .push(value.clone());
         value
+    }
+
+    /// A value for a counter shape: mostly small integers (which increments
+    /// also make, so values repeat), sometimes one an increment cannot use
+    /// or that overflows, sometimes a unique string.
+    fn counter(&mut self, rng: &mut ChaCha8Rng, shape: &Shape) -> String {
+        match rng.gen_range(0..12) {
+            0..=7 => rng.gen_range(-2..=9).to_string(),
+            8 => [i64::MAX, i64::MIN, i64::MAX - 1]
+                .choose(rng)
+                .map_or_else(String::new, i64::to_string),
+            9 => ["+1", "01", "-0", " 1", "1.0"]
+                .choose(rng)
+                .copied()
+                .unwrap_or("x")
+                .to_owned(),
+            _ => {
+                self.next += 1;
+                format!("{}{}", shape.prefix, self.next)
+            }
+        }
     }
 
     /// A plausible expected value for a cas: absent or one written earlier.
@@ -157,7 +202,7 @@ impl ValueSource {
 
 fn random_op(rng: &mut ChaCha8Rng, shape: &Shape, values: &mut ValueSource) -> Op {
     let key = shape.keys.choose(rng).cloned().unwrap_or_default();
-    match rng.gen_range(0..10) {
+    match rng.gen_range(0..if shape.counters { 14 } else { 10 }) {
         0 | 1 => Op::Get { key },
         2 => Op::GetMany {
             keys: some_keys(rng, shape),
@@ -177,11 +222,18 @@ fn random_op(rng: &mut ChaCha8Rng, shape: &Shape, values: &mut ValueSource) -> O
                 })
                 .collect(),
         },
-        _ => {
+        8 | 9 => {
             let expected = values.guess(rng, &key);
             let new = values.fresh(rng, shape, &key);
             Op::Cas { key, expected, new }
         }
+        _ => Op::Incr {
+            key,
+            by: [1, 1, 1, 2, -1, 0, i64::MAX, i64::MIN]
+                .choose(rng)
+                .copied()
+                .unwrap_or(1),
+        },
     }
 }
 
@@ -242,7 +294,21 @@ fn execute(rng: &mut ChaCha8Rng, ops: &mut [Operation], fates: &[Fate]) {
         let fate = fates[i];
         let op = &mut ops[i];
         let effect = matches!(fate, Fate::Known | Fate::UnknownApplied);
+        let before = match &op.op {
+            Op::Incr { key, .. } => state.get(key).cloned(),
+            _ => None,
+        };
         let result = apply(&op.op, &mut state, effect);
+        // An increment known to have applied is recorded as the cas it
+        // amounts to; one that could not apply stays an incr, failed.
+        if let (Op::Incr { key, .. }, Fate::Known, OpResult::Ok) = (&op.op, fate, &result) {
+            let new = state.get(key).cloned().unwrap_or_default();
+            op.op = Op::Cas {
+                key: key.clone(),
+                expected: before,
+                new,
+            };
+        }
         op.result = match fate {
             Fate::Known => result,
             Fate::Failed => OpResult::Fail,
@@ -286,6 +352,16 @@ fn apply(op: &Op, state: &mut BTreeMap<String, String>, effect: bool) -> OpResul
             }
             OpResult::Ok
         }
+        // `Ok` means "applies here"; `execute` records it as a cas.
+        Op::Incr { key, by } => match incremented(state.get(key).map(String::as_str), *by) {
+            Some(sum) => {
+                if effect {
+                    state.insert(key.clone(), sum.to_string());
+                }
+                OpResult::Ok
+            }
+            None => OpResult::Fail,
+        },
     }
 }
 
@@ -351,10 +427,21 @@ pub(super) fn scramble(rng: &mut ChaCha8Rng, history: &mut History) {
 }
 
 /// Every value written (or attempted) per key, failed writes included, so
-/// perturbed reads sometimes return a failed write's value.
+/// perturbed reads sometimes return a failed write's value; for an
+/// increment, what it makes of absent and of the values written before it.
 fn written_values(history: &History) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for op in &history.ops {
+        if let Op::Incr { key, by } = &op.op {
+            let seen = out.get(key).cloned().unwrap_or_default();
+            let sums = std::iter::once(None)
+                .chain(seen.iter().map(|v| Some(v.as_str())))
+                .filter_map(|v| incremented(v, *by))
+                .map(|n| n.to_string());
+            let sums: Vec<String> = sums.collect();
+            out.entry(key.clone()).or_default().extend(sums);
+            continue;
+        }
         let mut add = |k: &str, v: &str| out.entry(k.to_owned()).or_default().push(v.to_owned());
         match &op.op {
             Op::Put { key, value }
@@ -385,7 +472,21 @@ fn flip_outcome(rng: &mut ChaCha8Rng, op: &mut Operation) {
     if !op.op.is_write() {
         return;
     }
-    op.result = match op.result {
+    op.result = match (&op.op, &op.result) {
+        // An incr may only be unknown or failed.
+        (Op::Incr { .. }, OpResult::Fail) => OpResult::Unknown,
+        (Op::Incr { .. }, _) => OpResult::Fail,
+        (_, result) => flipped(rng, result),
+    };
+    if op.ret.is_none() {
+        op.ret = Some(op.call + rng.gen_range(0..4));
+    }
+}
+
+/// The opposite of a put, del, batch or cas outcome (a random definite one
+/// for `unknown`).
+fn flipped(rng: &mut ChaCha8Rng, result: &OpResult) -> OpResult {
+    match result {
         OpResult::Ok => OpResult::Fail,
         OpResult::Fail => OpResult::Ok,
         _ => {
@@ -395,9 +496,6 @@ fn flip_outcome(rng: &mut ChaCha8Rng, op: &mut Operation) {
                 OpResult::Fail
             }
         }
-    };
-    if op.ret.is_none() {
-        op.ret = Some(op.call + rng.gen_range(0..4));
     }
 }
 
@@ -463,6 +561,7 @@ pub(super) fn grouped(
             reuse_values: false,
             prefix: format!("g{g}v"),
             first_client: g as u64 * clients,
+            counters: false,
         };
         ops.extend(linearizable(rng, &shape).ops);
     }

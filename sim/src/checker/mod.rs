@@ -3,14 +3,16 @@
 //! Pipeline, for [`check`]:
 //! 1. [`History::validate`]: reject malformed operations (recorder bugs).
 //! 2. Preprocessing: drop definite failures of writes and reads whose outcome
-//!    is unknown; unknown writes get return time +infinity. Reads of values
-//!    no write wrote, and range answers that break the range contract, are
-//!    illegal at once. Where a written (key, value) pair has a single writer,
-//!    an unknown write nobody refers to is dropped and an observed one has
-//!    its return clamped to the first read that saw it (etcd's
-//!    `patch_history`).
+//!    is unknown; unknown writes (increments included) get return time
+//!    +infinity. Reads of values no write wrote (and no increment could
+//!    have made), and range answers that break the range contract, are
+//!    illegal at once. Where a written (key, value) pair has a single writer
+//!    and no increment touches the key, an unknown write nobody refers to
+//!    is dropped and an observed one has its return clamped to the first
+//!    read that saw it (etcd's `patch_history`).
 //! 3. Union-find over keys splits the ops into independent components; a
-//!    range joins every written key within its bounds.
+//!    range joins every written key within its bounds. Each component
+//!    interns its values; increments get step tables over them.
 //! 4. Each component, smallest first, is searched with WGL plus Lowe's
 //!    memoisation under a deterministic step budget.
 //!
@@ -32,6 +34,7 @@
 #![warn(missing_docs)]
 
 mod brute;
+mod incr;
 mod model;
 mod partition;
 mod prepare;
@@ -46,7 +49,7 @@ pub use brute::check_brute_force;
 
 use crate::history::{History, HistoryError};
 use model::Names;
-use partition::{Component, Values};
+use partition::Component;
 use std::fmt;
 
 /// The default step budget per component: enough for components within the
@@ -107,7 +110,7 @@ pub struct Violation {
 pub struct Stats {
     /// Operations in the history.
     pub ops: usize,
-    /// Dropped as definite failures (failed put/del/batch, failed reads).
+    /// Dropped as definite failures (failed put/del/batch/incr, failed reads).
     pub dropped_failed: usize,
     /// Dropped reads whose outcome was unknown.
     pub dropped_unknown_reads: usize,
@@ -117,7 +120,8 @@ pub struct Stats {
     pub clamped_writes: usize,
     /// Unknown writes left with return time +infinity.
     pub pending_unknown_writes: usize,
-    /// Whether every written (key, value) pair has exactly one writer.
+    /// Whether every written (key, value) pair has exactly one writer (false
+    /// whenever an increment is kept: its sums have no writer of their own).
     pub values_unique: bool,
     /// Operations in components (the rest touched no key).
     pub checked_ops: usize,
@@ -161,9 +165,9 @@ pub fn check(history: &History, budget: u64) -> Result<Report, HistoryError> {
             })
         }
     };
-    let (components, values) = partition::partition(&prepared.ops);
+    let components = partition::partition(&prepared.ops);
     record_shape(&components, &mut stats);
-    let verdict = check_components(history, &components, &values, budget, &mut stats);
+    let verdict = check_components(history, &components, budget, &mut stats);
     Ok(Report { verdict, stats })
 }
 
@@ -181,17 +185,22 @@ fn record_shape(components: &[Component<'_>], stats: &mut Stats) {
 
 /// Searches components in order; the first illegal one decides. A
 /// component out of budget is remembered, but later ones are still
-/// searched, since an illegal one would settle the question.
+/// searched, since an illegal one would settle the question. So is a
+/// component whose increments' step tables are too large to build
+/// (checker.md §1.6), as if it had run out of budget at once.
 fn check_components(
     history: &History,
     components: &[Component<'_>],
-    values: &Values<'_>,
     budget: u64,
     stats: &mut Stats,
 ) -> Verdict {
     let mut unknown = None;
     for component in components {
-        let (outcome, steps) = wgl::search(&component.ops, component.keys.len(), budget);
+        let (outcome, steps) = if component.searchable {
+            wgl::search(&component.ops, component.keys.len(), budget)
+        } else {
+            (wgl::Outcome::OutOfBudget, 0)
+        };
         stats.steps += steps;
         stats.components_searched += 1;
         match outcome {
@@ -203,7 +212,7 @@ fn check_components(
                 });
             }
             wgl::Outcome::Illegal(stuck) => {
-                return Verdict::Illegal(violation(history, component, values, &stuck));
+                return Verdict::Illegal(violation(history, component, &stuck));
             }
         }
     }
@@ -215,12 +224,7 @@ fn owned_keys(component: &Component<'_>) -> Vec<String> {
 }
 
 /// Turns a stuck search into a report in terms of the history.
-fn violation(
-    history: &History,
-    component: &Component<'_>,
-    values: &Values<'_>,
-    stuck: &wgl::Stuck,
-) -> Violation {
+fn violation(history: &History, component: &Component<'_>, stuck: &wgl::Stuck) -> Violation {
     let id_of = |local: usize| {
         component
             .ops
@@ -230,7 +234,7 @@ fn violation(
     };
     let names = Names {
         keys: &component.keys,
-        values: &values.names,
+        values: &component.values,
         history,
     };
     let failing = component.ops.get(stuck.op);

@@ -1,5 +1,6 @@
 //! The key-value model of one component: its state is the value of each of
-//! the component's keys, as interned ids (0 = absent).
+//! the component's keys, as ids into the component's value table (0 =
+//! absent).
 
 use super::prepare::writer_ids;
 use crate::history::{History, Shown};
@@ -11,6 +12,25 @@ pub(super) type KeyIdx = u32;
 
 /// The id of "no value".
 pub(super) const ABSENT: ValueId = 0;
+
+/// What a value id stands for, in one component's value table (index =
+/// id). checker.md §1.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Value<'h> {
+    /// The key does not exist (id 0 only).
+    Absent,
+    /// A string some operation of the component mentions.
+    Named(&'h str),
+    /// An integer no operation of the component mentions, from which a chain
+    /// of the component's increments may still reach a value some operation
+    /// compares with (built by `incr.rs`).
+    Sum(i64),
+    /// The opaque value: any integer from which no chain of the remaining
+    /// increments reaches a value an operation compares with. Such integers
+    /// are indistinguishable from each other (`incr.rs`), so one id stands
+    /// for all of them.
+    Opaque,
+}
 
 /// What one operation does to, or asserts about, the component state.
 #[derive(Clone, Debug)]
@@ -39,6 +59,15 @@ pub(super) enum Kind {
         key: KeyIdx,
         expected: ValueId,
         new: ValueId,
+    },
+    /// An increment by `by` with unknown outcome: the key goes from value id
+    /// `v` to `step[v]` (`step[v] == v` where the increment cannot apply: not
+    /// an integer, or overflow); always legal. `step` covers every id of the
+    /// component (`incr.rs` fills it in once the value table is complete).
+    IncrMaybe {
+        key: KeyIdx,
+        by: i64,
+        step: Box<[ValueId]>,
     },
 }
 
@@ -156,6 +185,16 @@ pub(super) fn apply(kind: &Kind, state: &mut State, undo: &mut Vec<Undo>) -> boo
             }
             true
         }
+        Kind::IncrMaybe { key, step, .. } => {
+            let from = state.get(*key);
+            // Every id of the component has an entry; the fallback (no
+            // change) is never used.
+            let to = step.get(from as usize).copied().unwrap_or(from);
+            if to != from {
+                state.set(*key, to, undo);
+            }
+            true
+        }
     }
 }
 
@@ -180,8 +219,8 @@ fn range_matches(
 pub(super) struct Names<'a> {
     /// The component's keys by index.
     pub keys: &'a [&'a str],
-    /// Value names by id (index 0 is unused).
-    pub values: &'a [&'a str],
+    /// The component's value table, by id.
+    pub values: &'a [Value<'a>],
     /// The history, to name the writers of values.
     pub history: &'a History,
 }
@@ -191,22 +230,32 @@ impl Names<'_> {
         self.keys.get(key as usize).copied().unwrap_or("?")
     }
 
-    fn value(&self, value: ValueId) -> Option<&str> {
-        match value {
-            ABSENT => None,
-            v => Some(self.values.get(v as usize).copied().unwrap_or("?")),
+    /// `"v3"`, `absent`, `"7" (a sum of increments no operation mentions)`
+    /// or `an integer no operation mentions`.
+    fn show(&self, value: ValueId) -> String {
+        match self.values.get(value as usize) {
+            _ if value == ABSENT => Shown(None).to_string(),
+            Some(Value::Named(v)) => Shown(Some(v)).to_string(),
+            Some(Value::Sum(n)) => {
+                format!("\"{n}\" (a sum of increments no operation mentions)")
+            }
+            Some(Value::Opaque) => "an integer no operation mentions".to_owned(),
+            Some(Value::Absent) | None => "?".to_owned(),
         }
     }
 
-    /// `"v3"`, `absent`, or `"v3" (written by op 7)`.
+    /// [`Names::show`], plus the writers of a named value: `"v3" (written
+    /// by op 7)`.
     fn describe(&self, key: KeyIdx, value: ValueId) -> String {
-        let shown = Shown(self.value(value)).to_string();
-        match self.value(value) {
-            Some(v) => match writer_ids(self.history, self.key(key), v, false).as_slice() {
-                [] => shown,
-                ids => format!("{shown} (written by op {})", ids.join(", ")),
-            },
-            None => shown,
+        let shown = self.show(value);
+        match self.values.get(value as usize) {
+            Some(Value::Named(v)) if value != ABSENT => {
+                match writer_ids(self.history, self.key(key), v, false).as_slice() {
+                    [] => shown,
+                    ids => format!("{shown} (written by op {})", ids.join(", ")),
+                }
+            }
+            _ => shown,
         }
     }
 
@@ -215,7 +264,7 @@ impl Names<'_> {
         let parts: Vec<String> = values
             .iter()
             .enumerate()
-            .map(|(k, &v)| format!("{:?}: {}", self.key(k as KeyIdx), Shown(self.value(v))))
+            .map(|(k, &v)| format!("{:?}: {}", self.key(k as KeyIdx), self.show(v)))
             .collect();
         format!("{{{}}}", parts.join(", "))
     }
@@ -231,7 +280,7 @@ impl Names<'_> {
                     .map(|&(k, v)| {
                         format!(
                             "it read {} for {:?}, but the key holds {}",
-                            Shown(self.value(v)),
+                            self.show(v),
                             self.key(k),
                             self.describe(k, current(k))
                         )
@@ -251,7 +300,7 @@ impl Names<'_> {
             Kind::CasApplied { key, expected, .. } => format!(
                 "it succeeded, so {:?} held {}, but the key holds {}",
                 self.key(*key),
-                Shown(self.value(*expected)),
+                self.show(*expected),
                 self.describe(*key, current(*key))
             ),
             Kind::CasMismatch { key, expected } => format!(
@@ -259,7 +308,9 @@ impl Names<'_> {
                 self.key(*key),
                 self.describe(*key, *expected)
             ),
-            Kind::Write(_) | Kind::CasMaybe { .. } => "a write is always legal".to_owned(),
+            Kind::Write(_) | Kind::CasMaybe { .. } | Kind::IncrMaybe { .. } => {
+                "a write is always legal".to_owned()
+            }
         }
     }
 }

@@ -3,7 +3,8 @@
 //! and a range touches every written key inside its bounds, because it also
 //! observes their absence.
 
-use super::model::{CompiledOp, KeyIdx, Kind, ValueId, ABSENT};
+use super::incr;
+use super::model::{CompiledOp, KeyIdx, Kind, Value, ValueId, ABSENT};
 use super::prepare::{Body, CasOutcome, PrepOp};
 use crate::fixed_hash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,36 +17,42 @@ pub(super) struct Component<'h> {
     pub keys: Vec<&'h str>,
     /// The operations, in history order.
     pub ops: Vec<CompiledOp>,
+    /// The component's value table: what each `ValueId` stands for.
+    pub values: Vec<Value<'h>>,
+    /// False if the increments' step tables would exceed the limits of
+    /// `incr.rs`; the component is then not searched (its verdict is
+    /// unknown).
+    pub searchable: bool,
 }
 
-/// Interned values: id 0 is "absent", ids 1.. are strings.
+/// A component's interned values: id 0 is "absent", ids 1.. are the
+/// strings its operations mention.
 #[derive(Debug)]
-pub(super) struct Values<'h> {
+struct Values<'h> {
     ids: HashMap<&'h str, ValueId>,
-    /// Names by id; index 0 is a placeholder for absent.
-    pub names: Vec<&'h str>,
+    table: Vec<Value<'h>>,
 }
 
 impl<'h> Values<'h> {
     fn new() -> Self {
         Values {
             ids: HashMap::default(),
-            names: vec![""],
+            table: vec![Value::Absent],
         }
     }
 
     fn intern(&mut self, value: Option<&'h str>) -> ValueId {
         let Some(value) = value else { return ABSENT };
-        let next = self.names.len() as ValueId;
+        let next = self.table.len() as ValueId;
         *self.ids.entry(value).or_insert_with(|| {
-            self.names.push(value);
+            self.table.push(Value::Named(value));
             next
         })
     }
 }
 
-/// The components, smallest (fewest ops) first, plus the value names.
-pub(super) fn partition<'h>(ops: &[PrepOp<'h>]) -> (Vec<Component<'h>>, Values<'h>) {
+/// The components, smallest (fewest ops) first.
+pub(super) fn partition<'h>(ops: &[PrepOp<'h>]) -> Vec<Component<'h>> {
     let universe = Universe::new(ops);
     let mut sets = UnionFind::new(universe.keys.len());
     let op_keys: Vec<Vec<usize>> = ops.iter().map(|op| universe.keys_of(op)).collect();
@@ -64,14 +71,13 @@ pub(super) fn partition<'h>(ops: &[PrepOp<'h>]) -> (Vec<Component<'h>>, Values<'
             groups.entry(sets.find(first)).or_default().1.push(op);
         }
     }
-    let mut values = Values::new();
     let mut components: Vec<Component<'h>> = groups
         .into_values()
         .filter(|(_, members)| !members.is_empty())
-        .map(|(keys, members)| compile(&universe, ops, &keys, &members, &mut values))
+        .map(|(keys, members)| compile(&universe, ops, &keys, &members))
         .collect();
     components.sort_by(|a, b| (a.ops.len(), a.keys.first()).cmp(&(b.ops.len(), b.keys.first())));
-    (components, values)
+    components
 }
 
 /// Every key the checked operations mention, numbered in byte order.
@@ -89,6 +95,9 @@ impl<'h> Universe<'h> {
             match &op.body {
                 Body::Read(pairs) => all.extend(pairs.iter().map(|p| p.0)),
                 Body::Write(pairs) => written.extend(pairs.iter().map(|p| p.0)),
+                Body::Incr { key, .. } => {
+                    written.insert(*key);
+                }
                 Body::Cas { key, outcome, .. } if *outcome != CasOutcome::Mismatch => {
                     written.insert(*key);
                 }
@@ -118,7 +127,7 @@ impl<'h> Universe<'h> {
     fn keys_of(&self, op: &PrepOp<'h>) -> Vec<usize> {
         let mut keys: Vec<usize> = match &op.body {
             Body::Read(pairs) | Body::Write(pairs) => pairs.iter().map(|p| self.idx(p.0)).collect(),
-            Body::Cas { key, .. } => vec![self.idx(key)],
+            Body::Cas { key, .. } | Body::Incr { key, .. } => vec![self.idx(key)],
             Body::Range { lo, hi, .. } => self.written_in(lo, hi).map(|k| self.idx(k)).collect(),
         };
         keys.sort_unstable();
@@ -141,12 +150,13 @@ impl<'h> Universe<'h> {
 }
 
 /// Builds a component from its keys (universe indices, ascending) and ops.
+/// Increments are compiled last, once every value the component's
+/// operations mention is interned.
 fn compile<'h>(
     universe: &Universe<'h>,
     ops: &[PrepOp<'h>],
     keys: &[usize],
     members: &[usize],
-    values: &mut Values<'h>,
 ) -> Component<'h> {
     let local: HashMap<usize, KeyIdx> = keys
         .iter()
@@ -156,18 +166,23 @@ fn compile<'h>(
     let mut compiler = Compiler {
         universe,
         local: &local,
-        values,
+        values: Values::new(),
     };
+    let mut compiled: Vec<CompiledOp> = members
+        .iter()
+        .filter_map(|&m| ops.get(m))
+        .map(|op| compiler.compile(op))
+        .collect();
+    let mut values = compiler.values.table;
+    let searchable = incr::compile_steps(&mut values, &mut compiled);
     Component {
         keys: keys
             .iter()
             .filter_map(|&k| universe.keys.get(k).copied())
             .collect(),
-        ops: members
-            .iter()
-            .filter_map(|&m| ops.get(m))
-            .map(|op| compiler.compile(op))
-            .collect(),
+        ops: compiled,
+        values,
+        searchable,
     }
 }
 
@@ -175,7 +190,7 @@ fn compile<'h>(
 struct Compiler<'a, 'h> {
     universe: &'a Universe<'h>,
     local: &'a HashMap<usize, KeyIdx>,
-    values: &'a mut Values<'h>,
+    values: Values<'h>,
 }
 
 impl<'h> Compiler<'_, 'h> {
@@ -220,6 +235,12 @@ impl<'h> Compiler<'_, 'h> {
                 new,
                 outcome,
             } => self.cas(key, *expected, new, *outcome),
+            // The step table needs the whole value table: `incr.rs`.
+            Body::Incr { key, by } => Kind::IncrMaybe {
+                key: self.key(key),
+                by: *by,
+                step: Box::default(),
+            },
         };
         CompiledOp {
             call: op.call,

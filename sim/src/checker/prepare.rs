@@ -3,7 +3,7 @@
 
 use super::{Stats, Violation};
 use crate::fixed_hash::{HashMap, HashSet};
-use crate::history::{History, Op, OpResult, Operation};
+use crate::history::{counter_value, History, Op, OpResult, Operation};
 
 /// A key and a value (`None` = absent), borrowed from the history.
 pub(super) type Pair<'h> = (&'h str, Option<&'h str>);
@@ -51,6 +51,16 @@ pub(super) enum Body<'h> {
         /// What the client learned.
         outcome: CasOutcome,
     },
+    /// An increment with unknown outcome (the only kind kept: a failed one
+    /// had no effect, and known ones are recorded as cas): at any time after
+    /// its call, or never, add `by` to the key if it holds a canonical
+    /// integer (absent = 0) and the sum does not overflow.
+    Incr {
+        /// The key.
+        key: &'h str,
+        /// The amount added.
+        by: i64,
+    },
 }
 
 /// An operation that survived preprocessing.
@@ -67,7 +77,9 @@ pub(super) struct PrepOp<'h> {
 }
 
 impl<'h> PrepOp<'h> {
-    /// The present values this op may write.
+    /// The present values this op may write, as far as they are known: an
+    /// increment's are not (it writes whatever sum it makes), so it has none
+    /// here, and its key is excluded from the reductions instead.
     fn written(&self) -> Vec<Written<'h>> {
         match &self.body {
             Body::Write(pairs) => pairs.iter().filter_map(|&(k, v)| Some((k, v?))).collect(),
@@ -198,6 +210,7 @@ fn body_of(op: &Operation, unknown: bool) -> Body<'_> {
                 .map(|w| (w.key.as_str(), w.value.as_deref()))
                 .collect(),
         ),
+        (Op::Incr { key, by }, _) => Body::Incr { key, by: *by },
         (Op::Cas { key, expected, new }, result) => Body::Cas {
             key,
             expected: expected.as_deref(),
@@ -218,8 +231,12 @@ fn body_of(op: &Operation, unknown: bool) -> Body<'_> {
 /// that key, or a range answer that breaks the range contract.
 fn check_reads(history: &History, ops: &[PrepOp<'_>]) -> Result<(), Violation> {
     let written: HashSet<Written<'_>> = ops.iter().flat_map(PrepOp::written).collect();
+    let incremented = incr_keys(ops);
+    // An integer on a key some increment may change could be that
+    // increment's sum: leave it to the search.
+    let possible = |pair: &Written<'_>| written.contains(pair) || maybe_a_sum(&incremented, pair);
     for op in ops {
-        let problem = range_problem(op).or_else(|| garbage_problem(history, op, &written));
+        let problem = range_problem(op).or_else(|| garbage_problem(history, op, &possible));
         if let Some((key, reason)) = problem {
             let operation = history.ops.get(op.index);
             return Err(Violation {
@@ -282,12 +299,9 @@ fn range_problem<'h>(op: &PrepOp<'h>) -> Option<(&'h str, String)> {
 fn garbage_problem<'h>(
     history: &History,
     op: &PrepOp<'h>,
-    written: &HashSet<Written<'h>>,
+    possible: &dyn Fn(&Written<'h>) -> bool,
 ) -> Option<(&'h str, String)> {
-    let (key, value) = op
-        .observed()
-        .into_iter()
-        .find(|pair| !written.contains(pair))?;
+    let (key, value) = op.observed().into_iter().find(|pair| !possible(pair))?;
     let verb = match op.body {
         Body::Cas { .. } => "succeeded, so it saw",
         _ => "returned",
@@ -334,17 +348,43 @@ fn writes_value(op: &Op, key: &str, value: &str) -> bool {
     }
 }
 
+/// The keys of the increments kept (all of them pending).
+fn incr_keys<'h>(ops: &[PrepOp<'h>]) -> HashSet<&'h str> {
+    ops.iter()
+        .filter_map(|op| match op.body {
+            Body::Incr { key, .. } => Some(key),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether an increment might have written `pair`: its key is incremented
+/// and its value is a canonical integer.
+fn maybe_a_sum(incremented: &HashSet<&str>, &(key, value): &Written<'_>) -> bool {
+    incremented.contains(key) && counter_value(value).is_some()
+}
+
 /// Applies the unique-value reductions of checker.md §2 where they are
 /// sound; returns whether every written (key, value) pair has one writer.
+///
+/// An increment has no value of its own: whatever sum it makes may equal a
+/// value some put also writes, so no pair on an incremented key has a
+/// single writer (checker.md §2.2). Both reductions skip those keys: a
+/// clamp would force a write to happen that an increment may stand in for,
+/// and a drop would remove a write whose value an increment may turn into
+/// an observed sum (put "7", incr by 1, read "8"). Increments themselves
+/// are never clamped or dropped.
 fn reduce(ops: &mut Vec<PrepOp<'_>>, stats: &mut Stats) -> bool {
+    let incremented = incr_keys(ops);
     let mut writers: HashMap<Written<'_>, usize> = HashMap::default();
     for pair in ops.iter().flat_map(PrepOp::written) {
         *writers.entry(pair).or_insert(0) += 1;
     }
-    let unique = |pair: &Written<'_>| writers.get(pair) == Some(&1);
+    let unique =
+        |pair: &Written<'_>| !incremented.contains(pair.0) && writers.get(pair) == Some(&1);
     while clamp_observed(ops, &unique, stats) {}
-    while drop_unobserved(ops, stats) {}
-    writers.values().all(|&n| n == 1)
+    while drop_unobserved(ops, &incremented, stats) {}
+    incremented.is_empty() && writers.values().all(|&n| n == 1)
 }
 
 /// One pass of: a pending write whose uniquely-written value some read with
@@ -390,9 +430,14 @@ fn clamp_observed<'h>(
 /// to can be dropped ("it never happened" explains everything it could).
 /// Not for writes that delete (absence is not unique), nor when a failed cas
 /// on the same key might complete after the write was called (the write's
-/// value could be what made that cas mismatch). Returns whether anything
+/// value could be what made that cas mismatch), nor for increments or
+/// writes to an incremented key (see [`reduce`]). Returns whether anything
 /// was dropped.
-fn drop_unobserved(ops: &mut Vec<PrepOp<'_>>, stats: &mut Stats) -> bool {
+fn drop_unobserved(
+    ops: &mut Vec<PrepOp<'_>>,
+    incremented: &HashSet<&str>,
+    stats: &mut Stats,
+) -> bool {
     let mut referenced: HashSet<Written<'_>> = HashSet::default();
     let mut last_mismatch: HashMap<&str, u64> = HashMap::default();
     for op in ops.iter() {
@@ -413,10 +458,11 @@ fn drop_unobserved(ops: &mut Vec<PrepOp<'_>>, stats: &mut Stats) -> bool {
     let droppable = |op: &PrepOp<'_>| {
         op.is_pending_write()
             && !deletes(op)
+            && !matches!(op.body, Body::Incr { .. })
             && op.written().iter().all(|pair| {
                 let mismatch_after_call =
                     matches!(last_mismatch.get(pair.0), Some(&t) if t >= op.call);
-                !referenced.contains(pair) && !mismatch_after_call
+                !referenced.contains(pair) && !mismatch_after_call && !incremented.contains(pair.0)
             })
     };
     let before = ops.len();

@@ -86,6 +86,13 @@ fn cas(key: &str, expected: Option<&str>, new: &str) -> Op {
     }
 }
 
+fn incr(key: &str, by: i64) -> Op {
+    Op::Incr {
+        key: key.into(),
+        by,
+    }
+}
+
 fn range(lo: &str, hi: &str, limit: Option<u64>) -> Op {
     Op::Range {
         lo: lo.into(),
@@ -423,7 +430,302 @@ fn unknown_delete_is_kept_and_cannot_be_undone() {
     assert_illegal(&h);
 }
 
+#[test]
+fn increment_cannot_skip_a_value() {
+    // One increment by 1 makes "6", never "7".
+    let h = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 1))
+        .get(3, 4, "a", Some("7"))
+        .history();
+    let v = assert_illegal(&h);
+    assert_eq!(v.op, 2);
+    assert_eq!(v.linearization, vec![0, 1]);
+    // "6" is a sum from which "7" is one increment away: its own value.
+    assert!(
+        v.reason
+            .contains(r#""a": "6" (a sum of increments no operation mentions)"#),
+        "{}",
+        v.reason
+    );
+    let dead_end = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 1))
+        .get(3, 4, "a", Some("4"))
+        .history();
+    let v = assert_illegal(&dead_end);
+    assert!(
+        v.reason
+            .contains(r#""a": an integer no operation mentions"#),
+        "{}",
+        v.reason
+    );
+}
+
+#[test]
+fn sum_read_before_the_increment_was_called_is_illegal() {
+    let h = H::default()
+        .ok(0, 1, put("a", "5"))
+        .get(2, 3, "a", Some("6"))
+        .unknown(4, incr("a", 1))
+        .history();
+    assert_eq!(assert_illegal(&h).op, 1);
+}
+
+#[test]
+fn increment_of_a_non_integer_cannot_produce_a_sum() {
+    for value in ["x", "01", "+1", "-0", " 1", ""] {
+        let h = H::default()
+            .ok(0, 1, put("a", value))
+            .unknown(2, incr("a", 1))
+            .get(3, 4, "a", Some("1"))
+            .history();
+        assert_illegal(&h);
+    }
+}
+
+#[test]
+fn increment_that_overflows_produces_nothing() {
+    for (start, by, wrapped) in [
+        ("9223372036854775807", 1, "-9223372036854775808"),
+        ("-9223372036854775808", -1, "9223372036854775807"),
+        ("1", i64::MAX, "-9223372036854775808"),
+    ] {
+        let h = H::default()
+            .ok(0, 1, put("a", start))
+            .unknown(2, incr("a", by))
+            .get(3, 4, "a", Some(wrapped))
+            .history();
+        assert_illegal(&h);
+        let unchanged = H::default()
+            .ok(0, 1, put("a", start))
+            .unknown(2, incr("a", by))
+            .get(3, 4, "a", Some(start))
+            .get(5, 6, "a", Some(start))
+            .history();
+        assert_ok(&unchanged);
+    }
+    // Not an i64 at all: no increment makes it, so it is rejected before
+    // the search.
+    let beyond = H::default()
+        .ok(0, 1, put("a", "9223372036854775807"))
+        .unknown(2, incr("a", 1))
+        .get(3, 4, "a", Some("9223372036854775808"))
+        .history();
+    let v = assert_illegal(&beyond);
+    assert!(
+        v.linearization.is_empty() && v.reason.contains("no write"),
+        "{}",
+        v.reason
+    );
+}
+
+#[test]
+fn failed_increment_had_no_effect() {
+    let h = H::default()
+        .ok(0, 1, put("a", "5"))
+        .fail(2, 3, incr("a", 1))
+        .get(4, 5, "a", Some("6"))
+        .history();
+    let v = assert_illegal(&h);
+    assert_eq!(v.op, 2);
+    assert_eq!(report(&h).stats.dropped_failed, 1);
+}
+
+#[test]
+fn observed_increment_cannot_be_undone() {
+    let h = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 1))
+        .get(3, 4, "a", Some("6"))
+        .get(5, 6, "a", Some("5"))
+        .history();
+    assert_illegal(&h);
+    // Nor applied twice.
+    let twice = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 1))
+        .get(3, 4, "a", Some("6"))
+        .get(5, 6, "a", Some("7"))
+        .history();
+    assert_illegal(&twice);
+}
+
+#[test]
+fn increment_with_a_known_outcome_is_malformed() {
+    let h = H::default()
+        .ok(0, 1, put("a", "5"))
+        .ok(2, 3, incr("a", 1))
+        .history();
+    let err = check(&h, DEFAULT_BUDGET).expect_err("incr cannot be ok");
+    assert_eq!(err.index, 1);
+    assert!(err.to_string().contains("cannot have result `ok`"), "{err}");
+    assert!(check_brute_force(&h).is_err());
+}
+
+#[test]
+fn too_many_increment_sums_give_an_unknown_verdict() {
+    // 2^13 distinct subset sums exceed the limit of checker.md §1.6.
+    let mut h = H::default().ok(0, 1, put("a", "0"));
+    for i in 0..13 {
+        h = h.unknown(2, incr("a", 1 << i));
+    }
+    let h = h.get(3, 4, "a", Some("3")).history();
+    let report = report(&h);
+    assert_eq!(
+        report.verdict,
+        Verdict::Unknown {
+            component: vec!["a".to_owned()],
+            steps: 0
+        }
+    );
+}
+
 // --------------------------------------------------------------- good ones
+
+#[test]
+fn unknown_increment_may_or_may_not_happen() {
+    for seen in ["5", "6"] {
+        let h = H::default()
+            .ok(0, 1, put("a", "5"))
+            .unknown(2, incr("a", 1))
+            .get(3, 4, "a", Some(seen))
+            .history();
+        let stats = assert_ok(&h);
+        assert_eq!(stats.pending_unknown_writes, 1);
+        assert!(!stats.values_unique);
+    }
+    let late = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", -7))
+        .get(3, 4, "a", Some("5"))
+        .get(5, 6, "a", Some("-2"))
+        .history();
+    assert_ok(&late);
+}
+
+#[test]
+fn increment_of_an_absent_key_counts_from_zero() {
+    for (by, seen) in [(1, "1"), (0, "0"), (-3, "-3")] {
+        let h = H::default()
+            .unknown(0, incr("a", by))
+            .get(1, 2, "a", Some(seen))
+            .history();
+        assert_ok(&h);
+    }
+    let after_delete = H::default()
+        .ok(0, 1, put("a", "5"))
+        .ok(2, 3, del("a"))
+        .unknown(4, incr("a", 2))
+        .op(5, Some(6), range("a", "b", None), entries(&[("a", "2")]))
+        .history();
+    assert_ok(&after_delete);
+}
+
+#[test]
+fn failed_cas_may_have_seen_an_unknown_increment() {
+    // The increment made "6" (which nobody mentions: the opaque value), so
+    // the cas expecting "5" failed.
+    let h = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 1))
+        .fail(3, 4, cas("a", Some("5"), "9"))
+        .history();
+    assert_ok(&h);
+    let then_read = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 1))
+        .fail(3, 4, cas("a", Some("5"), "9"))
+        .get(5, 6, "a", Some("5"))
+        .history();
+    assert_illegal(&then_read);
+}
+
+#[test]
+fn unknown_increment_leaves_a_non_integer_alone() {
+    for value in ["x", "007", "+3"] {
+        let h = H::default()
+            .ok(0, 1, put("a", value))
+            .unknown(2, incr("a", 1))
+            .get(3, 4, "a", Some(value))
+            .get(5, 6, "a", Some(value))
+            .history();
+        assert_ok(&h);
+    }
+}
+
+#[test]
+fn increments_chain_through_values_nobody_read() {
+    // "6" is never mentioned, yet the second increment needs it.
+    let h = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 1))
+        .unknown(2, incr("a", 1))
+        .fail(3, 4, cas("a", Some("6"), "x"))
+        .get(5, 6, "a", Some("7"))
+        .history();
+    assert_ok(&h);
+    let mixed = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 10))
+        .unknown(2, incr("a", -4))
+        .get(5, 6, "a", Some("11"))
+        .history();
+    assert_ok(&mixed);
+    let across_a_cas = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 1))
+        .ok(3, 4, cas("a", Some("6"), "10"))
+        .unknown(5, incr("a", 2))
+        .get(6, 7, "a", Some("12"))
+        .history();
+    assert_ok(&across_a_cas);
+}
+
+#[test]
+fn increments_disable_dropping() {
+    // Put "7" is unknown and nobody reads "7", which would let the drop
+    // reduction remove it; but the increment turns it into the "8" read.
+    let h = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, put("a", "7"))
+        .unknown(3, incr("a", 1))
+        .get(4, 5, "a", Some("8"))
+        .history();
+    let stats = assert_ok(&h);
+    assert_eq!(stats.dropped_unobserved_writes, 0);
+    assert_eq!(stats.pending_unknown_writes, 2);
+}
+
+#[test]
+fn increments_disable_clamping() {
+    // The read of "6" is explained by the increment, so the unknown put of
+    // "6" (called only after that read returned) may never have happened.
+    // Clamping it as the single writer of "6" would force it to happen at
+    // 7, over the "z" read at 8.
+    let h = H::default()
+        .ok(0, 1, put("a", "5"))
+        .unknown(2, incr("a", 1))
+        .get(3, 4, "a", Some("6"))
+        .ok(5, 6, put("a", "z"))
+        .unknown(7, put("a", "6"))
+        .get(8, 9, "a", Some("z"))
+        .history();
+    let stats = assert_ok(&h);
+    assert_eq!(stats.clamped_writes, 0);
+    // On another key the reductions still apply.
+    let elsewhere = H::default()
+        .unknown(0, incr("b", 1))
+        .unknown(0, put("a", "1"))
+        .get(1, 2, "a", Some("1"))
+        .unknown(3, put("a", "2"))
+        .history();
+    let stats = assert_ok(&elsewhere);
+    assert_eq!(
+        (stats.clamped_writes, stats.dropped_unobserved_writes),
+        (1, 1)
+    );
+}
 
 #[test]
 fn concurrent_writes_may_land_in_either_order() {
@@ -672,9 +974,13 @@ fn verdicts_and_stats_display() {
 #[test]
 fn generated_linearizable_histories_are_ok_for_brute_force() {
     let mut rng = ChaCha8Rng::seed_from_u64(0x5eed);
-    for _ in 0..300 {
+    for round in 0..600 {
         let h = {
-            let shape = Shape::tiny(&mut rng);
+            let shape = if round % 2 == 0 {
+                Shape::tiny(&mut rng)
+            } else {
+                Shape::tiny_counters(&mut rng)
+            };
             gen::linearizable(&mut rng, &shape)
         };
         assert_eq!(
@@ -714,6 +1020,44 @@ fn wgl_agrees_with_brute_force_on_5000_tiny_histories() {
     println!("5000 tiny histories: {ok} ok, {illegal} illegal");
     assert!(ok >= 2500, "too few linearizable histories: {ok}");
     assert!(illegal >= 750, "too few illegal histories: {illegal}");
+}
+
+#[test]
+fn wgl_agrees_with_brute_force_on_3000_tiny_counter_histories() {
+    let mut rng = ChaCha8Rng::seed_from_u64(0xc0de);
+    let (mut ok, mut illegal, mut with_incr) = (0, 0, 0);
+    for round in 0..3000 {
+        let mut h = {
+            let shape = Shape::tiny_counters(&mut rng);
+            gen::linearizable(&mut rng, &shape)
+        };
+        match round % 3 {
+            1 => gen::perturb(&mut rng, &mut h),
+            2 => gen::scramble(&mut rng, &mut h),
+            _ => {}
+        }
+        let expected = check_brute_force(&h).expect("generated histories are well formed");
+        let verdict = check(&h, 1_000_000).expect("well formed").verdict;
+        with_incr += usize::from(
+            h.ops
+                .iter()
+                .any(|op| matches!(op.op, Op::Incr { .. }) && op.is_unknown()),
+        );
+        match (&verdict, expected) {
+            (Verdict::Ok, true) => ok += 1,
+            (Verdict::Illegal(_), false) => illegal += 1,
+            _ => panic!(
+                "round {round}: WGL says {verdict:?}, brute force says {expected}, for\n{}",
+                jsonl(&h)
+            ),
+        }
+    }
+    println!(
+        "3000 tiny counter histories: {ok} ok, {illegal} illegal, {with_incr} with an unknown incr"
+    );
+    assert!(ok >= 1500, "too few linearizable histories: {ok}");
+    assert!(illegal >= 450, "too few illegal histories: {illegal}");
+    assert!(with_incr >= 600, "too few unknown increments: {with_incr}");
 }
 
 // ------------------------------------------------------------------ speed

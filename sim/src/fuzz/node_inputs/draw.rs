@@ -221,7 +221,23 @@ impl Harness {
             // Mostly canonical: sorted, one write per key (a correct peer sends nothing else).
             writes = level2pc::canonical_writes(writes);
         }
-        let update = Arc::new(Update { ts, writes });
+        // Some INVs are read-modify-writes (§11): one write, a base below, a step above it.
+        let mut base = None;
+        if writes.len() == 1 && u.ratio(1u8, 3u8).unwrap_or(false) {
+            let b = self.draw_ts(u);
+            let by = level2pc::WriterId {
+                node: PEERS[usize::from(u.ratio(1u8, 2u8).unwrap_or(false))],
+                boot: BootInc(u.int_in_range(0..=3).unwrap_or(0)),
+            };
+            let rank = u.int_in_range(0..=3).unwrap_or(0);
+            if let Some(r) = Ts::rmw_on(b, rank, by, u.arbitrary().unwrap_or(0)) {
+                if let Some(known) = self.registry.get(&r) {
+                    return known.clone();
+                }
+                (ts, base) = (r, Some(b));
+            }
+        }
+        let update = Arc::new(Update { ts, writes, base });
         if update.is_canonical() && ts != Ts::ZERO {
             self.registry.insert(ts, update.clone());
         }
@@ -280,8 +296,41 @@ impl Harness {
             6 => Op::Del {
                 key: self.draw_key(u),
             },
+            7 => Op::Rmw {
+                key: self.draw_key(u),
+                change: self.draw_change(u),
+            },
             _ => Op::Batch {
                 writes: self.draw_writes(u, 5),
+            },
+        }
+    }
+}
+
+impl Harness {
+    fn draw_change(&self, u: &mut Unstructured) -> level2pc::Change {
+        use level2pc::{Change, Presence};
+        let maybe = |u: &mut Unstructured, d: &Self| {
+            (!u.ratio(1u8, 3u8).unwrap_or(false)).then(|| d.draw_value(u))
+        };
+        match u.int_in_range(0u8..=4).unwrap_or(0) {
+            0 => Change::Cas {
+                expected: maybe(u, self),
+                new: maybe(u, self),
+            },
+            1 => Change::IncrBy(match u.int_in_range(0u8..=3).unwrap_or(0) {
+                0 => i64::MAX,
+                1 => i64::MIN,
+                n => i64::from(n),
+            }),
+            2 => Change::Delete,
+            n => Change::Set {
+                value: self.draw_value(u),
+                only: match n {
+                    3 => None,
+                    _ if u.ratio(1u8, 2u8).unwrap_or(false) => Some(Presence::Absent),
+                    _ => Some(Presence::Present),
+                },
             },
         }
     }
