@@ -12,7 +12,10 @@
 //! the repository): a write invalidates the key on every member, commits once every member has
 //! durably acknowledged, and validates everywhere; a read is served locally only while the key is
 //! Valid. Writes never abort, so there is no two-phase-commit blocking window: any replica holding
-//! an update can finish it by replaying it.
+//! an update can finish it by replaying it. A read-modify-write ([`Op::Rmw`]: compare-and-set,
+//! increment, set-if-absent, ...) is the one update that can lose: it commits only if nothing was
+//! committed on its key since the value it read, and otherwise the engine evaluates it again on
+//! the new value (`docs/protocol.md` §11).
 //!
 //! ## The drive loop
 //!

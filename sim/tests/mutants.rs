@@ -43,14 +43,21 @@ fn first_catch(mutant: Mutant) -> Option<(u64, String)> {
 ///   (`an_overtaken_removal_stops_blocking_the_targets_lease`);
 /// * `promote-before-transfer-durable`: a joiner crashes after its promotion is decided but
 ///   before the persist finishing its transfer completes (0 of 300 `--hot` seeds; the window
-///   is one fsync long) (`a_joiner_asks_for_promotion_only_once_its_transfer_is_durable`).
-const SCENARIO_ONLY: [Mutant; 6] = [
+///   is one fsync long) (`a_joiner_asks_for_promotion_only_once_its_transfer_is_durable`);
+/// * `rmw-inv-before-durable`, `rmw-self-ack-after-supersede`: each needs two RMWs on one base,
+///   one coordinator's crash or removal at a precise step, and a VAL that never arrives (0 of
+///   6 000 `--faults all` seeds, half of them `--hot`, for the first; 1 of 3 000, seed 1864,
+///   caught by `rmw-exclusion`, for the second)
+///   (`rmw_scenarios_commit_at_most_one_of_two_conflicting_rmws`).
+const SCENARIO_ONLY: [Mutant; 8] = [
     Mutant::SkipRestartWait,
     Mutant::AcceptStaleGrants,
     Mutant::AmnesiacVotes,
     Mutant::GuardianSkipsReplayers,
     Mutant::KeepOvertakenNoGrant,
     Mutant::PromoteBeforeTransferDurable,
+    Mutant::RmwInvBeforeDurable,
+    Mutant::RmwSelfAckAfterSupersede,
 ];
 
 #[test]

@@ -3,7 +3,7 @@
 //! interleavings that broke a rejected design are also run against the matching mutant, which
 //! must be caught, so each scenario proves it still exercises the rule it is about.
 
-use level2pc::{BootInc, Message, Mutant, NodeId, Op, Ts, Write};
+use level2pc::{BootInc, Epoch, Message, Mutant, NodeId, Op, Ts, Write};
 use level2pc_sim::checker::check;
 use level2pc_sim::history::{self, BatchWrite, OpResult};
 use level2pc_sim::scenario::{msg, Script};
@@ -721,4 +721,127 @@ fn an_overtaken_removal_stops_blocking_the_targets_lease() {
         !s.answered(r),
         "the overtaken removal keeps blocking R's grants: R never gets a lease"
     );
+}
+
+// ----- read-modify-write (protocol.md §11) -------------------------------------------------
+
+fn cas(k: &str, expected: &str, new: &str) -> (Op, history::Op) {
+    (
+        Op::Rmw {
+            key: b(k),
+            change: level2pc::Change::Cas {
+                expected: Some(b(expected)),
+                new: Some(b(new)),
+            },
+        },
+        history::Op::Cas {
+            key: k.into(),
+            expected: Some(expected.into()),
+            new: new.into(),
+        },
+    )
+}
+
+/// The Ts of `key` at node `i` (its RMW, right after it started one).
+fn entry_ts(s: &Script, i: usize, key: &[u8]) -> Ts {
+    s.node(i).inspect_key(key).expect("key present").ts
+}
+
+/// Two compare-and-sets on the same base, started at D and R (with `hold`, their persists
+/// wait); `(higher's node, lower's node, the third node)`.
+fn two_rmws_on_one_base(s: &mut Script, hold: bool) -> (usize, usize, usize) {
+    submit(s, A, put("k", "v0"));
+    s.settle(50);
+    if hold {
+        s.hold_persists_at = [D, R].into_iter().collect();
+    }
+    let d = submit(s, D, cas("k", "v0", "from-d"));
+    let r = submit(s, R, cas("k", "v0", "from-r"));
+    let _ = (d, r);
+    if entry_ts(s, D, b"k") > entry_ts(s, R, b"k") {
+        (D, R, A)
+    } else {
+        (R, D, A)
+    }
+}
+
+/// §11.2 R2. The coordinator H of the higher RMW crashes before its own persist; had its INV
+/// left already, A could hold it while H, restarted at the base, acknowledges the lower RMW,
+/// which commits. Once the lower RMW's coordinator is removed, A's replay of the higher one
+/// gathers every ACK: two conflicting RMWs committed.
+fn rmw_coordinator_crash_before_its_persist(mutant: Option<Mutant>) -> Script {
+    let mut s = Script::new(3, mutant);
+    let (hi, lo, a) = two_rmws_on_one_base(&mut s, true);
+    let (t_hi, t_lo) = (entry_ts(&s, hi, b"k"), entry_ts(&s, lo, b"k"));
+    s.hold_persists_at.remove(&lo);
+    s.flush_persists(lo);
+    s.deliver(lo, a, msg::inv(t_lo));
+    s.crash(hi); // its RMW was never durable
+    s.hold_persists_at.remove(&hi);
+    s.start(hi);
+    s.deliver(lo, hi, msg::inv(t_lo));
+    s.deliver(a, lo, msg::ack(t_lo));
+    s.deliver(hi, lo, msg::ack(t_lo)); // the lower RMW commits
+    if in_flight(&s, hi, a, msg::inv(t_hi)) {
+        s.deliver(hi, a, msg::inv(t_hi)); // only if it left before the persist (R2 off)
+    }
+    // The lower RMW's coordinator is cut off and removed; its VALs never arrive.
+    s.frozen = |m| matches!(m, Message::Val { .. });
+    s.isolate(lo);
+    s.settle(4_000);
+    submit(&mut s, a, get("k"));
+    s.settle(200);
+    s
+}
+
+/// §11.2 R3. L drives the lower RMW when the higher one reaches it: L adopts it and must stop
+/// driving its own. Had it kept driving, once the higher RMW's coordinator is removed, L
+/// commits its own RMW with X's ACK and then the replay of the higher one, which X (still
+/// Invalid on the lower one) lets supersede it: two conflicting RMWs committed.
+fn rmw_driver_superseded_keeps_driving(mutant: Option<Mutant>) -> Script {
+    let mut s = Script::new(3, mutant);
+    let (hi, lo, x) = two_rmws_on_one_base(&mut s, false);
+    let (t_hi, t_lo) = (entry_ts(&s, hi, b"k"), entry_ts(&s, lo, b"k"));
+    s.deliver(hi, lo, msg::inv(t_hi)); // lo adopts the higher RMW
+    s.deliver(lo, x, msg::inv(t_lo));
+    s.deliver(x, lo, msg::ack(t_lo));
+    // hi is cut off and removed; meanwhile no INV or VAL moves.
+    s.frozen = |m| matches!(m, Message::Val { .. } | Message::Inv { .. });
+    s.isolate(hi);
+    let removed = |s: &Script| [lo, x].iter().all(|&n| s.node(n).view().epoch > Epoch(1));
+    assert!(s.settle_until(5_000, removed), "hi was not removed");
+    // In the new view, whatever lo still drives reaches x first.
+    while in_flight(&s, lo, x, msg::inv(t_lo)) {
+        s.deliver(lo, x, msg::inv(t_lo));
+    }
+    s.frozen = |m| matches!(m, Message::Val { .. });
+    s.settle(2_000);
+    submit(&mut s, x, get("k"));
+    s.settle(200);
+    s
+}
+
+#[test]
+fn rmw_scenarios_commit_at_most_one_of_two_conflicting_rmws() {
+    for (name, scenario, mutant) in [
+        (
+            "coordinator crash before its persist",
+            rmw_coordinator_crash_before_its_persist as fn(Option<Mutant>) -> Script,
+            Mutant::RmwInvBeforeDurable,
+        ),
+        (
+            "superseded driver",
+            rmw_driver_superseded_keeps_driving,
+            Mutant::RmwSelfAckAfterSupersede,
+        ),
+    ] {
+        let s = scenario(None);
+        assert!(linearizable(&s), "{name}: the real engine");
+        let s = scenario(Some(mutant));
+        assert!(
+            !linearizable(&s),
+            "{name}: {} must be caught",
+            mutant.name()
+        );
+    }
 }

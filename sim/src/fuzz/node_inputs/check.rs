@@ -173,7 +173,10 @@ impl Harness {
         };
         use Unavailable as U;
         let immediate_ok = info.submitted == Some(id);
+        // An RMW may learn early that its outcome cannot be known (protocol.md §11.4).
+        let rmw = matches!(req.op, Op::Rmw { .. });
         match &result {
+            OpResult::Indeterminate if rmw => {}
             OpResult::Unavailable(U::Timeout | U::NotReady) | OpResult::Indeterminate => {
                 assert!(
                     self.max_now >= req.deadline,
@@ -211,7 +214,19 @@ impl Harness {
                 OpResult::Written { .. } | OpResult::Indeterminate,
             ) => true,
             (Op::Put { .. } | Op::Del { .. } | Op::Batch { .. }, OpResult::Unavailable(_)) => true,
+            (
+                Op::Rmw { .. },
+                OpResult::Changed { .. }
+                | OpResult::Rejected(_)
+                | OpResult::Indeterminate
+                | OpResult::Unavailable(_),
+            ) => true,
             _ => false,
+        };
+        // An RMW that wrote is answered like a write: its own Ts, committed or validated.
+        let result = match result {
+            OpResult::Changed { ts: Some(ts), .. } => OpResult::Written { ts },
+            other => other,
         };
         assert!(
             kind_ok,
