@@ -1245,3 +1245,151 @@ fn the_self_check_fails_on_a_broken_key_order_timer_table_or_wait_queue() {
         .flood_lease_queue_for_test(RequestId(7), bound + 1);
     assert!(node.check_invariants().unwrap_err().contains("wait queues"));
 }
+
+// ----- read-modify-write (protocol.md §11) --------------------------------------------------
+
+/// An RMW update on `base` by `by` (rank `rank`), writing `value` to `key`.
+fn rmw_upd(base: Ts, rank: u32, by: u32, key: &str, value: &str) -> UpdateRef {
+    let by = crate::timestamp::WriterId {
+        node: n(by),
+        boot: BootInc((1 << 32) | 1),
+    };
+    Arc::new(Update {
+        ts: Ts::rmw_on(base, rank, by, 9).unwrap(),
+        writes: vec![Write {
+            key: b(key),
+            value: Some(b(value)),
+        }],
+        base: Some(base),
+    })
+}
+
+/// Node 1 with `x` committed at `base` (value "0").
+fn follower_with_x_at(base: Ts) -> Node {
+    let mut node = ready_node(1);
+    node.handle_message(t(1), n(0), inv(&upd(base, &[("x", Some("0"))])));
+    node.handle_message(t(1), n(0), val(base));
+    node.handle_persisted(t(1), 3);
+    drain(&mut node);
+    node
+}
+
+fn nack(t: Ts) -> Message {
+    Message::Nack { epoch: E1, ts: t }
+}
+
+#[test]
+fn an_rmw_starts_only_once_its_own_record_is_durable_r2() {
+    let mut node = ready_node(0);
+    let incr = Op::Rmw {
+        key: b("x"),
+        change: crate::client::Change::IncrBy(1),
+    };
+    node.submit(t(1), RequestId(7), incr, DEADLINE).unwrap();
+    let out = drain(&mut node);
+    assert!(
+        matches!(&out[..], [Output::Persist { seq: 2, .. }]),
+        "persist first, no INV yet: {out:?}"
+    );
+    node.handle_persisted(t(2), 2);
+    let out = drain(&mut node);
+    let [Output::Send { to: a, msgs: ma }, Output::Send { to: c, msgs: mc }] = &out[..] else {
+        panic!("the INV leaves once durable: {out:?}");
+    };
+    assert_eq!((*a, *c), (n(1), n(2)));
+    assert!(
+        ma == mc
+            && matches!(&ma[..], [Message::Inv { update, .. }] if update.base == Some(Ts::ZERO))
+    );
+}
+
+#[test]
+fn the_receiver_table_acks_at_or_below_the_base_and_nacks_above_it() {
+    let base = ts(1, 0, 1);
+    // At the base: adopted and ACKed once durable.
+    let mut node = follower_with_x_at(base);
+    let r = rmw_upd(base, 5, 2, "x", "1");
+    node.handle_message(t(2), n(2), inv(&r));
+    node.handle_persisted(t(3), 4);
+    assert_eq!(
+        invs_and_acks(drain(&mut node)),
+        vec![send(2, vec![ack(r.ts)])]
+    );
+    // Above the base and committed here (a later write): refused, once durable.
+    let mut node = follower_with_x_at(base);
+    let later = upd(ts(2, 0, 1), &[("x", Some("w"))]);
+    node.handle_message(t(2), n(0), inv(&later));
+    node.handle_message(t(2), n(0), val(later.ts));
+    node.handle_message(t(3), n(2), inv(&r));
+    assert_eq!(
+        invs_and_acks(drain(&mut node)),
+        vec![],
+        "NACK waits for durability"
+    );
+    node.handle_persisted(t(4), 5);
+    let out = invs_and_acks(drain(&mut node));
+    assert!(out.contains(&send(2, vec![nack(r.ts)])), "{out:?}");
+    assert_eq!(
+        node.inspect_key(b"x").map(|e| e.ts),
+        Some(later.ts),
+        "not adopted"
+    );
+}
+
+#[test]
+fn a_higher_rmw_supersedes_a_lower_one_the_node_drives_and_the_driver_stops_r3() {
+    let mut node = ready_node(0);
+    let incr = Op::Rmw {
+        key: b("x"),
+        change: crate::client::Change::IncrBy(1),
+    };
+    node.submit(t(1), RequestId(7), incr, DEADLINE).unwrap();
+    node.handle_persisted(t(1), 2);
+    drain(&mut node);
+    let mine = node.inspect_key(b"x").unwrap().ts;
+    // A competitor on the same base, ranked above ours.
+    let rank = mine.step.unwrap().rank.checked_add(1).unwrap_or(u32::MAX);
+    let theirs = rmw_upd(Ts::ZERO, rank, 2, "x", "5");
+    assert!(theirs.ts > mine);
+    node.handle_message(t(2), n(2), inv(&theirs));
+    node.handle_persisted(t(3), 3);
+    let out = drain(&mut node);
+    assert!(invs_and_acks(out).contains(&send(2, vec![ack(theirs.ts)])));
+    assert_eq!(node.inspect_key(b"x").map(|e| e.ts), Some(theirs.ts));
+    // Our RMW is no longer driven: ACKs for it commit nothing.
+    node.handle_message(t(4), n(1), ack(mine));
+    node.handle_message(t(4), n(2), ack(mine));
+    assert!(!drain(&mut node)
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::Committed(_)))));
+    // Once the winner commits in this epoch, our increment had no effect: it runs again on "5".
+    node.handle_message(t(5), n(2), val(theirs.ts));
+    let out = drain(&mut node);
+    assert!(
+        out.contains(&Output::Event(Event::RmwRetried(mine))),
+        "{out:?}"
+    );
+    assert_eq!(node.inspect_key(b"x").map(|e| e.value), Some(Some(b("6"))));
+}
+
+/// The INV, ACK and NACK messages among `outputs`, one `Send` per peer.
+fn invs_and_acks(outputs: Vec<Output>) -> Vec<Output> {
+    outputs
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send { to, msgs } => {
+                let msgs: Vec<_> = msgs
+                    .into_iter()
+                    .filter(|m| {
+                        matches!(
+                            m,
+                            Message::Inv { .. } | Message::Ack { .. } | Message::Nack { .. }
+                        )
+                    })
+                    .collect();
+                (!msgs.is_empty()).then_some(Output::Send { to, msgs })
+            }
+            _ => None,
+        })
+        .collect()
+}
