@@ -35,9 +35,9 @@
 //!   * `{"type": "batch", "writes": [{"key": K, "value": V or null}, ...]}`:
 //!     an atomic multi-key write; a null value deletes the key. A batch may
 //!     not name a key twice.
-//!   * `{"type": "cas", "key": K, "expected": V or null, "new": V}`: if the
-//!     key's value equals `expected` (null = the key is absent), set it to
-//!     `new`.
+//!   * `{"type": "cas", "key": K, "expected": V or null, "new": V or null}`:
+//!     if the key's value equals `expected` (null = the key is absent), set it
+//!     to `new` (null deletes it).
 //!   * `{"type": "incr", "key": K, "by": N}` (`N` a signed 64-bit integer):
 //!     if the key's value is a signed 64-bit decimal integer in Redis's
 //!     canonical form (an optional `-`, then digits without leading zeros,
@@ -153,8 +153,9 @@ pub enum Op {
         /// The value the key must hold (`None` = absent) for the write to apply.
         #[serde(deserialize_with = "nullable")]
         expected: Option<String>,
-        /// The value written if the comparison succeeds.
-        new: String,
+        /// The value written if the comparison succeeds (`None` deletes the key).
+        #[serde(deserialize_with = "nullable")]
+        new: Option<String>,
     },
     /// Increment one key holding a decimal integer (absent = 0).
     Incr {
@@ -675,7 +676,8 @@ impl fmt::Display for Op {
                 f.write_str(")")
             }
             Op::Cas { key, expected, new } => {
-                write!(f, "cas({key:?}, {} -> {new:?})", Shown(expected.as_deref()))
+                let (from, to) = (Shown(expected.as_deref()), Shown(new.as_deref()));
+                write!(f, "cas({key:?}, {from} -> {to})")
             }
             Op::Incr { key, by } => write!(f, "incr({key:?}, {by})"),
         }

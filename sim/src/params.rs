@@ -146,8 +146,8 @@ pub struct Workload {
     /// components small).
     pub ops_per_group: usize,
     /// Percentages of the op mix: get, get_many, range, put, del, batch, cas, set-if-absent,
-    /// increment (sum 100).
-    pub mix: [u32; 9],
+    /// increment, delete-if-present (sum 100).
+    pub mix: [u32; 10],
     /// Client think time between operations, microseconds (uniform up to this).
     pub think_us: u64,
     /// Client deadline per operation, milliseconds.
@@ -168,8 +168,8 @@ impl Workload {
 }
 
 /// The op mix of the contention-heavy shape (get, get_many, range, put, del, batch, cas,
-/// set-if-absent, increment).
-const HOT_MIX: [u32; 9] = [10, 10, 5, 15, 5, 30, 10, 5, 10];
+/// set-if-absent, increment, delete-if-present).
+const HOT_MIX: [u32; 10] = [10, 10, 5, 15, 5, 25, 10, 5, 10, 5];
 
 /// Everything that determines a run.
 #[derive(Clone, Debug, PartialEq)]
@@ -240,7 +240,7 @@ impl SimParams {
             drift_ppm: RHO_PPM,
             fsync_us: rng.gen_range(10..2_000),
         };
-        let mut mix = [0u32; 9];
+        let mut mix = [0u32; 10];
         for m in mix.iter_mut() {
             *m = rng.gen_range(1..10);
         }
@@ -279,7 +279,7 @@ impl SimParams {
     pub fn describe(&self) -> String {
         let w = &self.workload;
         format!(
-            "nodes={} ops={} faults={} max_faults={} loss={:.3} dup={:.3} reorder={:.3} fault_every={}ms clients={} keys/group={} mix(get,mget,range,put,del,batch,cas,setnx,incr)={:?}{}",
+            "nodes={} ops={} faults={} max_faults={} loss={:.3} dup={:.3} reorder={:.3} fault_every={}ms clients={} keys/group={} mix(get,mget,range,put,del,batch,cas,setnx,incr,delx)={:?}{}",
             self.nodes,
             self.ops,
             self.faults.to_list(),

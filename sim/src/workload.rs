@@ -134,7 +134,7 @@ pub fn next_op(
                 history: history::Op::Cas {
                     key: k,
                     expected,
-                    new: value,
+                    new: Some(value),
                 },
             }
         }
@@ -151,7 +151,7 @@ pub fn next_op(
                 history: history::Op::Cas {
                     key: k,
                     expected: None,
-                    new: value,
+                    new: Some(value),
                 },
             }
         }
@@ -164,6 +164,18 @@ pub fn next_op(
                 },
                 // Rewritten as the cas it amounts to once its outcome is known (world.rs).
                 history: history::Op::Incr { key: k, by: 1 },
+            }
+        }
+        9 => {
+            let k = key(group, rng.gen_range(0..keys));
+            GenOp {
+                engine: Op::Rmw {
+                    key: bytes(&k),
+                    change: Change::Delete,
+                },
+                // Unknown outcome: a delete (of whatever it found); known: rewritten as the cas
+                // it amounts to.
+                history: history::Op::Del { key: k },
             }
         }
         _ => {
@@ -234,7 +246,7 @@ pub fn learned(op: &history::Op, result: &level2pc::OpResult) -> Vec<(String, Op
             .map(|w| (w.key.clone(), w.value.clone()))
             .collect(),
         (
-            history::Op::Cas { key, .. } | history::Op::Incr { key, .. },
+            history::Op::Cas { key, .. } | history::Op::Incr { key, .. } | history::Op::Del { key },
             R::Changed { current, .. },
         ) => {
             vec![(key.clone(), current.as_ref().map(text))]
@@ -243,23 +255,23 @@ pub fn learned(op: &history::Op, result: &level2pc::OpResult) -> Vec<(String, Op
     }
 }
 
-/// The history's record of an increment whose outcome is known: the cas it amounts to (it
-/// found `previous` and wrote `current`). `None` keeps the `incr` (outcome unknown).
-pub fn incr_as_cas(op: &history::Op, result: &level2pc::OpResult) -> Option<history::Op> {
+/// The history's record of an increment or a delete-if-present whose outcome is known: the
+/// cas it amounts to (it found `previous` and left `current`; a delete that found nothing is a
+/// cas from absent to absent, a read). Such a cas always held. `None` keeps the op as it was
+/// (outcome unknown).
+pub fn rmw_as_cas(op: &history::Op, result: &level2pc::OpResult) -> Option<history::Op> {
     let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
-    match (op, result) {
-        (
-            history::Op::Incr { key, .. },
-            level2pc::OpResult::Changed {
-                applied: true,
-                previous,
-                current: Some(current),
-                ..
-            },
-        ) => Some(history::Op::Cas {
+    let level2pc::OpResult::Changed {
+        previous, current, ..
+    } = result
+    else {
+        return None;
+    };
+    match op {
+        history::Op::Incr { key, .. } | history::Op::Del { key } => Some(history::Op::Cas {
             key: key.clone(),
             expected: previous.as_ref().map(text),
-            new: text(current),
+            new: current.as_ref().map(text),
         }),
         _ => None,
     }

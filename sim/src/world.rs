@@ -773,10 +773,12 @@ impl World {
         for (key, value) in workload::learned(&op.op, &result) {
             self.seen.insert(key, value);
         }
-        if let Some(cas) = workload::incr_as_cas(&op.op, &result) {
-            op.op = cas;
-        }
+        let as_cas = workload::rmw_as_cas(&op.op, &result);
         let mut recorded = workload::record_result(&result);
+        if let Some(cas) = as_cas {
+            op.op = cas;
+            recorded = history::OpResult::Ok;
+        }
         if matches!(op.op, history::Op::Cas { .. }) && matches!(result, OpResult::Unavailable(_)) {
             // A cas that never compared had no effect, but "fail" would claim it found another
             // value: "unknown" claims nothing (history.rs).

@@ -737,7 +737,7 @@ fn cas(k: &str, expected: &str, new: &str) -> (Op, history::Op) {
         history::Op::Cas {
             key: k.into(),
             expected: Some(expected.into()),
-            new: new.into(),
+            new: Some(new.into()),
         },
     )
 }

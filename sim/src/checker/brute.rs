@@ -110,7 +110,10 @@ fn step(op: &Operation, state: &Map) -> Option<Map> {
         (Op::Cas { key, expected, new }, result) => {
             let matches = state.get(key) == expected.as_ref();
             if matches && *result != OpResult::Fail {
-                next.insert(key.clone(), new.clone());
+                match new {
+                    Some(v) => next.insert(key.clone(), v.clone()),
+                    None => next.remove(key),
+                };
             }
             match result {
                 OpResult::Ok => matches,

@@ -224,7 +224,8 @@ fn random_op(rng: &mut ChaCha8Rng, shape: &Shape, values: &mut ValueSource) -> O
         },
         8 | 9 => {
             let expected = values.guess(rng, &key);
-            let new = values.fresh(rng, shape, &key);
+            // Sometimes a compare-and-delete.
+            let new = (!rng.gen_bool(0.2)).then(|| values.fresh(rng, shape, &key));
             Op::Cas { key, expected, new }
         }
         _ => Op::Incr {
@@ -302,7 +303,7 @@ fn execute(rng: &mut ChaCha8Rng, ops: &mut [Operation], fates: &[Fate]) {
         // An increment known to have applied is recorded as the cas it
         // amounts to; one that could not apply stays an incr, failed.
         if let (Op::Incr { key, .. }, Fate::Known, OpResult::Ok) = (&op.op, fate, &result) {
-            let new = state.get(key).cloned().unwrap_or_default();
+            let new = state.get(key).cloned();
             op.op = Op::Cas {
                 key: key.clone(),
                 expected: before,
@@ -348,7 +349,10 @@ fn apply(op: &Op, state: &mut BTreeMap<String, String>, effect: bool) -> OpResul
                 return OpResult::Fail;
             }
             if effect {
-                state.insert(key.clone(), new.clone());
+                match new {
+                    Some(v) => state.insert(key.clone(), v.clone()),
+                    None => state.remove(key),
+                };
             }
             OpResult::Ok
         }
@@ -446,7 +450,9 @@ fn written_values(history: &History) -> BTreeMap<String, Vec<String>> {
         match &op.op {
             Op::Put { key, value }
             | Op::Cas {
-                key, new: value, ..
+                key,
+                new: Some(value),
+                ..
             } => add(key, value),
             Op::Batch { writes } => {
                 for w in writes {

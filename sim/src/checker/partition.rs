@@ -234,7 +234,7 @@ impl<'h> Compiler<'_, 'h> {
                 expected,
                 new,
                 outcome,
-            } => self.cas(key, *expected, new, *outcome),
+            } => self.cas(key, *expected, *new, *outcome),
             // The step table needs the whole value table: `incr.rs`.
             Body::Incr { key, by } => Kind::IncrMaybe {
                 key: self.key(key),
@@ -254,12 +254,12 @@ impl<'h> Compiler<'_, 'h> {
         &mut self,
         key: &str,
         expected: Option<&'h str>,
-        new: &'h str,
+        new: Option<&'h str>,
         outcome: CasOutcome,
     ) -> Kind {
         let key = self.key(key);
         let expected = self.values.intern(expected);
-        let new = self.values.intern(Some(new));
+        let new = self.values.intern(new);
         match outcome {
             CasOutcome::Applied => Kind::CasApplied { key, expected, new },
             CasOutcome::Mismatch => Kind::CasMismatch { key, expected },

@@ -46,8 +46,8 @@ pub(super) enum Body<'h> {
         key: &'h str,
         /// The value compared against.
         expected: Option<&'h str>,
-        /// The value written on a match.
-        new: &'h str,
+        /// The value written on a match (`None` deletes).
+        new: Option<&'h str>,
         /// What the client learned.
         outcome: CasOutcome,
     },
@@ -84,7 +84,10 @@ impl<'h> PrepOp<'h> {
         match &self.body {
             Body::Write(pairs) => pairs.iter().filter_map(|&(k, v)| Some((k, v?))).collect(),
             Body::Cas {
-                key, new, outcome, ..
+                key,
+                new: Some(new),
+                outcome,
+                ..
             } if *outcome != CasOutcome::Mismatch => {
                 vec![(key, new)]
             }
@@ -214,7 +217,7 @@ fn body_of(op: &Operation, unknown: bool) -> Body<'_> {
         (Op::Cas { key, expected, new }, result) => Body::Cas {
             key,
             expected: expected.as_deref(),
-            new,
+            new: new.as_deref(),
             outcome: match (unknown, result) {
                 (true, _) => CasOutcome::Maybe,
                 (false, OpResult::Fail) => CasOutcome::Mismatch,
@@ -340,7 +343,8 @@ pub(super) fn writer_ids(history: &History, key: &str, value: &str, failed: bool
 /// Whether `op` would write `value` to `key` if it took effect.
 fn writes_value(op: &Op, key: &str, value: &str) -> bool {
     match op {
-        Op::Put { key: k, value: v } | Op::Cas { key: k, new: v, .. } => k == key && v == value,
+        Op::Put { key: k, value: v } => k == key && v == value,
+        Op::Cas { key: k, new: v, .. } => k == key && v.as_deref() == Some(value),
         Op::Batch { writes } => writes
             .iter()
             .any(|w| w.key == key && w.value.as_deref() == Some(value)),
@@ -473,5 +477,9 @@ fn drop_unobserved(
 
 /// Whether a write deletes some key.
 fn deletes(op: &PrepOp<'_>) -> bool {
-    matches!(&op.body, Body::Write(pairs) if pairs.iter().any(|(_, v)| v.is_none()))
+    match &op.body {
+        Body::Write(pairs) => pairs.iter().any(|(_, v)| v.is_none()),
+        Body::Cas { new, .. } => new.is_none(),
+        _ => false,
+    }
 }

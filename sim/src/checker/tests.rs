@@ -82,7 +82,7 @@ fn cas(key: &str, expected: Option<&str>, new: &str) -> Op {
     Op::Cas {
         key: key.into(),
         expected: expected.map(Into::into),
-        new: new.into(),
+        new: Some(new.into()),
     }
 }
 
@@ -1126,4 +1126,27 @@ fn bench_shapes() {
             times[times.len() - 1]
         );
     }
+}
+
+/// A compare-and-delete (cas to null) of unknown outcome is never dropped: the absence it may
+/// leave explains a later set-if-absent (the WGL and brute-force searches disagreed on this
+/// before deletes by cas were kept).
+#[test]
+fn an_unknown_compare_and_delete_explains_a_later_absence() {
+    let h = r#"{"id":0,"client":0,"call":0,"ret":1,"op":{"type":"put","key":"a","value":"1"},"result":{"type":"ok"}}
+{"id":1,"client":1,"call":0,"ret":null,"op":{"type":"cas","key":"a","expected":"1","new":null},"result":{"type":"unknown"}}
+{"id":2,"client":0,"call":2,"ret":3,"op":{"type":"get","key":"a"},"result":{"type":"value","value":"1"}}
+{"id":3,"client":0,"call":4,"ret":5,"op":{"type":"cas","key":"a","expected":null,"new":"2"},"result":{"type":"ok"}}"#;
+    let parse = |text: &str| {
+        crate::history::read_history(text.as_bytes())
+            .expect("well-formed")
+            .history
+    };
+    assert!(check(&parse(h), 1_000_000).unwrap().verdict.is_ok());
+    // Without the unknown delete, the key could not have been absent.
+    let without: Vec<&str> = h.lines().filter(|l| !l.contains(r#""id":1,"#)).collect();
+    assert!(!check(&parse(&without.join("\n")), 1_000_000)
+        .unwrap()
+        .verdict
+        .is_ok());
 }
