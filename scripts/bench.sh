@@ -233,7 +233,8 @@ wait_ready redis-server "$REDIS_PID" "$REDIS_PORT"
 log "both servers are up"
 
 # ---------------------------------------------------------------------------------------------
-# Workloads: name|redis-benchmark arguments|requests (full)|requests (smoke)|disk row label
+# Workloads: name|redis-benchmark arguments (a command given by name, e.g. `INCR hot`, hits one
+# key)|requests (full)|requests (smoke)|disk row label
 WORKLOADS=(
     "SET, 1 client|-t set -c 1|5000|20|SET 1 client"
     "SET, 16 clients|-t set -c 16|20000|100|"
@@ -245,6 +246,9 @@ WORKLOADS=(
     "GET, 256 clients|-t get -c 256|100000|2000|"
     "GET, 64 clients, pipeline 16|-t get -c 64 -P 16|1000000|20000|"
     "MSET (10 keys), 64 clients|-t mset -c 64|20000|128|"
+    "INCR, 1 client, one key|-c 1 INCR hot|5000|20|"
+    "INCR, 64 clients, one key|-c 64 INCR hot|20000|128|"
+    "INCR, 64 clients, random keys|-t incr -c 64|20000|128|"
 )
 COMMON_ARGS=(-d 100 -r 1000000 --csv)
 if [ "$SMOKE" -eq 1 ]; then RUN_TIMEOUT=60; else RUN_TIMEOUT=900; fi
@@ -282,8 +286,9 @@ bench() {
     shift 4
     out="$TMP/rb.out"
     before="$(write_bytes "$pid")"
-    if ! timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" "$@" \
-        "${COMMON_ARGS[@]}" >"$out" 2>"$TMP/rb.err"; then
+    # The workload's arguments go last: a command given by name (`INCR hot`) ends the options.
+    if ! timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" \
+        "${COMMON_ARGS[@]}" "$@" >"$out" 2>"$TMP/rb.err"; then
         cat "$out" "$TMP/rb.err" >&2
         die "redis-benchmark against $system failed: redis-benchmark -p $port -n $n $* ${COMMON_ARGS[*]}"
     fi

@@ -146,7 +146,8 @@ pub enum Unavailable {
     Overloaded,
     /// The request is malformed (e.g. an empty batch or a range with `lo > hi`).
     BadRequest,
-    /// The request is larger than the configured limits.
+    /// The request is larger than the configured limits (for a read-modify-write, possibly
+    /// the value it computes, known only once it reads the key).
     TooLarge,
 }
 

@@ -176,7 +176,8 @@ impl Harness {
         // An RMW may learn early that its outcome cannot be known (protocol.md §11.4).
         let rmw = matches!(req.op, Op::Rmw { .. });
         match &result {
-            OpResult::Indeterminate if rmw => {}
+            // ... or that the value it computes exceeds the limits (nothing is written).
+            OpResult::Indeterminate | OpResult::Unavailable(U::TooLarge) if rmw => {}
             OpResult::Unavailable(U::Timeout | U::NotReady) | OpResult::Indeterminate => {
                 assert!(
                     self.max_now >= req.deadline,
