@@ -13,20 +13,32 @@
 //! * `SCAN` cursors: a node-wide table of at most [`MAX_SCAN_CURSORS`] iterations (see
 //!   [`crate::resp::scan`]); `KEYS` replies are refused past `max_reply_buffer_bytes`.
 //!
-//! # Iterations
+//! # Program order
+//!
+//! Pipelined commands are answered in order, and carried out in order where it matters: a read
+//! waits for the connection's earlier writes (read-your-writes) and a write for its earlier
+//! reads. A read-modify-write (`INCR`, `SET NX`, `GETDEL`, `CAS`, `DEL`, ...) waits for every
+//! earlier command and every later one waits for it, since the engine may retry it after a
+//! later command of the connection started; blind writes (`SET`, `MSET`, `EXEC`) do not wait
+//! for each other (the engine keeps writes to one key in order).
+//!
+//! # Iterations and fan-outs
 //!
 //! `DBSIZE`, `KEYS` and `SCAN` read the key space in chunks, each one engine range read
 //! submitted like any other read of the connection (so it keeps the connection's order with
 //! its writes). A chunk's reply comes back through [`RespServer::complete`], which submits the
-//! next chunk under the same reply slot until the command has its answer.
+//! next chunk under the same reply slot until the command has its answer. A `DEL` of several
+//! keys ([`crate::resp::fanout`]) is one delete per key under one reply slot, a bounded number
+//! in flight at once; the slot is answered when the last one is.
 
 use crate::client::{parse_reply, Value};
 use crate::clock::BootClock;
 use crate::config::RespConfig;
 use crate::outbuf::{read_bounded, Capped, OutBuf, ReadEnd};
+use crate::resp::fanout::{Fanout, Step};
 use crate::resp::reply::{self, ReplyKind};
 use crate::resp::scan::{self, CursorTable, Job, MAX_SCAN_CURSORS};
-use crate::resp::session::{Action, ClientMeta, Session, VERSION};
+use crate::resp::session::{Action, ClientMeta, Session, REDIS_COMPAT_VERSION, VERSION};
 use crate::resp::{parse, Limits, RespError};
 use level2pc::{Instant, Op};
 use mio::event::Event;
@@ -67,13 +79,35 @@ pub enum ClientRequest {
     },
 }
 
+/// How a command's engine operations order with the connection's other commands (see the
+/// module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// A read: waits for earlier writes and read-modify-writes.
+    Read,
+    /// A blind write: waits for earlier reads and read-modify-writes.
+    Write,
+    /// A read-modify-write: waits for everything earlier.
+    Rmw,
+}
+
+impl Access {
+    fn of(op: &Op) -> Access {
+        match op {
+            Op::Rmw { .. } => Access::Rmw,
+            op if op.is_write() => Access::Write,
+            _ => Access::Read,
+        }
+    }
+}
+
 /// One reply position, in request order.
 #[derive(Debug)]
 enum Slot {
-    /// Submitted (or held back); `write` says which in-flight counter it holds, `then` what to
-    /// do with the answer.
+    /// Submitted (or held back); `access` says which in-flight counter it holds (once, however
+    /// many operations it has in flight), `then` what to do with the answer.
     Waiting {
-        write: Option<bool>,
+        access: Option<Access>,
         then: Then,
     },
     Done(Vec<u8>),
@@ -88,13 +122,17 @@ enum Then {
     Info,
     /// Take in a chunk of a key iteration; read the next one or send the result.
     Iterate(Box<Job>),
+    /// Take in one of several operations' answers; submit more or send the result.
+    Fanout(Box<Fanout>),
 }
 
-/// A command held back to keep the connection's program order (see [`Conn::held`]).
+/// A command held back to keep the connection's program order (see [`Conn::held`]): its
+/// first operations (one, but for a fan-out), all of one access kind.
 #[derive(Debug)]
 struct Held {
     seq: u64,
-    op: Op,
+    access: Access,
+    ops: Vec<Op>,
     kind: ReplyKind,
 }
 
@@ -111,61 +149,64 @@ struct Conn {
     closing: bool,
     /// The client closed its side (or reading failed): read nothing more.
     eof: bool,
-    /// Reads and writes of this connection in flight in the engine.
+    /// Commands of this connection in flight in the engine, by [`Access`].
     reads_in_flight: usize,
     writes_in_flight: usize,
-    /// Commands waiting for the connection's earlier commands of the other kind: a read waits
-    /// for earlier writes (read-your-writes) and a write for earlier reads (a read never sees
-    /// a later write of its own connection). Writes to one key keep their order in the engine,
-    /// so writes do not wait for writes, and pipelined writes stay concurrent.
+    rmws_in_flight: usize,
+    /// Commands waiting for the connection's earlier commands (see the module documentation):
+    /// a read waits for earlier writes (read-your-writes) and a write for earlier reads (a read
+    /// never sees a later write of its own connection); a read-modify-write waits for
+    /// everything, and everything for it. Writes to one key keep their order in the engine, so
+    /// blind writes do not wait for each other, and pipelined writes stay concurrent.
     held: VecDeque<Held>,
 }
 
 impl Conn {
-    /// Whether `op` may be submitted now without breaking the connection's program order.
-    fn may_submit(&self, write: bool) -> bool {
-        self.held.is_empty()
-            && if write {
-                self.reads_in_flight == 0
-            } else {
-                self.writes_in_flight == 0
+    /// Whether a command of `access` may be submitted now, as far as the commands in flight
+    /// are concerned.
+    fn unblocked(&self, access: Access) -> bool {
+        match access {
+            Access::Read => self.writes_in_flight == 0 && self.rmws_in_flight == 0,
+            Access::Write => self.reads_in_flight == 0 && self.rmws_in_flight == 0,
+            Access::Rmw => {
+                self.reads_in_flight == 0 && self.writes_in_flight == 0 && self.rmws_in_flight == 0
             }
+        }
+    }
+
+    fn in_flight(&mut self, access: Access) -> &mut usize {
+        match access {
+            Access::Read => &mut self.reads_in_flight,
+            Access::Write => &mut self.writes_in_flight,
+            Access::Rmw => &mut self.rmws_in_flight,
+        }
     }
 
     fn submit(&mut self, token: Token, held: Held, now: Instant, out: &mut Vec<ClientRequest>) {
-        let write = held.op.is_write();
-        if write {
-            self.writes_in_flight += 1;
-        } else {
-            self.reads_in_flight += 1;
-        }
-        if let Some(Slot::Waiting { write: w, .. }) = held
+        *self.in_flight(held.access) += 1;
+        if let Some(Slot::Waiting { access, .. }) = held
             .seq
             .checked_sub(self.base)
             .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| self.slots.get_mut(i))
         {
-            *w = Some(write);
+            *access = Some(held.access);
         }
-        out.push(ClientRequest::Op {
-            conn: token,
-            seq: held.seq,
-            op: held.op,
-            kind: held.kind,
-            now,
-        });
+        for op in held.ops {
+            out.push(ClientRequest::Op {
+                conn: token,
+                seq: held.seq,
+                op,
+                kind: held.kind.clone(),
+                now,
+            });
+        }
     }
 
     /// Submits held commands that no longer wait for anything.
     fn release(&mut self, token: Token, now: Instant, out: &mut Vec<ClientRequest>) {
         while let Some(front) = self.held.front() {
-            let write = front.op.is_write();
-            let blocked = if write {
-                self.reads_in_flight > 0
-            } else {
-                self.writes_in_flight > 0
-            };
-            if blocked {
+            if !self.unblocked(front.access) {
                 return;
             }
             if let Some(held) = self.held.pop_front() {
@@ -320,6 +361,7 @@ impl RespServer {
                 eof: false,
                 reads_in_flight: 0,
                 writes_in_flight: 0,
+                rmws_in_flight: 0,
                 held: VecDeque::new(),
             };
             self.conns.insert(token, conn);
@@ -453,7 +495,7 @@ impl RespServer {
         max_reply_bytes: usize,
     ) {
         let seq = conn.next_seq();
-        let (op, kind, then) = match action {
+        let (ops, kind, then) = match action {
             Action::Nothing => return,
             Action::Reply(bytes) => return conn.slots.push_back(Slot::Done(bytes)),
             Action::Close(bytes) => {
@@ -463,20 +505,35 @@ impl RespServer {
             }
             Action::Info => {
                 conn.slots.push_back(Slot::Waiting {
-                    write: None,
+                    access: None,
                     then: Then::Info,
                 });
                 return out.push(ClientRequest::Info { conn: token, seq });
             }
-            Action::Submit { op, kind } => (op, kind, Then::Send),
+            Action::Submit { op, kind } => (vec![op], kind, Then::Send),
             Action::Iterate(request) => match Job::start(request, cursors, max_reply_bytes) {
-                Ok((job, op)) => (op, scan::chunk_kind(), Then::Iterate(Box::new(job))),
+                Ok((job, op)) => (vec![op], scan::chunk_kind(), Then::Iterate(Box::new(job))),
                 Err(bytes) => return conn.slots.push_back(Slot::Done(bytes)),
             },
+            Action::Fanout(mut fanout) => {
+                let ops = fanout.start();
+                (ops, Fanout::part_kind(), Then::Fanout(fanout))
+            }
         };
-        conn.slots.push_back(Slot::Waiting { write: None, then });
-        let held = Held { seq, op, kind };
-        if conn.may_submit(held.op.is_write()) {
+        let Some(access) = ops.first().map(Access::of) else {
+            // A fan-out with nothing to do (cannot happen: DEL names at least one key).
+            return conn.slots.push_back(Slot::Done(reply::error(
+                "ERR internal error: nothing to do",
+            )));
+        };
+        conn.slots.push_back(Slot::Waiting { access: None, then });
+        let held = Held {
+            seq,
+            access,
+            ops,
+            kind,
+        };
+        if conn.held.is_empty() && conn.unblocked(access) {
             conn.submit(token, held, now, out);
         } else {
             conn.held.push_back(held);
@@ -507,16 +564,16 @@ impl RespServer {
         let Some(slot) = c.slots.get_mut(index) else {
             return;
         };
-        let (write, bytes) = match std::mem::replace(slot, Slot::Done(Vec::new())) {
+        let (access, bytes) = match std::mem::replace(slot, Slot::Done(Vec::new())) {
             Slot::Waiting {
-                write,
+                access,
                 then: Then::Iterate(mut job),
             } => match job.on_chunk(&bytes, &mut self.cursors) {
                 None => {
                     // The next chunk, under the same slot: the read stays in flight.
                     let op = job.op();
                     *slot = Slot::Waiting {
-                        write,
+                        access,
                         then: Then::Iterate(job),
                     };
                     let kind = scan::chunk_kind();
@@ -529,26 +586,49 @@ impl RespServer {
                     });
                     return;
                 }
-                Some(reply) => (write, reply),
+                Some(reply) => (access, reply),
             },
             Slot::Waiting {
-                write,
+                access,
+                then: Then::Fanout(mut fanout),
+            } => match fanout.on_answer(&bytes) {
+                Step::Submit(ops) => {
+                    // More operations under the same slot, which stays in flight until the
+                    // last one is answered.
+                    *slot = Slot::Waiting {
+                        access,
+                        then: Then::Fanout(fanout),
+                    };
+                    for op in ops {
+                        out.push(ClientRequest::Op {
+                            conn,
+                            seq,
+                            op,
+                            kind: Fanout::part_kind(),
+                            now,
+                        });
+                    }
+                    return;
+                }
+                Step::Done(reply) => (access, reply),
+            },
+            Slot::Waiting {
+                access,
                 then: Then::Info,
             } => {
                 let server = server_info(self.started, &self.listener, clients, &self.cursors);
-                (write, with_server_info(&bytes, &server))
+                (access, with_server_info(&bytes, &server))
             }
             Slot::Waiting {
-                write,
+                access,
                 then: Then::Send,
-            } => (write, bytes),
+            } => (access, bytes),
             Slot::Done(_) => (None, bytes),
         };
         *slot = Slot::Done(bytes);
-        match write {
-            Some(true) => c.writes_in_flight = c.writes_in_flight.saturating_sub(1),
-            Some(false) => c.reads_in_flight = c.reads_in_flight.saturating_sub(1),
-            None => {}
+        if let Some(access) = access {
+            let n = c.in_flight(access);
+            *n = n.saturating_sub(1);
         }
         c.release(conn, now, out);
         self.dirty.insert(conn);
@@ -612,7 +692,7 @@ fn server_info(
     let uptime = started.elapsed().as_secs();
     let port = listener.local_addr().map_or(0, |a| a.port());
     format!(
-        "# Server\r\nredis_version:{VERSION}\r\nlevel2pc_version:{VERSION}\r\nredis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{port}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n\r\n# Clients\r\nconnected_clients:{clients}\r\nscan_iterations:{}\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n",
+        "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nlevel2pc_version:{VERSION}\r\nredis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{port}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n\r\n# Clients\r\nconnected_clients:{clients}\r\nscan_iterations:{}\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n",
         std::process::id(),
         uptime / 86_400,
         cursors.len(),

@@ -149,7 +149,7 @@ fn client_subcommands_talk_to_a_served_node() {
     ok(&["get", "x"], "100\n");
     ok(
         &["batch", "put", "a", "1", "put", "b", "2", "del", "x"],
-        "1) OK\n2) OK\n3) (integer) 1\n",
+        "1) OK\n2) OK\n3) (nil)\n",
     );
     ok(&["range", "a", "z"], "1) a\n2) 1\n3) b\n4) 2\n");
     ok(&["range", "a", "z", "--limit", "1"], "1) a\n2) 1\n");

@@ -1348,7 +1348,7 @@ fn a_higher_rmw_supersedes_a_lower_one_the_node_drives_and_the_driver_stops_r3()
     drain(&mut node);
     let mine = node.inspect_key(b"x").unwrap().ts;
     // A competitor on the same base, ranked above ours.
-    let rank = mine.step.unwrap().rank.checked_add(1).unwrap_or(u32::MAX);
+    let rank = mine.step.unwrap().rank.saturating_add(1);
     let theirs = rmw_upd(Ts::ZERO, rank, 2, "x", "5");
     assert!(theirs.ts > mine);
     node.handle_message(t(2), n(2), inv(&theirs));

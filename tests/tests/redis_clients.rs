@@ -8,95 +8,18 @@
 //! redis-py in `<target dir>/pyvenv` (`LEVEL2PC_PYTHON` may name another interpreter that has
 //! redis-py 8).
 
+mod common;
+
+use common::{python, redis_cli, run, script};
 use level2pc_adapters::client::{encode_command, Client, Value};
 use level2pc_tests::{fast, TestCluster, READY_TIMEOUT};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// How long one client run may take.
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+use std::process::Command;
+use std::time::Duration;
 
 fn addr(c: &TestCluster, i: usize) -> SocketAddr {
     c.node(i).client_addr().expect("client address")
-}
-
-/// The cargo target directory this test binary was built in (`<target>/<profile>/deps/<exe>`).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    exe.ancestors()
-        .nth(3)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("{} is not inside a cargo target directory", exe.display()))
-}
-
-/// The Python interpreter with redis-py 8: `LEVEL2PC_PYTHON`, else `<target>/pyvenv/bin/python`.
-fn python() -> PathBuf {
-    let python = std::env::var_os("LEVEL2PC_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("pyvenv").join("bin").join("python"));
-    let probe = Command::new(&python)
-        .args([
-            "-c",
-            "import redis, sys; sys.exit(int(redis.__version__.split('.')[0]) < 8)",
-        ])
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => python,
-        Ok(out) => panic!(
-            "{} has no redis-py 8 ({}): run scripts/test.sh, which installs it (python3 -m venv {} && pip install 'redis>=8,<9')",
-            python.display(),
-            String::from_utf8_lossy(&out.stderr).trim(),
-            target_dir().join("pyvenv").display()
-        ),
-        Err(e) => panic!(
-            "no Python with redis-py 8 at {} ({e}): run scripts/test.sh, which creates it (python3 -m venv {} && pip install 'redis>=8,<9')",
-            python.display(),
-            target_dir().join("pyvenv").display()
-        ),
-    }
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("python")
-        .join("redis_py_client.py")
-}
-
-/// Runs `cmd` to completion, killing it after `RUN_TIMEOUT`; panics on failure with its output.
-fn run(mut cmd: Command, what: &str) -> String {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > RUN_TIMEOUT => {
-                let _ = child.kill();
-                let out = child.wait_with_output().ok();
-                panic!("{what} did not finish within {RUN_TIMEOUT:?}: {out:?}");
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("waiting for {what}: {e}"),
-        }
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("collect the output");
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
-    assert!(
-        status.success(),
-        "{what} failed ({status}):\n{stdout}\n{}",
-        String::from_utf8_lossy(&stderr)
-    );
-    stdout
 }
 
 #[test]
@@ -106,7 +29,7 @@ fn redis_py_8_with_resp3_defaults_and_with_resp2() {
     let (p0, p1) = (addr(&c, 0).port(), addr(&c, 1).port());
     for (protocol, prefix) in [("default", "py3"), ("2", "py2")] {
         let mut cmd = Command::new(&python);
-        cmd.arg(script())
+        cmd.arg(script("redis_py_client.py"))
             .args(["redis-py", protocol, "127.0.0.1"])
             .args([p0.to_string(), p1.to_string(), prefix.to_string()]);
         let out = run(cmd, &format!("redis-py (protocol {protocol})"));
@@ -125,30 +48,6 @@ fn redis_py_8_with_resp3_defaults_and_with_resp2() {
             );
         }
     }
-}
-
-/// Runs `redis-cli -h 127.0.0.1 -p PORT args...`, feeding it `stdin`.
-fn redis_cli(port: u16, args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("redis-cli is required for this test (apt-get install redis-tools, or run scripts/test.sh): {e}"));
-    if let Some(mut input) = child.stdin.take() {
-        input
-            .write_all(stdin.as_bytes())
-            .expect("write redis-cli's input");
-    }
-    let out = child.wait_with_output().expect("redis-cli output");
-    assert!(
-        out.status.success(),
-        "redis-cli {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -219,8 +118,11 @@ fn redis_cli_7_resp3_start_up_and_hints() {
     );
     // In a terminal it shows argument hints from COMMAND DOCS while a command is typed.
     let mut cmd = Command::new(python());
-    cmd.arg(script())
-        .args(["redis-cli-hints", "127.0.0.1", &port(0).to_string()]);
+    cmd.arg(script("redis_py_client.py")).args([
+        "redis-cli-hints",
+        "127.0.0.1",
+        &port(0).to_string(),
+    ]);
     assert!(run(cmd, "redis-cli in a terminal").contains("redis-cli hints ok"));
 }
 
@@ -257,7 +159,7 @@ fn resp3_encodings_on_the_wire() {
         addr(&c, 0),
         b"SET k v\r\nHELLO 3 SETNAME wire\r\nGET nope\r\nMGET k nope\r\nCLIENT GETNAME\r\nCOMMAND INFO nope\r\nHELLO 2\r\nGET nope\r\nQUIT\r\n",
     );
-    let version = env!("CARGO_PKG_VERSION");
+    let version = "7.2.0"; // the Redis version level2pc speaks (REDIS_COMPAT_VERSION)
     let fields = |proto: u8| {
         format!(
             "$6\r\nserver\r\n$8\r\nlevel2pc\r\n$7\r\nversion\r\n${}\r\n{version}\r\n$5\r\nproto\r\n:{proto}\r\n$2\r\nid\r\n:N\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n",

@@ -227,7 +227,11 @@ fn check_action(action: Action) -> bool {
             check_reply_bytes(&bytes);
             true
         }
-        Action::Submit { .. } | Action::Info | Action::Iterate(_) | Action::Nothing => false,
+        Action::Submit { .. }
+        | Action::Info
+        | Action::Iterate(_)
+        | Action::Fanout(_)
+        | Action::Nothing => false,
     }
 }
 

@@ -2,20 +2,10 @@
 //! arity checks, of `COMMAND` / `COMMAND COUNT` / `COMMAND INFO` / `COMMAND LIST`, and of
 //! `COMMAND DOCS`, which `redis-cli` reads at start-up for its help and its argument hints.
 //!
-//! Commands level2pc knows but does not serve are listed here too ([`NOT_YET_SUPPORTED`],
-//! [`UNSUPPORTED`]): they are answered with an error that names them and says why.
+//! Commands level2pc knows but does not serve are listed here too ([`UNSUPPORTED`]): they are
+//! answered with an error that names them and says why.
 
 use super::reply::Frame;
-
-/// Commands that will be served once the engine offers a read-modify-write operation. Until
-/// then they are answered `-ERR unknown command 'NAME' (not yet supported by level2pc)`.
-pub const NOT_YET_SUPPORTED: [&str; 10] = [
-    "INCR", "DECR", "INCRBY", "DECRBY", "SETNX", "GETSET", "GETDEL", "WATCH", "UNWATCH", "CAS",
-];
-
-/// `SET` options of the same kind: `SET key value NX` is answered `-ERR syntax error (SET option
-/// 'NX' is not yet supported by level2pc)`.
-pub const SET_OPTIONS_NOT_YET_SUPPORTED: [&str; 3] = ["NX", "XX", "GET"];
 
 /// `SET` options level2pc does not serve: keys never expire.
 pub const SET_OPTIONS_UNSUPPORTED: [&str; 5] = ["EX", "PX", "EXAT", "PXAT", "KEEPTTL"];
@@ -37,8 +27,11 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("GETEX", "keys do not expire"),
     ("APPEND", "values are only written whole"),
     ("SETRANGE", "values are only written whole"),
-    ("INCRBYFLOAT", "values are only written whole"),
-    ("MSETNX", "conditional writes are not implemented"),
+    ("INCRBYFLOAT", "only integers are incremented (INCRBY)"),
+    (
+        "MSETNX",
+        "a conditional write covers one key (SET key value NX)",
+    ),
     ("RENAME", "keys are only written one by one"),
     ("RENAMENX", "keys are only written one by one"),
     ("COPY", "keys are only written one by one"),
@@ -62,6 +55,14 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("SCRIPT", "there is no scripting"),
     ("FUNCTION", "there is no scripting"),
     ("RESET", "not implemented"),
+    (
+        "WATCH",
+        "no conditional transactions across keys; use CAS for one key",
+    ),
+    (
+        "UNWATCH",
+        "no conditional transactions across keys; use CAS for one key",
+    ),
     ("CONFIG", "configure the node with level2pc serve's options"),
 ];
 
@@ -76,6 +77,8 @@ pub enum ArgKind {
     Integer,
     /// A glob pattern.
     Pattern,
+    /// A keyword alone (its [`Arg::token`]), such as `SET`'s `NX`.
+    PureToken,
     /// A group of arguments given together.
     Block(&'static [Arg]),
     /// One of several arguments.
@@ -193,6 +196,7 @@ const fn spec(name: &'static str, arity: i64, summary: &'static str) -> Spec {
 }
 
 const KEY: Arg = arg("key", ArgKind::Key);
+const VALUE: Arg = arg("value", ArgKind::Str);
 
 /// Every command level2pc serves.
 pub static COMMANDS: &[Spec] = &[
@@ -223,8 +227,86 @@ pub static COMMANDS: &[Spec] = &[
         keys: (1, 1, 1),
         acl: &["@write", "@string", "@slow"],
         group: "string",
-        args: &[KEY, arg("value", ArgKind::Str)],
-        ..spec("set", -3, "Sets the string value of a key, durable on every member when it returns (no options).")
+        args: &[
+            KEY,
+            VALUE,
+            arg(
+                "condition",
+                ArgKind::OneOf(&[
+                    arg("nx", ArgKind::PureToken).token("NX"),
+                    arg("xx", ArgKind::PureToken).token("XX"),
+                ]),
+            )
+            .optional(),
+            arg("get", ArgKind::PureToken).token("GET").optional(),
+        ],
+        ..spec("set", -3, "Sets the string value of a key, durable on every member when it returns; NX: only if the key does not exist, XX: only if it does; GET: returns the previous value. Keys do not expire (no EX, PX, EXAT, PXAT, KEEPTTL).")
+    },
+    Spec {
+        flags: &["write", "denyoom", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@string", "@fast"],
+        group: "string",
+        args: &[KEY, VALUE],
+        ..spec("setnx", 3, "Sets the string value of a key only if the key does not exist: 1 if it was set, 0 if not.")
+    },
+    Spec {
+        flags: &["write", "denyoom", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@string", "@fast"],
+        group: "string",
+        args: &[KEY, VALUE],
+        ..spec("getset", 3, "Returns the previous string value of a key after setting it to a new value.")
+    },
+    Spec {
+        flags: &["write", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@string", "@fast"],
+        group: "string",
+        since: "6.2.0",
+        args: &[KEY],
+        ..spec("getdel", 2, "Returns the string value of a key after deleting the key.")
+    },
+    Spec {
+        flags: &["write", "denyoom", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@string", "@fast"],
+        group: "string",
+        args: &[KEY],
+        ..spec("incr", 2, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.")
+    },
+    Spec {
+        flags: &["write", "denyoom", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@string", "@fast"],
+        group: "string",
+        args: &[KEY],
+        ..spec("decr", 2, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.")
+    },
+    Spec {
+        flags: &["write", "denyoom", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@string", "@fast"],
+        group: "string",
+        args: &[KEY, arg("increment", ArgKind::Integer)],
+        ..spec("incrby", 3, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.")
+    },
+    Spec {
+        flags: &["write", "denyoom", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@string", "@fast"],
+        group: "string",
+        args: &[KEY, arg("decrement", ArgKind::Integer)],
+        ..spec("decrby", 3, "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.")
+    },
+    Spec {
+        flags: &["write", "denyoom", "fast"],
+        keys: (1, 1, 1),
+        acl: &["@write", "@string", "@fast"],
+        group: "string",
+        since: "0.1.0",
+        args: &[KEY, arg("expected", ArgKind::Str), arg("new", ArgKind::Str)],
+        ..spec("cas", 4, "level2pc: compare-and-set. Sets the key to new if it holds expected, atomically: 1 if it did, 0 if the key held something else or nothing.")
     },
     Spec {
         flags: &["write"],
@@ -232,7 +314,16 @@ pub static COMMANDS: &[Spec] = &[
         acl: &["@keyspace", "@write", "@slow"],
         complexity: "O(N) where N is the number of keys",
         args: &[KEY.multiple()],
-        ..spec("del", -2, "Deletes keys in one atomic batch; answers the number of keys named.")
+        ..spec("del", -2, "Deletes keys; answers how many existed. Each key is deleted atomically, several keys not all at once (inside MULTI they are, and the count is null).")
+    },
+    Spec {
+        flags: &["write", "fast"],
+        keys: (1, -1, 1),
+        acl: &["@keyspace", "@write", "@fast"],
+        since: "4.0.0",
+        complexity: "O(N) where N is the number of keys",
+        args: &[KEY.multiple()],
+        ..spec("unlink", -2, "Deletes keys, as DEL does; answers how many existed.")
     },
     Spec {
         flags: &["readonly", "fast"],
@@ -252,7 +343,7 @@ pub static COMMANDS: &[Spec] = &[
         complexity: "O(N) where N is the number of keys",
         args: &[arg(
             "data",
-            ArgKind::Block(&[KEY, arg("value", ArgKind::Str)]),
+            ArgKind::Block(&[KEY, VALUE]),
         )
         .multiple()],
         ..spec("mset", -3, "Sets keys to values in one atomic batch.")
@@ -270,7 +361,7 @@ pub static COMMANDS: &[Spec] = &[
         acl: &["@fast", "@transaction"],
         group: "transactions",
         since: "1.2.0",
-        ..spec("multi", 1, "Starts a transaction (only SET and DEL may be queued).")
+        ..spec("multi", 1, "Starts a transaction (only SET without options and DEL may be queued).")
     },
     Spec {
         flags: &["noscript", "loading", "stale", "skip_slowlog"],
@@ -278,7 +369,7 @@ pub static COMMANDS: &[Spec] = &[
         group: "transactions",
         since: "1.2.0",
         complexity: "O(N) where N is the number of queued writes",
-        ..spec("exec", 1, "Applies the queued SET and DEL commands as one atomic batch.")
+        ..spec("exec", 1, "Applies the queued SET and DEL commands as one atomic batch (each DEL's count is null: a batch deletes blindly).")
     },
     Spec {
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -585,6 +676,7 @@ fn arg_docs(arg: &Arg) -> Frame {
         ArgKind::Str => "string",
         ArgKind::Integer => "integer",
         ArgKind::Pattern => "pattern",
+        ArgKind::PureToken => "pure-token",
         ArgKind::Block(_) => "block",
         ArgKind::OneOf(_) => "oneof",
     };
@@ -735,10 +827,7 @@ mod tests {
             );
         }
         let names: Vec<&str> = COMMANDS.iter().map(|s| s.name).collect();
-        for unsupported in NOT_YET_SUPPORTED
-            .iter()
-            .chain(UNSUPPORTED.iter().map(|(n, _)| n))
-        {
+        for (unsupported, _) in UNSUPPORTED {
             assert!(
                 !names.contains(&unsupported.to_lowercase().as_str()),
                 "{unsupported}"
@@ -764,6 +853,43 @@ mod tests {
             "{scan}"
         );
         assert_eq!(docs_reply(&[b"nosuch"]).to_bytes(Proto::Resp3), b"%0\r\n");
+        // SET's options, as redis-cli shows them: `key value [NX|XX] [GET]`.
+        let set = String::from_utf8(docs_reply(&[b"set"]).to_bytes(Proto::Resp3)).unwrap();
+        assert!(
+            set.contains("$4\r\nname\r\n$9\r\ncondition\r\n$4\r\ntype\r\n$5\r\noneof\r\n$5\r\nflags\r\n~1\r\n+optional\r\n")
+                && set.contains("$4\r\nname\r\n$2\r\nnx\r\n$4\r\ntype\r\n$10\r\npure-token\r\n$5\r\ntoken\r\n$2\r\nNX\r\n")
+                && set.contains("$5\r\ntoken\r\n$3\r\nGET\r\n$5\r\nflags\r\n~1\r\n+optional\r\n"),
+            "{set}"
+        );
+        let cas = String::from_utf8(docs_reply(&[b"CAS"]).to_bytes(Proto::Resp2)).unwrap();
+        assert!(cas.contains("compare-and-set"), "{cas}");
+        for (name, arity, flags) in [
+            ("incr", 2, "*3\r\n+write\r\n+denyoom\r\n+fast\r\n"),
+            ("decrby", 3, "*3\r\n+write\r\n+denyoom\r\n+fast\r\n"),
+            ("setnx", 3, "*3\r\n+write\r\n+denyoom\r\n+fast\r\n"),
+            ("getset", 3, "*3\r\n+write\r\n+denyoom\r\n+fast\r\n"),
+            ("getdel", 2, "*2\r\n+write\r\n+fast\r\n"),
+            ("unlink", -2, "*2\r\n+write\r\n+fast\r\n"),
+            ("cas", 4, "*3\r\n+write\r\n+denyoom\r\n+fast\r\n"),
+        ] {
+            let info =
+                String::from_utf8(info_reply(&[name.as_bytes()]).to_bytes(Proto::Resp2)).unwrap();
+            let keys = if arity < 0 {
+                ":1\r\n:-1\r\n:1\r\n"
+            } else {
+                ":1\r\n:1\r\n:1\r\n"
+            };
+            assert!(
+                info.starts_with(&format!(
+                    "*1\r\n*10\r\n${}\r\n{name}\r\n:{arity}\r\n{flags}{keys}",
+                    name.len()
+                )),
+                "{info}"
+            );
+        }
+        for gone in ["watch", "unwatch"] {
+            assert!(lookup(gone.as_bytes()).is_none());
+        }
         let info = info_reply(&[b"get", b"nosuch"]).to_bytes(Proto::Resp2);
         let text = String::from_utf8(info).unwrap();
         assert!(

@@ -1,15 +1,13 @@
 //! RESP commands level2pc understands, decoded from a request's arguments.
 //!
 //! Names and arities come from the command table ([`super::catalog`]), so `COMMAND` describes
-//! exactly what is accepted here. A command that is not served — not yet, never, or unknown —
+//! exactly what is accepted here. A command that is not served — unsupported or unknown —
 //! becomes [`Command::Invalid`] with an error that names it.
 
-use super::catalog::{
-    self, NOT_YET_SUPPORTED, SET_OPTIONS_NOT_YET_SUPPORTED, SET_OPTIONS_UNSUPPORTED, UNSUPPORTED,
-};
+use super::catalog::{self, SET_OPTIONS_UNSUPPORTED, UNSUPPORTED};
 use super::reply::Proto;
 use super::scan::DEFAULT_SCAN_COUNT;
-use level2pc::Bytes;
+use level2pc::{Bytes, Presence};
 
 /// One client command. Anything unknown or malformed becomes [`Command::Invalid`] with the
 /// error text to send back; the connection stays open.
@@ -23,9 +21,44 @@ pub enum Command {
     Echo(Bytes),
     /// `GET key`.
     Get(Bytes),
-    /// `SET key value` (no options).
+    /// `SET key value` (no options): a blind write.
     Set(Bytes, Bytes),
-    /// `DEL key [key ...]`: one atomic batch.
+    /// `SET key value [NX|XX] [GET]` with at least one option: a read-modify-write.
+    SetIf {
+        /// The key.
+        key: Bytes,
+        /// The value.
+        value: Bytes,
+        /// `NX` (only if absent) or `XX` (only if present).
+        only: Option<Presence>,
+        /// `GET`: answer the previous value.
+        get: bool,
+    },
+    /// `SETNX key value`.
+    SetNx(Bytes, Bytes),
+    /// `GETSET key value`.
+    GetSet(Bytes, Bytes),
+    /// `GETDEL key`.
+    GetDel(Bytes),
+    /// `INCR`, `DECR`, `INCRBY`, `DECRBY`: add `by` (already negated for the `DECR` forms).
+    IncrBy {
+        /// The command's name (lower case), for errors.
+        name: &'static str,
+        /// The key.
+        key: Bytes,
+        /// What to add.
+        by: i64,
+    },
+    /// `CAS key expected new`: compare-and-set.
+    Cas {
+        /// The key.
+        key: Bytes,
+        /// The value the key must hold.
+        expected: Bytes,
+        /// The value to store.
+        new: Bytes,
+    },
+    /// `DEL key [key ...]` and `UNLINK key [key ...]`.
     Del(Vec<Bytes>),
     /// `MGET key [key ...]`: one consistent read.
     MGet(Vec<Bytes>),
@@ -164,8 +197,28 @@ impl Command {
             ("echo", [msg]) => Command::Echo(bytes(msg)),
             ("get", [key]) => Command::Get(bytes(key)),
             ("set", [key, value]) => Command::Set(bytes(key), bytes(value)),
-            ("set", [_, _, options @ ..]) => set_options(options),
-            ("del", _) => Command::Del(keys()),
+            ("set", [key, value, options @ ..]) => set_options(bytes(key), bytes(value), options),
+            ("setnx", [key, value]) => Command::SetNx(bytes(key), bytes(value)),
+            ("getset", [key, value]) => Command::GetSet(bytes(key), bytes(value)),
+            ("getdel", [key]) => Command::GetDel(bytes(key)),
+            ("incr", [key]) => incr_by(spec.name, bytes(key), 1),
+            ("decr", [key]) => incr_by(spec.name, bytes(key), -1),
+            ("incrby", [key, n]) => match parse_i64(n) {
+                Some(by) => incr_by(spec.name, bytes(key), by),
+                None => invalid(NOT_AN_INTEGER),
+            },
+            ("decrby", [key, n]) => match parse_i64(n) {
+                // Redis checks this before it looks at the key: -i64::MIN does not exist.
+                Some(i64::MIN) => invalid("ERR decrement would overflow"),
+                Some(by) => incr_by(spec.name, bytes(key), -by),
+                None => invalid(NOT_AN_INTEGER),
+            },
+            ("cas", [key, expected, new]) => Command::Cas {
+                key: bytes(key),
+                expected: bytes(expected),
+                new: bytes(new),
+            },
+            ("del" | "unlink", _) => Command::Del(keys()),
             ("mget", _) => Command::MGet(keys()),
             ("exists", _) => Command::Exists(keys()),
             ("mset", _) if rest.len() % 2 == 0 => Command::MSet(
@@ -222,17 +275,66 @@ impl Command {
     pub fn is_queueable(&self) -> bool {
         matches!(self, Command::Set(..) | Command::Del(_))
     }
+
+    /// Whether the command is a read-modify-write of one key.
+    pub fn is_rmw(&self) -> bool {
+        matches!(
+            self,
+            Command::SetIf { .. }
+                | Command::SetNx(..)
+                | Command::GetSet(..)
+                | Command::GetDel(_)
+                | Command::IncrBy { .. }
+                | Command::Cas { .. }
+        )
+    }
+
+    /// The command's name as the command table spells it (lower case); empty for
+    /// [`Command::Empty`] and [`Command::Invalid`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Empty | Command::Invalid(_) => "",
+            Command::Ping(_) => "ping",
+            Command::Echo(_) => "echo",
+            Command::Get(_) => "get",
+            Command::Set(..) | Command::SetIf { .. } => "set",
+            Command::SetNx(..) => "setnx",
+            Command::GetSet(..) => "getset",
+            Command::GetDel(_) => "getdel",
+            Command::IncrBy { name, .. } => name,
+            Command::Cas { .. } => "cas",
+            Command::Del(_) => "del",
+            Command::MGet(_) => "mget",
+            Command::MSet(_) => "mset",
+            Command::Exists(_) => "exists",
+            Command::Multi => "multi",
+            Command::Exec => "exec",
+            Command::Discard => "discard",
+            Command::Range { .. } => "range",
+            Command::Info => "info",
+            Command::Quit => "quit",
+            Command::Hello { .. } => "hello",
+            Command::Auth(_) => "auth",
+            Command::Client(_) => "client",
+            Command::Select => "select",
+            Command::Commands(_) => "command",
+            Command::DbSize => "dbsize",
+            Command::Type(_) => "type",
+            Command::StrLen(_) => "strlen",
+            Command::Keys(_) => "keys",
+            Command::Scan { .. } => "scan",
+        }
+    }
+}
+
+fn incr_by(name: &'static str, key: Bytes, by: i64) -> Command {
+    Command::IncrBy { name, key, by }
 }
 
 /// The error for a command name level2pc does not serve.
 fn not_served(name: &[u8]) -> Command {
     let upper = name.to_ascii_uppercase();
     let shown = printable(name);
-    if NOT_YET_SUPPORTED.iter().any(|n| n.as_bytes() == upper) {
-        return invalid(format!(
-            "ERR unknown command '{shown}' (not yet supported by level2pc)"
-        ));
-    }
     if let Some((_, why)) = UNSUPPORTED.iter().find(|(n, _)| n.as_bytes() == upper) {
         return invalid(format!(
             "ERR unknown command '{shown}' (not supported by level2pc: {why})"
@@ -241,24 +343,51 @@ fn not_served(name: &[u8]) -> Command {
     invalid(format!("ERR unknown command '{shown}'"))
 }
 
-/// `SET key value <options>`: every option is refused, naming the first one recognised.
-fn set_options(options: &[&[u8]]) -> Command {
+/// `SET key value <options>`, read left to right as Redis does (the first bad option decides
+/// the error): `NX` or `XX` (not both) and `GET`, in any order and case; an expiry option is
+/// refused (keys do not expire), anything else is a syntax error.
+fn set_options(key: Bytes, value: Bytes, options: &[&[u8]]) -> Command {
+    let (mut only, mut get) = (None, false);
     for option in options {
         let upper = option.to_ascii_uppercase();
-        let is = |list: &[&str]| list.iter().any(|o| o.as_bytes() == upper);
-        let shown = printable(&upper);
-        if is(&SET_OPTIONS_NOT_YET_SUPPORTED) {
-            return invalid(format!(
-                "ERR syntax error (SET option '{shown}' is not yet supported by level2pc)"
-            ));
-        }
-        if is(&SET_OPTIONS_UNSUPPORTED) {
-            return invalid(format!(
-                "ERR syntax error (SET option '{shown}' is not supported by level2pc: keys do not expire)"
-            ));
+        match &upper[..] {
+            b"NX" if only != Some(Presence::Present) => only = Some(Presence::Absent),
+            b"XX" if only != Some(Presence::Absent) => only = Some(Presence::Present),
+            b"GET" => get = true,
+            _ if SET_OPTIONS_UNSUPPORTED
+                .iter()
+                .any(|o| o.as_bytes() == upper) =>
+            {
+                return invalid(format!(
+                    "ERR syntax error (SET option '{}' is not supported by level2pc: keys do not expire)",
+                    printable(&upper)
+                ));
+            }
+            _ => return invalid(SYNTAX_ERROR),
         }
     }
-    invalid(SYNTAX_ERROR)
+    Command::SetIf {
+        key,
+        value,
+        only,
+        get,
+    }
+}
+
+/// Parses a signed 64-bit integer argument as Redis's `string2ll` does: an optional `-`, then
+/// decimal digits without a leading zero (`0` itself excepted), nothing else (no `+`, no
+/// spaces, no `-0`), within range.
+fn parse_i64(n: &[u8]) -> Option<i64> {
+    let digits = n.strip_prefix(b"-").unwrap_or(n);
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => digits.len() == n.len(),
+        [first, ..] => *first != b'0' && digits.iter().all(u8::is_ascii_digit),
+    };
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(n).ok()?.parse().ok()
 }
 
 /// Parses a decimal integer as Redis does (no spaces, no `+`).
@@ -677,20 +806,12 @@ mod tests {
             err(&["expire", "k", "10"]),
             "ERR unknown command 'expire' (not supported by level2pc: keys do not expire)"
         );
-        for name in NOT_YET_SUPPORTED {
+        for name in ["WATCH", "unwatch"] {
             assert_eq!(
                 err(&[name, "k"]),
-                format!("ERR unknown command '{name}' (not yet supported by level2pc)")
+                format!("ERR unknown command '{name}' (not supported by level2pc: no conditional transactions across keys; use CAS for one key)")
             );
         }
-        assert_eq!(
-            err(&["SET", "x", "1", "NX"]),
-            "ERR syntax error (SET option 'NX' is not yet supported by level2pc)"
-        );
-        assert_eq!(
-            err(&["SET", "x", "1", "get"]),
-            "ERR syntax error (SET option 'GET' is not yet supported by level2pc)"
-        );
         assert_eq!(
             err(&["SET", "x", "1", "EX", "10"]),
             "ERR syntax error (SET option 'EX' is not supported by level2pc: keys do not expire)"
@@ -705,5 +826,195 @@ mod tests {
             err(&["client|setname", "x"]),
             "ERR unknown command 'client|setname'"
         );
+    }
+
+    fn set_if(only: Option<Presence>, get: bool) -> Command {
+        Command::SetIf {
+            key: b("k"),
+            value: b("v"),
+            only,
+            get,
+        }
+    }
+
+    #[test]
+    fn set_options_combine_in_any_order_and_case() {
+        use Presence::{Absent, Present};
+        assert_eq!(cmd(&["SET", "k", "v"]), Command::Set(b("k"), b("v")));
+        for (options, only, get) in [
+            (&["NX"][..], Some(Absent), false),
+            (&["nx"], Some(Absent), false),
+            (&["Xx"], Some(Present), false),
+            (&["GET"], None, true),
+            (&["get"], None, true),
+            (&["NX", "GET"], Some(Absent), true),
+            (&["get", "nx"], Some(Absent), true),
+            (&["XX", "get"], Some(Present), true),
+            (&["GET", "XX"], Some(Present), true),
+            (&["NX", "NX"], Some(Absent), false),
+            (&["GET", "GET", "XX"], Some(Present), true),
+        ] {
+            let words: Vec<&str> = ["SET", "k", "v"].iter().chain(options).copied().collect();
+            assert_eq!(cmd(&words), set_if(only, get), "{options:?}");
+        }
+        for options in [
+            &["NX", "XX"][..],
+            &["xx", "nx"],
+            &["GET", "XX", "NX"],
+            &["bogus"],
+            &["NX", "bogus", "EX", "10"],
+            &["GETX"],
+            &[""],
+        ] {
+            let words: Vec<&str> = ["SET", "k", "v"].iter().chain(options).copied().collect();
+            assert_eq!(err(&words), "ERR syntax error", "{options:?}");
+        }
+        for (options, shown) in [
+            (&["EX", "10"][..], "EX"),
+            (&["px", "10"], "PX"),
+            (&["NX", "EXAT", "1"], "EXAT"),
+            (&["PXAT", "1", "GET"], "PXAT"),
+            (&["KEEPTTL"], "KEEPTTL"),
+            (&["GET", "ex"], "EX"),
+        ] {
+            let words: Vec<&str> = ["SET", "k", "v"].iter().chain(options).copied().collect();
+            assert_eq!(
+                err(&words),
+                format!("ERR syntax error (SET option '{shown}' is not supported by level2pc: keys do not expire)"),
+                "{options:?}"
+            );
+        }
+        assert_eq!(
+            err(&["SET", "k"]),
+            "ERR wrong number of arguments for 'set' command"
+        );
+    }
+
+    #[test]
+    fn read_modify_writes_decode_with_redis_arities() {
+        assert_eq!(cmd(&["setnx", "k", "v"]), Command::SetNx(b("k"), b("v")));
+        assert_eq!(cmd(&["GETSET", "k", "v"]), Command::GetSet(b("k"), b("v")));
+        assert_eq!(cmd(&["GetDel", "k"]), Command::GetDel(b("k")));
+        assert_eq!(
+            cmd(&["CAS", "k", "old", "new"]),
+            Command::Cas {
+                key: b("k"),
+                expected: b("old"),
+                new: b("new")
+            }
+        );
+        assert_eq!(
+            cmd(&["UNLINK", "a", "b"]),
+            Command::Del(vec![b("a"), b("b")])
+        );
+        for (words, name) in [
+            (&["SETNX", "k"][..], "setnx"),
+            (&["SETNX", "k", "v", "x"], "setnx"),
+            (&["GETSET", "k"], "getset"),
+            (&["GETDEL"], "getdel"),
+            (&["GETDEL", "a", "b"], "getdel"),
+            (&["INCR"], "incr"),
+            (&["INCR", "a", "b"], "incr"),
+            (&["DECR"], "decr"),
+            (&["INCRBY", "k"], "incrby"),
+            (&["DECRBY", "k", "1", "2"], "decrby"),
+            (&["CAS", "k", "v"], "cas"),
+            (&["CAS", "k", "a", "b", "c"], "cas"),
+            (&["DEL"], "del"),
+            (&["UNLINK"], "unlink"),
+        ] {
+            assert_eq!(
+                err(words),
+                format!("ERR wrong number of arguments for '{name}' command"),
+                "{words:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn increments_take_integer_arguments_as_redis_does() {
+        let incr = |name: &'static str, by: i64| Command::IncrBy {
+            name,
+            key: b("k"),
+            by,
+        };
+        assert_eq!(cmd(&["INCR", "k"]), incr("incr", 1));
+        assert_eq!(cmd(&["decr", "k"]), incr("decr", -1));
+        assert_eq!(cmd(&["INCRBY", "k", "5"]), incr("incrby", 5));
+        assert_eq!(cmd(&["INCRBY", "k", "-5"]), incr("incrby", -5));
+        assert_eq!(cmd(&["INCRBY", "k", "0"]), incr("incrby", 0));
+        assert_eq!(cmd(&["DECRBY", "k", "5"]), incr("decrby", -5));
+        assert_eq!(cmd(&["DECRBY", "k", "-5"]), incr("decrby", 5));
+        assert_eq!(
+            cmd(&["INCRBY", "k", "9223372036854775807"]),
+            incr("incrby", i64::MAX)
+        );
+        assert_eq!(
+            cmd(&["INCRBY", "k", "-9223372036854775808"]),
+            incr("incrby", i64::MIN)
+        );
+        assert_eq!(
+            cmd(&["DECRBY", "k", "9223372036854775807"]),
+            incr("decrby", -i64::MAX)
+        );
+        assert_eq!(
+            err(&["DECRBY", "k", "-9223372036854775808"]),
+            "ERR decrement would overflow"
+        );
+        for bad in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "+1",
+            " 1",
+            "1 ",
+            "01",
+            "-0",
+            "-",
+            "",
+            "1.0",
+            "1e3",
+            "0x10",
+            "abc",
+        ] {
+            for name in ["INCRBY", "DECRBY"] {
+                assert_eq!(
+                    err(&[name, "k", bad]),
+                    "ERR value is not an integer or out of range",
+                    "{name} {bad:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_command_has_its_table_name() {
+        for words in [
+            &["GET", "k"][..],
+            &["SET", "k", "v"],
+            &["SET", "k", "v", "NX"],
+            &["SETNX", "k", "v"],
+            &["GETSET", "k", "v"],
+            &["GETDEL", "k"],
+            &["INCR", "k"],
+            &["DECRBY", "k", "1"],
+            &["CAS", "k", "a", "b"],
+            &["DEL", "k"],
+            &["MGET", "k"],
+            &["DBSIZE"],
+            &["SCAN", "0"],
+            &["CLIENT", "ID"],
+            &["COMMAND", "COUNT"],
+        ] {
+            let name = cmd(words).name();
+            assert!(
+                catalog::command(name.as_bytes()).is_some(),
+                "{words:?} named {name:?}"
+            );
+            assert!(
+                words[0].eq_ignore_ascii_case(name) || name == "del",
+                "{words:?}"
+            );
+        }
+        assert_eq!(cmd(&["UNLINK", "k"]).name(), "del");
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! | engine result                    | reply                                               |
 //! |----------------------------------|-----------------------------------------------------|
-//! | `Written`                        | `+OK` (SET, MSET), `:n` (DEL), array (EXEC)          |
+//! | `Written`                        | `+OK` (SET, MSET), array (EXEC: `+OK` per SET, null per DEL) |
 //! | `Value` / `Values` / `Entries`   | bulk or null / array / flat array `k1 v1 k2 v2 ...`  |
 //! | `Value` for `TYPE` / `STRLEN`    | `+string` or `+none` / `:length`                     |
+//! | `Changed`                        | `:1`/`:0` (DEL of one key, SETNX, CAS), `+OK` or null (SET NX/XX), the previous value (GETSET, GETDEL, SET ... GET), the new value `:n` (INCR, DECR, INCRBY, DECRBY) |
+//! | `Rejected(reason)`               | `-ERR <reason>` (`value is not an integer or out of range`, `increment or decrement would overflow`): nothing was written |
 //! | `Unavailable(reason)`            | `-UNAVAILABLE <reason>`: nothing was written          |
 //! | `Indeterminate`                  | `-INDETERMINATE ...`: the write may still commit      |
 //! | node stopped (storage failure)   | `-UNAVAILABLE node stopped: <reason>`                 |
@@ -61,8 +63,16 @@ pub enum Shape {
     Get,
     /// `SET`, `MSET`: `+OK`.
     Ok,
-    /// `DEL`: the number of keys named.
-    Del(usize),
+    /// A read-modify-write answered by whether it took effect: `:1` or `:0` (`DEL` of one key:
+    /// whether it existed; `SETNX`, `CAS`).
+    Applied,
+    /// A read-modify-write answered `+OK` if it took effect, else null (`SET` with `NX`/`XX`).
+    OkOrNull,
+    /// A read-modify-write answered by the value it found: bulk string or null (`GETSET`,
+    /// `GETDEL`, `SET ... GET`).
+    Previous,
+    /// A read-modify-write answered by the integer it left (`INCR`, `DECR`, `INCRBY`, `DECRBY`).
+    Integer,
     /// `MGET`: array of bulk strings or nulls.
     MGet,
     /// `EXISTS`: how many of the keys exist.
@@ -85,8 +95,9 @@ pub enum Shape {
 pub enum ExecItem {
     /// A `SET`: `+OK`.
     Set,
-    /// A `DEL` of this many keys: `:n`.
-    Del(usize),
+    /// A `DEL`: null. Its count is not known: the batch deletes blindly (it does not read), and
+    /// no read can tell which of the keys existed at the batch's instant.
+    Del,
 }
 
 /// A reply value, written for either protocol by [`Frame::encode`]. Its size is whatever the
@@ -288,9 +299,27 @@ pub fn format(kind: &ReplyKind, result: &OpResult) -> Vec<u8> {
     match (&kind.shape, result) {
         (_, OpResult::Unavailable(reason)) => unavailable(*reason),
         (_, OpResult::Indeterminate) => indeterminate(),
+        (_, OpResult::Rejected(reason)) => error(&format!("ERR {reason}")),
         (Shape::Ok, OpResult::Written { .. }) => simple("OK"),
-        (Shape::Del(n), OpResult::Written { .. }) => integer(i64::try_from(*n).unwrap_or(i64::MAX)),
-        (Shape::Exec(items), OpResult::Written { .. }) => exec(items),
+        (Shape::Exec(items), OpResult::Written { .. }) => exec(items, proto),
+        (Shape::Applied, OpResult::Changed { applied, .. }) => integer(i64::from(*applied)),
+        (Shape::OkOrNull, OpResult::Changed { applied: true, .. }) => simple("OK"),
+        (Shape::OkOrNull, OpResult::Changed { applied: false, .. }) => Frame::Null.to_bytes(proto),
+        (Shape::Previous, OpResult::Changed { previous, .. }) => {
+            let mut out = Vec::new();
+            push_value(&mut out, previous.as_deref(), proto);
+            out
+        }
+        (Shape::Integer, OpResult::Changed { current, .. }) => {
+            match current
+                .as_deref()
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                Some(n) => integer(n),
+                None => error("ERR internal error: an increment left no integer"),
+            }
+        }
         (Shape::Get, OpResult::Value(v)) => {
             let mut out = Vec::new();
             push_value(&mut out, v.as_deref(), proto);
@@ -333,15 +362,13 @@ pub fn format(kind: &ReplyKind, result: &OpResult) -> Vec<u8> {
     }
 }
 
-fn exec(items: &[ExecItem]) -> Vec<u8> {
+fn exec(items: &[ExecItem], proto: Proto) -> Vec<u8> {
     let mut out = Vec::new();
     push_array_header(&mut out, items.len());
     for item in items {
         match item {
             ExecItem::Set => out.extend_from_slice(b"+OK\r\n"),
-            ExecItem::Del(n) => {
-                out.extend_from_slice(&integer(i64::try_from(*n).unwrap_or(i64::MAX)))
-            }
+            ExecItem::Del => push_null(&mut out, proto),
         }
     }
     out
@@ -350,7 +377,7 @@ fn exec(items: &[ExecItem]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use level2pc::{Bytes, Ts};
+    use level2pc::{Bytes, RmwError, Ts};
 
     fn b(s: &str) -> Bytes {
         Bytes::from(s.as_bytes())
@@ -368,7 +395,6 @@ mod tests {
     fn results_map_to_redis_replies() {
         let written = OpResult::Written { ts: Ts::ZERO };
         assert_eq!(format(&k2(Shape::Ok), &written), b"+OK\r\n");
-        assert_eq!(format(&k2(Shape::Del(2)), &written), b":2\r\n");
         assert_eq!(format(&k2(Shape::Get), &OpResult::Value(None)), b"$-1\r\n");
         assert_eq!(
             format(&k2(Shape::Get), &OpResult::Value(Some(b("100")))),
@@ -397,10 +423,10 @@ mod tests {
         );
         assert_eq!(
             format(
-                &k2(Shape::Exec(vec![ExecItem::Set, ExecItem::Del(1)])),
+                &k2(Shape::Exec(vec![ExecItem::Set, ExecItem::Del])),
                 &written
             ),
-            b"*2\r\n+OK\r\n:1\r\n"
+            b"*2\r\n+OK\r\n$-1\r\n"
         );
         assert_eq!(
             format(&k2(Shape::Type), &OpResult::Value(Some(b("x")))),
@@ -494,5 +520,97 @@ mod tests {
         assert_eq!(r, b"-UNAVAILABLE not ready: required peers unreachable\r\n");
         assert!(format(&k3(Shape::Ok), &OpResult::Indeterminate).starts_with(b"-INDETERMINATE "));
         assert_eq!(error("a\r\nb"), b"-a  b\r\n");
+    }
+
+    fn changed(applied: bool, previous: Option<&str>, current: Option<&str>) -> OpResult {
+        OpResult::Changed {
+            applied,
+            previous: previous.map(b),
+            current: current.map(b),
+            ts: None,
+        }
+    }
+
+    #[test]
+    fn read_modify_write_results_in_both_protocols() {
+        for (proto, null) in [(Proto::Resp2, &b"$-1\r\n"[..]), (Proto::Resp3, b"_\r\n")] {
+            let k = |shape| ReplyKind::new(shape, proto);
+            // INCR and friends: the value left, as an integer.
+            assert_eq!(
+                format(&k(Shape::Integer), &changed(true, Some("41"), Some("42"))),
+                b":42\r\n"
+            );
+            assert_eq!(
+                format(
+                    &k(Shape::Integer),
+                    &changed(true, None, Some("-9223372036854775808"))
+                ),
+                b":-9223372036854775808\r\n"
+            );
+            assert!(format(&k(Shape::Integer), &changed(true, None, Some("x")))
+                .starts_with(b"-ERR internal error"));
+            // SETNX, CAS, DEL of one key: whether it took effect.
+            assert_eq!(
+                format(&k(Shape::Applied), &changed(true, None, Some("v"))),
+                b":1\r\n"
+            );
+            assert_eq!(
+                format(&k(Shape::Applied), &changed(false, Some("v"), Some("v"))),
+                b":0\r\n"
+            );
+            // SET NX / XX: +OK or null.
+            assert_eq!(
+                format(&k(Shape::OkOrNull), &changed(true, None, Some("v"))),
+                b"+OK\r\n"
+            );
+            assert_eq!(
+                format(&k(Shape::OkOrNull), &changed(false, Some("w"), Some("w"))),
+                null
+            );
+            // GETSET, GETDEL, SET ... GET: the value found, whether or not it was changed.
+            assert_eq!(
+                format(
+                    &k(Shape::Previous),
+                    &changed(true, Some("old"), Some("new"))
+                ),
+                b"$3\r\nold\r\n"
+            );
+            assert_eq!(
+                format(
+                    &k(Shape::Previous),
+                    &changed(false, Some("old"), Some("old"))
+                ),
+                b"$3\r\nold\r\n"
+            );
+            assert_eq!(
+                format(&k(Shape::Previous), &changed(true, None, Some("new"))),
+                null
+            );
+            // Refusals and failures.
+            assert_eq!(
+                format(
+                    &k(Shape::Integer),
+                    &OpResult::Rejected(RmwError::NotInteger)
+                ),
+                b"-ERR value is not an integer or out of range\r\n"
+            );
+            assert_eq!(
+                format(&k(Shape::Integer), &OpResult::Rejected(RmwError::Overflow)),
+                b"-ERR increment or decrement would overflow\r\n"
+            );
+            assert_eq!(
+                format(&k(Shape::Applied), &OpResult::Indeterminate),
+                indeterminate()
+            );
+            assert_eq!(
+                format(
+                    &k(Shape::Previous),
+                    &OpResult::Unavailable(Unavailable::NoLease)
+                ),
+                b"-UNAVAILABLE no lease: cannot reach a majority of the cluster\r\n"
+            );
+            assert!(format(&k(Shape::Integer), &OpResult::Value(None))
+                .starts_with(b"-ERR internal error"));
+        }
     }
 }

@@ -4,14 +4,20 @@
 
 use super::catalog;
 use super::command::{ClientCmd, Command, CommandQuery};
+use super::fanout::Fanout;
 use super::reply::{self, ExecItem, Frame, Proto, ReplyKind, Shape};
 use super::scan::{self, Request};
-use level2pc::{Bytes, Op, Write};
+use level2pc::{Bytes, Change, Op, Presence, Write};
 
 /// The server name `HELLO` reports.
 pub const SERVER_NAME: &str = "level2pc";
-/// The version `HELLO` and `INFO` (`redis_version`) report: this crate's version.
+/// This crate's version (`INFO` `level2pc_version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The Redis version whose protocol and commands level2pc speaks, as `HELLO` (`version`) and
+/// `INFO` (`redis_version`) report it: clients gate features and refuse old servers by it
+/// (Sidekiq needs 6.2, for example), and level2pc answers what Redis 7.2 clients send at
+/// connect (HELLO 3, CLIENT SETINFO). Commands it does not serve answer an error naming them.
+pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 
 /// The error for credentials of any user but `default` (Redis's, with no ACL users defined).
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -34,6 +40,9 @@ pub enum Action {
     Info,
     /// Run this key iteration (`DBSIZE`, `KEYS`, `SCAN`) through the engine, chunk by chunk.
     Iterate(Request),
+    /// Carry out this command as several engine operations, answered once (`DEL` of several
+    /// keys: module `resp::fanout`).
+    Fanout(Box<Fanout>),
     /// Send this reply, then close the connection.
     Close(Vec<u8>),
     /// Nothing (an empty request).
@@ -122,15 +131,46 @@ impl Session {
                 op: Op::Put { key, value },
                 kind: self.kind(Shape::Ok),
             },
+            Command::SetIf {
+                key,
+                value,
+                only,
+                get,
+            } => self.rmw(
+                key,
+                Change::Set { value, only },
+                if get {
+                    Shape::Previous
+                } else {
+                    Shape::OkOrNull
+                },
+            ),
+            Command::SetNx(key, value) => self.rmw(
+                key,
+                Change::Set {
+                    value,
+                    only: Some(Presence::Absent),
+                },
+                Shape::Applied,
+            ),
+            Command::GetSet(key, value) => {
+                self.rmw(key, Change::Set { value, only: None }, Shape::Previous)
+            }
+            Command::GetDel(key) => self.rmw(key, Change::Delete, Shape::Previous),
+            Command::IncrBy { key, by, .. } => self.rmw(key, Change::IncrBy(by), Shape::Integer),
+            Command::Cas { key, expected, new } => self.rmw(
+                key,
+                Change::Cas {
+                    expected: Some(expected),
+                    new: Some(new),
+                },
+                Shape::Applied,
+            ),
             Command::Del(keys) => {
-                let n = keys.len();
-                let writes = keys
-                    .into_iter()
-                    .map(|key| Write { key, value: None })
-                    .collect();
-                Action::Submit {
-                    op: Op::Batch { writes },
-                    kind: self.kind(Shape::Del(n)),
+                let fanout = Fanout::del(keys);
+                match fanout.single_key() {
+                    Some(key) => self.rmw(key.clone(), Change::Delete, Shape::Applied),
+                    None => Action::Fanout(Box::new(fanout)),
                 }
             }
             Command::MGet(keys) => Action::Submit {
@@ -218,12 +258,20 @@ impl Session {
         }
     }
 
+    /// A read-modify-write of `key`, answered as `shape`.
+    fn rmw(&self, key: Bytes, change: Change, shape: Shape) -> Action {
+        Action::Submit {
+            op: Op::Rmw { key, change },
+            kind: self.kind(shape),
+        }
+    }
+
     /// `HELLO`'s map, as Redis answers it.
     fn hello(&self) -> Frame {
         let pair = |k: &str, v: Frame| (Frame::text(k), v);
         Frame::Map(vec![
             pair("server", Frame::text(SERVER_NAME)),
-            pair("version", Frame::text(VERSION)),
+            pair("version", Frame::text(REDIS_COMPAT_VERSION)),
             pair("proto", Frame::Int(self.proto.version())),
             pair(
                 "id",
@@ -312,7 +360,7 @@ impl Session {
                 Action::Reply(reply::simple("QUEUED"))
             }
             Command::Del(keys) => {
-                multi.items.push(ExecItem::Del(keys.len()));
+                multi.items.push(ExecItem::Del);
                 multi
                     .writes
                     .extend(keys.into_iter().map(|key| Write { key, value: None }));
@@ -330,9 +378,9 @@ impl Session {
                 multi.aborted = true;
                 Action::Reply(reply::error(&msg))
             }
-            _ => {
+            other => {
                 multi.aborted = true;
-                Action::Reply(reply::error("ERR only SET and DEL can be queued inside MULTI (level2pc runs EXEC as one atomic batch)"))
+                Action::Reply(reply::error(&not_queueable(&other)))
             }
         }
     }
@@ -355,6 +403,21 @@ impl Session {
             },
             kind: self.kind(Shape::Exec(multi.items)),
         }
+    }
+}
+
+/// The error for a command sent inside `MULTI` that cannot be queued (it aborts the
+/// transaction, as a command Redis refuses to queue does).
+fn not_queueable(cmd: &Command) -> String {
+    let name = cmd.name();
+    if cmd.is_rmw() {
+        let what = match cmd {
+            Command::SetIf { .. } => "'set' with NX, XX or GET".to_string(),
+            _ => format!("'{name}'"),
+        };
+        format!("ERR {what} cannot be queued inside MULTI: only SET and DEL can (level2pc runs EXEC as one atomic batch of blind writes; a read-modify-write covers one key and runs on its own)")
+    } else {
+        format!("ERR '{name}' cannot be queued inside MULTI: only SET and DEL can (level2pc runs EXEC as one atomic batch of writes)")
     }
 }
 
@@ -397,7 +460,7 @@ mod tests {
             },
         ];
         let kind = ReplyKind::new(
-            Shape::Exec(vec![ExecItem::Set, ExecItem::Del(2)]),
+            Shape::Exec(vec![ExecItem::Set, ExecItem::Del]),
             Proto::Resp2,
         );
         assert_eq!(
@@ -417,8 +480,11 @@ mod tests {
     fn a_forbidden_command_inside_multi_aborts_the_transaction() {
         let mut s = Session::default();
         s.interpret(Command::Multi);
-        assert!(
-            matches!(s.interpret(Command::Get(b("a"))), Action::Reply(r) if r.starts_with(b"-ERR only SET and DEL"))
+        assert_eq!(
+            s.interpret(Command::Get(b("a"))),
+            Action::Reply(
+                b"-ERR 'get' cannot be queued inside MULTI: only SET and DEL can (level2pc runs EXEC as one atomic batch of writes)\r\n".to_vec()
+            )
         );
         s.interpret(Command::Set(b("a"), b("1")));
         assert!(
@@ -456,17 +522,21 @@ mod tests {
                 kind: ReplyKind::new(Shape::Get, Proto::Resp2)
             }
         );
-        let del = s.interpret(Command::Del(vec![b("a"), b("b")]));
-        assert!(matches!(
-            del,
+        assert_eq!(
+            s.interpret(Command::Del(vec![b("a"), b("b"), b("a")])),
+            Action::Fanout(Box::new(Fanout::del(vec![b("a"), b("b")])))
+        );
+        assert_eq!(
+            s.interpret(Command::Del(vec![b("a"), b("a")])),
             Action::Submit {
-                kind: ReplyKind {
-                    shape: Shape::Del(2),
-                    ..
+                op: Op::Rmw {
+                    key: b("a"),
+                    change: Change::Delete
                 },
-                op: Op::Batch { .. }
-            }
-        ));
+                kind: ReplyKind::new(Shape::Applied, Proto::Resp2)
+            },
+            "one distinct key: one delete-if-present"
+        );
         assert_eq!(
             s.interpret(Command::Quit),
             Action::Close(b"+OK\r\n".to_vec())
@@ -497,7 +567,7 @@ mod tests {
     #[test]
     fn hello_switches_the_protocol_and_answers_the_servers_map() {
         let mut s = Session::new(meta());
-        let version = VERSION;
+        let version = REDIS_COMPAT_VERSION;
         let v = text(run(&mut s, &["HELLO", "3"]));
         assert_eq!(
             v,
@@ -636,7 +706,7 @@ mod tests {
         );
         s.interpret(Command::Multi);
         assert!(
-            matches!(s.interpret(Command::DbSize), Action::Reply(r) if r.starts_with(b"-ERR only SET and DEL"))
+            matches!(s.interpret(Command::DbSize), Action::Reply(r) if r.starts_with(b"-ERR 'dbsize' cannot be queued inside MULTI: only SET and DEL can"))
         );
     }
 
@@ -663,6 +733,159 @@ mod tests {
                     "{words:?} in RESP{proto}: {parsed:?}"
                 );
             }
+        }
+    }
+
+    fn submitted(s: &mut Session, words: &[&str]) -> (Op, ReplyKind) {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        match s.interpret(Command::from_args(&args)) {
+            Action::Submit { op, kind } => (op, kind),
+            other => panic!("{words:?}: {other:?}"),
+        }
+    }
+
+    fn rmw(key: &str, change: Change) -> Op {
+        Op::Rmw {
+            key: b(key),
+            change,
+        }
+    }
+
+    #[test]
+    fn read_modify_writes_map_to_one_engine_change() {
+        use Presence::{Absent, Present};
+        let set = |value: &str, only| Change::Set {
+            value: b(value),
+            only,
+        };
+        for proto in [Proto::Resp2, Proto::Resp3] {
+            let mut s = Session::new(meta());
+            run(&mut s, &["HELLO", &proto.version().to_string()]);
+            let k = |shape| ReplyKind::new(shape, proto);
+            for (words, op, shape) in [
+                (
+                    &["INCR", "c"][..],
+                    rmw("c", Change::IncrBy(1)),
+                    Shape::Integer,
+                ),
+                (&["DECR", "c"], rmw("c", Change::IncrBy(-1)), Shape::Integer),
+                (
+                    &["INCRBY", "c", "-7"],
+                    rmw("c", Change::IncrBy(-7)),
+                    Shape::Integer,
+                ),
+                (
+                    &["DECRBY", "c", "7"],
+                    rmw("c", Change::IncrBy(-7)),
+                    Shape::Integer,
+                ),
+                (
+                    &["SETNX", "l", "me"],
+                    rmw("l", set("me", Some(Absent))),
+                    Shape::Applied,
+                ),
+                (
+                    &["SET", "l", "me", "NX"],
+                    rmw("l", set("me", Some(Absent))),
+                    Shape::OkOrNull,
+                ),
+                (
+                    &["SET", "l", "me", "XX"],
+                    rmw("l", set("me", Some(Present))),
+                    Shape::OkOrNull,
+                ),
+                (
+                    &["SET", "l", "me", "GET"],
+                    rmw("l", set("me", None)),
+                    Shape::Previous,
+                ),
+                (
+                    &["SET", "l", "me", "nx", "get"],
+                    rmw("l", set("me", Some(Absent))),
+                    Shape::Previous,
+                ),
+                (
+                    &["GETSET", "l", "me"],
+                    rmw("l", set("me", None)),
+                    Shape::Previous,
+                ),
+                (&["GETDEL", "l"], rmw("l", Change::Delete), Shape::Previous),
+                (&["DEL", "l"], rmw("l", Change::Delete), Shape::Applied),
+                (
+                    &["UNLINK", "l", "l"],
+                    rmw("l", Change::Delete),
+                    Shape::Applied,
+                ),
+                (
+                    &["CAS", "l", "a", "b"],
+                    rmw(
+                        "l",
+                        Change::Cas {
+                            expected: Some(b("a")),
+                            new: Some(b("b")),
+                        },
+                    ),
+                    Shape::Applied,
+                ),
+            ] {
+                assert_eq!(submitted(&mut s, words), (op, k(shape)), "{words:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn read_modify_writes_abort_a_transaction_naming_the_command() {
+        for (words, named) in [
+            (&["INCR", "c"][..], "'incr'"),
+            (&["decrby", "c", "2"], "'decrby'"),
+            (&["SETNX", "l", "v"], "'setnx'"),
+            (&["SET", "l", "v", "NX"], "'set' with NX, XX or GET"),
+            (&["GETSET", "l", "v"], "'getset'"),
+            (&["GETDEL", "l"], "'getdel'"),
+            (&["CAS", "l", "a", "b"], "'cas'"),
+        ] {
+            let mut s = Session::new(meta());
+            run(&mut s, &["MULTI"]);
+            assert_eq!(run(&mut s, &["SET", "a", "1"]), b"+QUEUED\r\n");
+            assert_eq!(
+                text(run(&mut s, words)),
+                format!("-ERR {named} cannot be queued inside MULTI: only SET and DEL can (level2pc runs EXEC as one atomic batch of blind writes; a read-modify-write covers one key and runs on its own)\r\n")
+            );
+            assert_eq!(run(&mut s, &["DEL", "a", "b"]), b"+QUEUED\r\n");
+            assert!(text(run(&mut s, &["EXEC"])).starts_with("-EXECABORT"));
+        }
+        let mut s = Session::new(meta());
+        run(&mut s, &["MULTI"]);
+        assert_eq!(
+            text(run(&mut s, &["WATCH", "k"])),
+            "-ERR unknown command 'WATCH' (not supported by level2pc: no conditional transactions across keys; use CAS for one key)\r\n"
+        );
+        assert!(text(run(&mut s, &["EXEC"])).starts_with("-EXECABORT"));
+    }
+
+    #[test]
+    fn exec_answers_null_for_each_del_in_either_protocol() {
+        for (proto, null) in [("2", "$-1"), ("3", "_")] {
+            let mut s = Session::new(meta());
+            run(&mut s, &["HELLO", proto]);
+            run(&mut s, &["MULTI"]);
+            run(&mut s, &["DEL", "x", "y"]);
+            run(&mut s, &["SET", "a", "1"]);
+            run(&mut s, &["UNLINK", "z"]);
+            let Action::Submit { op, kind } = s.interpret(Command::Exec) else {
+                panic!("EXEC submits the batch")
+            };
+            assert!(
+                matches!(op, Op::Batch { ref writes } if writes.len() == 4),
+                "{op:?}"
+            );
+            let written = level2pc::OpResult::Written {
+                ts: level2pc::Ts::ZERO,
+            };
+            assert_eq!(
+                text(reply::format(&kind, &written)),
+                format!("*3\r\n{null}\r\n+OK\r\n{null}\r\n")
+            );
         }
     }
 }
