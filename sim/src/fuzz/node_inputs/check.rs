@@ -74,8 +74,8 @@ impl Harness {
                                         update.ts
                                     );
                                 }
-                                if update.ts.writer.node == ME
-                                    && update.ts.writer.boot == my_boot
+                                if update.ts.issuer().node == ME
+                                    && update.ts.issuer().boot == my_boot
                                     && !self.own_ts.contains(&update.ts)
                                 {
                                     self.own_ts.push(update.ts);
@@ -237,7 +237,7 @@ impl Harness {
         if let OpResult::Written { ts } = result {
             assert!(
                 // The writer boot carries the admission epoch above the boot count.
-                ts.writer.node == ME && ts.writer.boot.0 & 0xffff_ffff == boot.0 & 0xffff_ffff,
+                ts.issuer().node == ME && ts.issuer().boot.0 & 0xffff_ffff == boot.0 & 0xffff_ffff,
                 "a write answered with another writer's ts {ts}"
             );
             if committed.contains(&ts) {
