@@ -7,8 +7,17 @@ use level2pc_sim::world::{run, RunOptions};
 
 const MAX_SEEDS: u64 = 300;
 
+/// Mutants that random seeds catch, but rarely: each with the first seed that catches it (found
+/// with `level2pc-sim run --seeds 2000 --ops 300 --hot --mutant NAME`), which the test runs
+/// after the bounded search. A change to the workload or the engine's randomness moves these
+/// seeds: search again and update the table.
+/// * `keep-acks-across-epochs`: an ACK from before a view change completes a commit in the new
+///   view while its sender no longer holds the update (5 of the first 2 000 seeds).
+const RARE: [(Mutant, u64); 1] = [(Mutant::KeepAcksAcrossEpochs, 729)];
+
 fn first_catch(mutant: Mutant) -> Option<(u64, String)> {
-    (0..MAX_SEEDS).find_map(|seed| {
+    let witness = RARE.iter().filter(|(m, _)| *m == mutant).map(|(_, s)| *s);
+    (0..MAX_SEEDS).chain(witness).find_map(|seed| {
         let mut p = SimParams::draw(
             seed,
             3,
