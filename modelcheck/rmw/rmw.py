@@ -57,9 +57,20 @@ Crash (§8.1): memory lost; on restart the node has its durable state, a new boo
   drops records no Invalid entry refers to and replays its own pending updates.
 Replays (§4.6 (b)): any holder whose key is Invalid at U's ts may start driving U (same ts, same
   base and value, fresh ACK set) -- REPLAY='any': whenever it has no message of U in flight;
-  'quiet': only when nothing is in flight.
+  'budget': REPLAYS times at any moment, otherwise only when nothing is in flight; 'quiet'.
 Retransmission (§4.4.3): to a non-acker with no INV or reply of U in flight or pending
   (RETX='any' | 'quiet' | 'off').
+
+Options (Model(...)): RANKS, RETRIES; DUR 'explicit'|'sync'; CRASH/CRASHES/CMODE 'restart'|'stop';
+  REMOVE/VCS/READMIT/MINV/VCMODE; DROPS/DUPS; REPLAY 'any'|'budget' (REPLAYS early replays, then only
+  on a quiet network)|'quiet'; RETX 'any'|'quiet'|'off'; PURGE (messages to a crashing node are lost);
+  FIX None (rule as written) | 'ackflag' ("no effect" only if the coordinator never ACKed its r to
+  another driver in e) | 'nackreplay' (the coordinator NACKs replays of r while its client waits);
+  RDUR (every RMW INV waits for the sender's durable record); XDUR (donor sends durable state);
+  STOP 'doc' | 'any-refuse' | 'any-norefuse' (engine variant: any adoption over a driven RMW stops it);
+  MUT m1 (ACK iff r >= L) | m2 (R2 off) | m3 (self-count after supersede) | m4 (no effect on NACK) |
+  m5 (RMW ts = (b.version+1, me), NACK iff L > r) | m5h (m5 with writes +2: Hermes proper);
+  CHAIN False turns check (d) off (to see whether a version-order violation is client-visible).
 
 Checks in every state: (a) no two conflicting committed RMWs; (b) no RMW answered "no effect"
 is committed; (c) HConsistent (Active live members of the newest view that are Valid agree on
@@ -164,7 +175,8 @@ class Model:
     def __init__(self, name='', nodes=('A', 'B', 'C'), clients=(), RANKS=(0, 1), RETRIES=1,
                  DUR='explicit', MUT=None, DROPS=0, DUPS=0, CRASH=(), CRASHES=0, CMODE='restart',
                  REMOVE=(), READMIT=False, VCS=0, MINV=2, VCMODE='lazy', REPLAY='any', RETX=None,
-                 RDUR=False, XDUR=False, STOP='doc', LIVENESS=True, FIX=None, REPLAYS=1, **_):
+                 RDUR=False, XDUR=False, STOP='doc', LIVENESS=True, FIX=None, REPLAYS=1, PURGE=True, CHAIN=True,
+                 **_):
         self.name = name
         self.names = list(nodes)
         self.N = len(nodes)
@@ -178,7 +190,7 @@ class Model:
         self.syncn = [DUR == 'sync' or i not in self.CRASH for i in range(self.N)]
         self.REMOVE = tuple(self.names.index(x) for x in REMOVE)
         self.READMIT, self.VCS, self.MINV, self.VCMODE = READMIT, VCS, MINV, VCMODE
-        self.REPLAY, self.REPLAYS, self.FIX = REPLAY, REPLAYS, FIX
+        self.REPLAY, self.REPLAYS, self.FIX, self.PURGE, self.CHAIN = REPLAY, REPLAYS, FIX, PURGE, CHAIN
         if RETX is None:
             RETX = 'any' if (DROPS or CRASHES) else 'off'
         self.RETX, self.RDUR, self.XDUR, self.STOP = RETX, RDUR, XDUR, STOP
@@ -377,6 +389,8 @@ class Model:
         op = self.ops[oid]
         L = x.ent[0]
         ver = 1 + max(L[0], x.lv)
+        if self.MUT == 'm5h':
+            ver = max(L[0] + 2, x.lv + 1)         # Hermes: writes add 2, RMWs add 1
         x.lv = ver
         ts = (ver, i, x.adm, x.boot, ())
         self.issue(S, ts)
@@ -395,10 +409,10 @@ class Model:
         x = S.n(i)
         op = self.ops[oid]
         b, bval, _valid = x.ent
-        nval = bval + 1
+        nval = bval + (op.val or 1)
         seq = 1 + max(x.lv, b[0])
         x.lv = seq
-        if self.MUT == 'm5':
+        if self.MUT in ('m5', 'm5h'):
             r = (seq, i, x.adm, x.boot, ())
         else:
             r = (b[0], b[1], b[2], b[3], (depth(b) + 1, rank, i, x.adm, x.boot, seq))
@@ -621,7 +635,7 @@ class Model:
             self.reply(S, i, src, ACK, r)
             return
         mut = self.MUT
-        if mut == 'm5':
+        if mut in ('m5', 'm5h'):
             if L > r:
                 if S.log is not None:
                     self.lg(S, '%s refuses %s: holds higher %s (Hermes rule)' % (nm, self.fts(r), self.fts(L)))
@@ -949,7 +963,8 @@ class Model:
             x.outq = []
             x.lv = 0
             x.cin = -1
-            S.net = [msg for msg in S.net if msg[1] != i]    # its receive buffers die with it
+            if self.PURGE:
+                S.net = [msg for msg in S.net if msg[1] != i]    # its receive buffers die with it
             S.bud = S.bud[:2] + (S.bud[2] - 1,) + S.bud[3:]
             if S.log is not None:
                 self.lg(S, '%s CRASHES: memory lost; durable entry %s%s, records %s' % (
@@ -1082,7 +1097,7 @@ class Model:
                 if r1 != r2 and b2 < r1 < r2:
                     return 'conflict: committed RMWs %s and %s (base %s) conflict' % (
                         self.fts(r1), self.fts(r2), self.fts(b2))
-        for k in range(1, len(committed)):
+        for k in range(1, len(committed) if self.CHAIN else 0):
             ts, base, _e = committed[k]
             if base != () and base != committed[k - 1][0]:
                 return 'chain: committed RMW %s has base %s but follows committed %s' % (
@@ -1149,7 +1164,7 @@ class Model:
                             continue
                         nv = res[2]
                     else:
-                        nv = val + 1
+                        nv = val + (op.val or 1)
                 else:
                     if val != res[1]:
                         continue

@@ -24,8 +24,8 @@ from rmw import Model, explore, trace, describe_state, format_history  # noqa: E
 RES = os.path.join(HERE, 'results')
 
 
-def M(node, name):
-    return ('M', node, None, name)          # increment (read-modify-write)
+def M(node, name, k=None):
+    return ('M', node, k, name)             # increment by k (default 1): a read-modify-write
 
 
 def W(node, val, name):
@@ -39,7 +39,7 @@ def Rd(node, name):
 CONFIGS = []
 
 
-def cfg(name, what, clients, expect, maxs=4_000_000, tl=900, **kw):
+def cfg(name, what, clients, expect, maxs=3_000_000, tl=480, **kw):
     CONFIGS.append(dict(name=name, what=what, clients=clients, expect=expect, maxs=maxs, tl=tl, kw=kw))
 
 
@@ -53,70 +53,70 @@ GAP = [[W('A', 10, 'wa')], [W('B', 20, 'wb')], [M('C', 'ic'), Rd('C', 'rc')], [R
 I1 = [[M('A', 'ia')]]
 I1W = [[M('A', 'ia')], [W('B', 10, 'wb')]]
 
-SYNC = dict(DUR='sync')                      # persists complete with the step (no crash in these)
-B1 = dict(REPLAY='budget', REPLAYS=1)        # 1 replay at any moment, then replays on a quiet network
+SYNC = dict(DUR='sync')                      # persists complete within the step (no crash in these)
+B0 = dict(REPLAY='budget', REPLAYS=0)        # replays only on a quiet network (+ orphan/restart replays)
+B1 = dict(REPLAY='budget', REPLAYS=1)        # + one replay at any moment
 B2 = dict(REPLAY='budget', REPLAYS=2)
 R0 = dict(RANKS=(0,))                        # one rank: RMWs on one base are ordered by `by` (B > A)
-RM = dict(VCS=1, REMOVE=('A', 'B', 'C'))     # one removal of any live node (false suspicion)
-FIX = dict(FIX='ackflag')                    # the fix proposed in README.md (section 11.4)
+RM = dict(VCS=1, REMOVE=('A', 'B', 'C'), RETX='quiet')   # one removal of any live node (false suspicion)
+FIX = dict(FIX='ackflag')                    # the 11.4 fix proposed in README.md
+CR = dict(CRASHES=1, RETX='quiet')
 
 # ---------------------------------------------------------------- the rule as written (§11)
 cfg('doc-I2', 'rule as written: 2 increments, no fault', I2, 'any', **SYNC, **B1, **R0)
 cfg('doc-I2-any', 'rule as written: replays at any moment, ranks 0/1', I2, 'any', **SYNC, REPLAY='any')
 
-# ---------------------------------------------------------------- the rule with the fix, no faults
+# ---------------------------------------------------------------- the rule with the 11.4 fix, no faults
 cfg('fix-I2', '2 increments, ranks 0/1', I2, 'ok', **SYNC, **B1, **FIX)
 cfg('fix-I2-rep2', '2 increments, 2 early replays', I2, 'ok', **SYNC, **B2, **R0, **FIX)
 cfg('fix-I2-2n', '2 nodes, ranks 0/1, 2 early replays', I2, 'ok', nodes=('A', 'B'), **SYNC, **B2, **FIX)
 cfg('fix-I2R', '2 increments + a read at C', I2R, 'ok', **SYNC, **B1, **R0, **FIX)
-cfg('fix-I2W', '2 increments + a blind write at C', I2W, 'ok', **SYNC, **B1, **R0, **FIX)
-cfg('fix-I3', '3 increments, one per node', I3, 'ok', **SYNC, **B1, **R0, **FIX)
-cfg('fix-IAA', 'A: 2 increments in sequence; B: 1', IAA, 'ok', **SYNC, **B1, **R0, **FIX)
-cfg('fix-I2-net', '1 loss + 1 duplicate, retransmission', I2, 'ok', **SYNC, **B1, **R0, **FIX, DROPS=1, DUPS=1,
+cfg('fix-I2W', '2 increments + a blind write at C', I2W, 'ok', **SYNC, **B0, **R0, **FIX)
+cfg('fix-I3', '3 increments, one per node', I3, 'ok', **SYNC, **B0, **R0, **FIX)
+cfg('fix-IAA', 'A: 2 increments in sequence; B: 1', IAA, 'ok', **SYNC, **B0, **R0, **FIX)
+cfg('fix-I2-net', '1 loss + 1 duplicate, retransmission', I2, 'ok', **SYNC, **B0, **R0, **FIX, DROPS=1, DUPS=1,
     RETX='quiet')
-# ---------------------------------------------------------------- with crashes (explicit persists)
-cfg('fix-I2-crashA', 'crash+restart of A (a coordinator)', I2, 'ok', **B1, **R0, **FIX, CRASH=('A',), CRASHES=1,
-    RETX='quiet')
-cfg('fix-I2-crashB', 'crash+restart of B (the higher RMW)', I2, 'ok', **B1, **R0, **FIX, CRASH=('B',), CRASHES=1,
-    RETX='quiet')
-cfg('fix-I2-crashC', 'crash+restart of C (a follower)', I2, 'ok', **B1, **R0, **FIX, CRASH=('C',), CRASHES=1,
-    RETX='quiet')
-# ---------------------------------------------------------------- with view changes
+# ---------------------------------------------------------------- crashes (explicit persists at the crashing node)
+cfg('fix-I2-crashA', 'crash+restart of A (a coordinator)', I2, 'ok', **B0, **R0, **FIX, CRASH=('A',), **CR)
+cfg('fix-I2-crashB', 'crash+restart of B (the higher RMW)', I2, 'ok', **B0, **R0, **FIX, CRASH=('B',), **CR)
+cfg('fix-I2-crashC', 'crash+restart of C (a follower)', I2, 'ok', **B0, **R0, **FIX, CRASH=('C',), **CR)
+# ---------------------------------------------------------------- view changes
 cfg('fix-I2-rm', 'one removal of any node, per-node installs', I2, 'ok', **SYNC, **B1, **R0, **FIX, **RM)
-cfg('fix-I2-rm-atomic', 'one removal of any node, atomic installs, ranks 0/1', I2, 'ok', **SYNC, **B1, **FIX, **RM,
+cfg('fix-I2-rm-atomic', 'one removal of any node, atomic installs, ranks 0/1', I2, 'ok', **SYNC, **B0, **FIX, **RM,
     VCMODE='atomic')
-cfg('fix-I2W-rm', '2 increments + write, one removal', I2W, 'ok', **SYNC, **B1, **R0, **FIX, **RM)
-cfg('fix-I2-stopA', 'A crash-stops (explicit persists), then is removed', I2, 'ok', **B1, **R0, **FIX,
+cfg('fix-I2W-rm', '2 increments + write, one removal', I2W, 'ok', **SYNC, **B0, **R0, **FIX, **RM)
+cfg('fix-I2-stopA', 'A crash-stops (explicit persists), then is removed', I2, 'ok', **B0, **R0, **FIX,
     CRASH=('A',), CRASHES=1, CMODE='stop')
-cfg('fix-I2-stopB', 'B crash-stops (explicit persists), then is removed', I2, 'ok', **B1, **R0, **FIX,
+cfg('fix-I2-stopB', 'B crash-stops (explicit persists), then is removed', I2, 'ok', **B0, **R0, **FIX,
     CRASH=('B',), CRASHES=1, CMODE='stop')
-cfg('fix-I2-readmit', 'removal, re-admission wiped, transfer, promotion', I2, 'ok', **SYNC, **B1, **R0, **FIX,
-    VCS=2, REMOVE=('A', 'B', 'C'), READMIT=True)
-cfg('fix-I2-crashA-rm', 'crash+restart of A and one removal', I2, 'ok', **B1, **R0, **FIX, CRASH=('A',), CRASHES=1,
-    RETX='quiet', **RM)
-cfg('fix-I2-crashC-rm', 'crash+restart of C and one removal', I2, 'ok', **B1, **R0, **FIX, CRASH=('C',), CRASHES=1,
-    RETX='quiet', **RM)
+cfg('fix-I2-readmit', 'removal, re-admission wiped, transfer, promotion', I2, 'ok', **SYNC, **B0, **R0, **FIX,
+    VCS=2, REMOVE=('A', 'B', 'C'), READMIT=True, RETX='quiet', maxs=8_000_000, tl=900)
+cfg('fix-I2-crashC-rm', 'crash+restart of C and one removal', I2, 'ok', **B0, **R0, **FIX, CRASH=('C',), CRASHES=1,
+    **RM, maxs=8_000_000, tl=900)
 
-# ---------------------------------------------------------------- the alternative fix
+# ---------------------------------------------------------------- the alternative 11.4 fix
 ALT = dict(FIX='nackreplay')
 cfg('alt-I2', 'alt fix: 2 increments, ranks 0/1', I2, 'ok', **SYNC, **B1, **ALT)
-cfg('alt-I2W', 'alt fix: + a write', I2W, 'ok', **SYNC, **B1, **R0, **ALT)
 cfg('alt-I2-rm', 'alt fix: one removal', I2, 'ok', **SYNC, **B1, **R0, **ALT, **RM)
-cfg('alt-I2-crashB', 'alt fix: crash+restart of B', I2, 'ok', **B1, **R0, **ALT, CRASH=('B',), CRASHES=1, RETX='quiet')
+cfg('alt-I2-crashB', 'alt fix: crash+restart of B', I2, 'ok', **B0, **R0, **ALT, CRASH=('B',), **CR)
 
 # ---------------------------------------------------------------- mutants (on top of the fixed rule)
 cfg('m1-ack-over-base', 'm1: ACK an RMW INV iff r >= L', I2, 'caught', **SYNC, **B1, **R0, **FIX, **RM, MUT='m1')
-cfg('m2-inv-before-durable', 'm2: R2 off, B crashes', I2, 'caught', **B1, **R0, **FIX, MUT='m2', CRASH=('B',),
-    CRASHES=1, RETX='quiet')
+cfg('m2-inv-before-durable', 'm2: R2 off, B crashes', I2, 'caught', **B0, **R0, **FIX, MUT='m2', CRASH=('B',), **CR)
 cfg('m3-self-ack-after-supersede', 'm3: keep counting itself after supersede', I2, 'caught', **SYNC, **B1, **R0,
     **FIX, **RM, MUT='m3')
 cfg('m4-abort-on-nack', 'm4: "no effect" on the NACK alone', I2, 'caught', **SYNC, **B1, **R0, **FIX, MUT='m4')
-cfg('m5-hermes-ts', 'm5: RMW ts = (b.version+1, writer), NACK iff L > r', GAP, 'caught', **SYNC, **B1, **R0, **FIX,
+cfg('m5-hermes-ts', 'm5: RMW ts = (b.version+1, writer), NACK iff L > r', GAP, 'caught', **SYNC, **B0, **R0, **FIX,
     MUT='m5')
-cfg('m5-hermes-ts-I2W', 'm5 on 2 increments + write', I2W, 'any', **SYNC, **B1, **R0, **FIX, MUT='m5')
-cfg('fix-gap', 'the m5 client set under the fixed rule', GAP, 'ok', **SYNC, **B1, **R0, **FIX)
-cfg('var-stop-any-refuse', 'engine WIP: any adoption over a driven RMW stops it, counted as refusal', I2W, 'any',
-    **SYNC, **B1, **R0, **FIX, STOP='any-refuse')
+cfg('m5h-hermes-gap', 'm5h: Hermes proper (writes +2, RMW +1), NACK iff L > r', GAP, 'any', **SYNC, **B0, **R0,
+    **FIX, MUT='m5h')
+cfg('m5h-hermes-gap-lin', 'm5h, version-order check off: is the gap client-visible?', GAP, 'any', **SYNC, **B0,
+    **R0, **FIX, MUT='m5h', CHAIN=False)
+cfg('m5-hermes-ts-lin', 'm5, version-order check off: is the gap client-visible?', GAP, 'any', **SYNC, **B0,
+    **R0, **FIX, MUT='m5', CHAIN=False)
+cfg('fix-gap', 'the m5 client set under the fixed rule', GAP, 'ok', **SYNC, **B0, **R0, **FIX)
+cfg('var-stop-any-refuse', 'engine WIP: adopting anything over a driven RMW stops it (counted as a refusal)',
+    I2W, 'any', **SYNC, **B0, **R0, **FIX, STOP='any-refuse')
 
 
 def main():
