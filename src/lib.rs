@@ -152,6 +152,7 @@ pub use message::{Ballot, Message};
 pub use mutant::Mutant;
 pub use node::Node;
 pub use output::{Event, Output};
+pub use rmw::parse_i64;
 pub use storage::{AcceptorRecord, Identity, MemDisk, PersistOp, Recovered, StoredEntry};
 pub use time::Instant;
 pub use timestamp::{BootInc, Epoch, NodeId, Step, Ts, WriterId};

@@ -74,8 +74,9 @@ pub(crate) fn plan(change: &Change, previous: Option<&Bytes>) -> Result<Plan, Rm
 }
 
 /// Parses a value the way Redis's `string2ll` does: an optional `-`, then decimal digits with
-/// no leading zero (except `0` itself), no sign `+`, no spaces, within `i64`.
-pub(crate) fn parse_i64(v: &[u8]) -> Option<i64> {
+/// no leading zero (except `0` itself), no sign `+`, no spaces, within `i64`. This is the form
+/// [`Change::IncrBy`] accepts; RESP front ends parse integer arguments with it too.
+pub fn parse_i64(v: &[u8]) -> Option<i64> {
     let digits = v.strip_prefix(b"-").unwrap_or(v);
     let canonical = match digits {
         [] => false,

@@ -1274,6 +1274,14 @@ fn follower_with_x_at(base: Ts) -> Node {
     node
 }
 
+/// An increment of `x` by one.
+fn incr_x() -> Op {
+    Op::Rmw {
+        key: b("x"),
+        change: crate::client::Change::IncrBy(1),
+    }
+}
+
 fn nack(t: Ts) -> Message {
     Message::Nack { epoch: E1, ts: t }
 }
@@ -1281,10 +1289,7 @@ fn nack(t: Ts) -> Message {
 #[test]
 fn an_rmw_starts_only_once_its_own_record_is_durable_r2() {
     let mut node = ready_node(0);
-    let incr = Op::Rmw {
-        key: b("x"),
-        change: crate::client::Change::IncrBy(1),
-    };
+    let incr = incr_x();
     node.submit(t(1), RequestId(7), incr, DEADLINE).unwrap();
     let out = drain(&mut node);
     assert!(
@@ -1339,10 +1344,7 @@ fn the_receiver_table_acks_at_or_below_the_base_and_nacks_above_it() {
 #[test]
 fn a_higher_rmw_supersedes_a_lower_one_the_node_drives_and_the_driver_stops_r3() {
     let mut node = ready_node(0);
-    let incr = Op::Rmw {
-        key: b("x"),
-        change: crate::client::Change::IncrBy(1),
-    };
+    let incr = incr_x();
     node.submit(t(1), RequestId(7), incr, DEADLINE).unwrap();
     node.handle_persisted(t(1), 2);
     drain(&mut node);

@@ -203,11 +203,11 @@ impl Command {
             ("getdel", [key]) => Command::GetDel(bytes(key)),
             ("incr", [key]) => incr_by(spec.name, bytes(key), 1),
             ("decr", [key]) => incr_by(spec.name, bytes(key), -1),
-            ("incrby", [key, n]) => match parse_i64(n) {
+            ("incrby", [key, n]) => match level2pc::parse_i64(n) {
                 Some(by) => incr_by(spec.name, bytes(key), by),
                 None => invalid(NOT_AN_INTEGER),
             },
-            ("decrby", [key, n]) => match parse_i64(n) {
+            ("decrby", [key, n]) => match level2pc::parse_i64(n) {
                 // Redis checks this before it looks at the key: -i64::MIN does not exist.
                 Some(i64::MIN) => invalid("ERR decrement would overflow"),
                 Some(by) => incr_by(spec.name, bytes(key), -by),
@@ -372,22 +372,6 @@ fn set_options(key: Bytes, value: Bytes, options: &[&[u8]]) -> Command {
         only,
         get,
     }
-}
-
-/// Parses a signed 64-bit integer argument as Redis's `string2ll` does: an optional `-`, then
-/// decimal digits without a leading zero (`0` itself excepted), nothing else (no `+`, no
-/// spaces, no `-0`), within range.
-fn parse_i64(n: &[u8]) -> Option<i64> {
-    let digits = n.strip_prefix(b"-").unwrap_or(n);
-    let canonical = match digits {
-        [] => false,
-        [b'0'] => digits.len() == n.len(),
-        [first, ..] => *first != b'0' && digits.iter().all(u8::is_ascii_digit),
-    };
-    if !canonical {
-        return None;
-    }
-    std::str::from_utf8(n).ok()?.parse().ok()
 }
 
 /// Parses a decimal integer as Redis does (no spaces, no `+`).
