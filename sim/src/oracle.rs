@@ -675,4 +675,64 @@ mod tests {
             "W overwrote all of U first: U was never observable"
         );
     }
+
+    /// An RMW of `by` (rank `rank`) on `base`, writing key "k".
+    fn rmw(base: Ts, rank: u32, by: u32) -> UpdateRef {
+        let by = level2pc::WriterId {
+            node: NodeId(by),
+            boot: BootInc(1),
+        };
+        Arc::new(Update {
+            ts: Ts::rmw_on(base, rank, by, 1).unwrap(),
+            writes: vec![Write {
+                key: b"k"[..].into(),
+                value: None,
+            }],
+            base: Some(base),
+        })
+    }
+
+    #[test]
+    fn two_conflicting_rmws_committed_are_flagged_a_chain_is_not() {
+        let v = view(1, &[(0, Role::Active)]);
+        let disks = vec![MemDisk::default()];
+        let run = |second_on_first: bool| {
+            let mut o = Oracle::new(1);
+            let first = rmw(Ts::ZERO, 1, 0);
+            let base = if second_on_first { first.ts } else { Ts::ZERO };
+            let second = rmw(base, 2, 0);
+            for (t, u) in [(10, &first), (20, &second)] {
+                o.on_send(t, 0, 1, &inv(u));
+                o.on_commit(t, t, 0, u.ts, &v, &disks);
+            }
+            kinds(&o).contains(&Invariant::RmwExclusion)
+        };
+        assert!(run(false), "two RMWs on one base both committed");
+        assert!(
+            !run(true),
+            "the second read the first: a chain, no conflict"
+        );
+    }
+
+    #[test]
+    fn a_retried_rmw_that_commits_is_flagged_in_either_order() {
+        let v = view(1, &[(0, Role::Active)]);
+        let disks = vec![MemDisk::default()];
+        let r = rmw(Ts::ZERO, 1, 0);
+        for retried_first in [true, false] {
+            let mut o = Oracle::new(1);
+            o.on_send(1, 0, 1, &inv(&r));
+            if retried_first {
+                o.on_rmw_retried(5, 0, r.ts);
+            }
+            o.on_commit(10, 1, 0, r.ts, &v, &disks);
+            if !retried_first {
+                o.on_rmw_retried(15, 0, r.ts);
+            }
+            assert_eq!(kinds(&o), vec![Invariant::RmwNoEffect]);
+        }
+        let mut o = Oracle::new(1);
+        o.on_rmw_retried(5, 0, r.ts);
+        assert!(kinds(&o).is_empty(), "retried and never committed: fine");
+    }
 }
