@@ -24,6 +24,14 @@ pub enum Op {
         /// The keys, answered in this order.
         keys: Vec<Bytes>,
     },
+    /// Read the version of several keys atomically (one consistent cut): the timestamp of
+    /// each key's last committed update, [`Ts::ZERO`] for a key never written. A later
+    /// [`Change::IfVersion`] applies only while a key is still at the version read (Redis's
+    /// `WATCH`). Answered [`OpResult::Versions`].
+    Versions {
+        /// The keys, answered in this order.
+        keys: Vec<Bytes>,
+    },
     /// Read the live keys `k` with `lo <= k < hi`, ascending, at most `limit` of them, atomically.
     Range {
         /// Inclusive lower bound.
@@ -106,6 +114,30 @@ pub enum Change {
     },
     /// Delete the key if it holds a value. Applied only if it did.
     Delete,
+    /// Only if the key's last committed update is still `version` (as [`Op::Versions`] read
+    /// it; [`Ts::ZERO`]: never written), carry out `then` (`None`: change nothing). Applied
+    /// iff the version matched; `then`'s own condition decides only what is written. Redis's
+    /// `WATCH` … `EXEC` on one key.
+    IfVersion {
+        /// The version the key must still be at.
+        version: Ts,
+        /// The change to make if it is.
+        then: Option<Box<Change>>,
+    },
+}
+
+impl Change {
+    /// The values the change carries (compared or stored), for the size limits.
+    pub fn values(&self) -> Vec<&[u8]> {
+        match self {
+            Change::Cas { expected, new } => {
+                expected.iter().chain(new.iter()).map(|v| &v[..]).collect()
+            }
+            Change::Set { value, .. } => vec![&value[..]],
+            Change::IncrBy(_) | Change::Delete => Vec::new(),
+            Change::IfVersion { then, .. } => then.as_ref().map_or_else(Vec::new, |c| c.values()),
+        }
+    }
 }
 
 /// Why a read-modify-write was refused without writing anything.
@@ -178,6 +210,9 @@ pub enum OpResult {
     Value(Option<Bytes>),
     /// A `GetMany`: one entry per requested key, in request order.
     Values(Vec<Option<Bytes>>),
+    /// A `Versions`: one timestamp per requested key, in request order ([`Ts::ZERO`]: never
+    /// written).
+    Versions(Vec<Ts>),
     /// A `Range`: the live entries, ascending by key.
     Entries(Vec<(Bytes, Bytes)>),
     /// The operation was not performed.

@@ -3,6 +3,7 @@
 //! answers at once (nothing to write) or starts an RMW that writes [`Plan::write`].
 
 use crate::client::{Change, OpResult, Presence, RmwError};
+use crate::timestamp::Ts;
 use crate::update::Bytes;
 
 /// What a [`Change`] does to one value.
@@ -20,7 +21,7 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// The client's answer once the plan's write (if any) committed at `ts`.
-    pub(crate) fn result(&self, ts: Option<crate::Ts>) -> OpResult {
+    pub(crate) fn result(&self, ts: Option<Ts>) -> OpResult {
         OpResult::Changed {
             applied: self.applied,
             previous: self.previous.clone(),
@@ -30,8 +31,19 @@ impl Plan {
     }
 }
 
-/// Evaluates `change` on `previous`, the key's committed value.
-pub(crate) fn plan(change: &Change, previous: Option<&Bytes>) -> Result<Plan, RmwError> {
+/// Evaluates `change` on `previous`, the key's committed value, written at `version`.
+pub(crate) fn plan(
+    change: &Change,
+    version: Ts,
+    previous: Option<&Bytes>,
+) -> Result<Plan, RmwError> {
+    if let Change::IfVersion {
+        version: wanted,
+        then,
+    } = change
+    {
+        return if_version(*wanted, then.as_deref(), version, previous);
+    }
     let previous = previous.cloned();
     let (applied, current) = match change {
         Change::Cas { expected, new } => {
@@ -62,6 +74,8 @@ pub(crate) fn plan(change: &Change, previous: Option<&Bytes>) -> Result<Plan, Rm
             }
         }
         Change::Delete => (previous.is_some(), None),
+        // Evaluated by `if_version` before this match.
+        Change::IfVersion { .. } => (false, previous.clone()),
     };
     // A change that leaves the value as it was is a read: nothing to replicate.
     let write = (applied && current != previous).then(|| current.clone());
@@ -71,6 +85,35 @@ pub(crate) fn plan(change: &Change, previous: Option<&Bytes>) -> Result<Plan, Rm
         previous,
         current,
     })
+}
+
+/// [`Change::IfVersion`]: applied iff the key is still at `wanted`; then `then` decides what is
+/// written (its own condition does not make the whole change "not applied").
+fn if_version(
+    wanted: Ts,
+    then: Option<&Change>,
+    version: Ts,
+    previous: Option<&Bytes>,
+) -> Result<Plan, RmwError> {
+    let unchanged = Plan {
+        write: None,
+        applied: false,
+        previous: previous.cloned(),
+        current: previous.cloned(),
+    };
+    if version != wanted {
+        return Ok(unchanged);
+    }
+    match then {
+        None => Ok(Plan {
+            applied: true,
+            ..unchanged
+        }),
+        Some(then) => Ok(Plan {
+            applied: true,
+            ..plan(then, version, previous)?
+        }),
+    }
 }
 
 /// Parses a value the way Redis's `string2ll` does: an optional `-`, then decimal digits with
@@ -120,23 +163,23 @@ mod tests {
 
     #[test]
     fn increments_write_the_sum_or_refuse() {
-        let p = plan(&Change::IncrBy(2), Some(&b("40"))).unwrap();
+        let p = plan(&Change::IncrBy(2), Ts::ZERO, Some(&b("40"))).unwrap();
         assert_eq!(p.write, Some(Some(b("42"))));
         assert_eq!(
             (p.applied, p.previous, p.current),
             (true, Some(b("40")), Some(b("42")))
         );
         assert_eq!(
-            plan(&Change::IncrBy(1), None).unwrap().current,
+            plan(&Change::IncrBy(1), Ts::ZERO, None).unwrap().current,
             Some(b("1"))
         );
         assert_eq!(
-            plan(&Change::IncrBy(1), Some(&b("x"))),
+            plan(&Change::IncrBy(1), Ts::ZERO, Some(&b("x"))),
             Err(RmwError::NotInteger)
         );
         let max = Bytes::from(i64::MAX.to_string().as_bytes());
         assert_eq!(
-            plan(&Change::IncrBy(1), Some(&max)),
+            plan(&Change::IncrBy(1), Ts::ZERO, Some(&max)),
             Err(RmwError::Overflow)
         );
     }
@@ -147,38 +190,75 @@ mod tests {
             expected: e.map(b),
             new: n.map(b),
         };
-        let hit = plan(&cas(Some("a"), Some("b")), Some(&b("a"))).unwrap();
+        let hit = plan(&cas(Some("a"), Some("b")), Ts::ZERO, Some(&b("a"))).unwrap();
         assert_eq!((hit.applied, hit.write), (true, Some(Some(b("b")))));
-        let miss = plan(&cas(Some("a"), Some("b")), Some(&b("z"))).unwrap();
+        let miss = plan(&cas(Some("a"), Some("b")), Ts::ZERO, Some(&b("z"))).unwrap();
         assert_eq!(
             (miss.applied, miss.write, miss.current),
             (false, None, Some(b("z")))
         );
-        let same = plan(&cas(Some("a"), Some("a")), Some(&b("a"))).unwrap();
+        let same = plan(&cas(Some("a"), Some("a")), Ts::ZERO, Some(&b("a"))).unwrap();
         assert_eq!((same.applied, same.write), (true, None));
-        let absent = plan(&cas(None, Some("v")), None).unwrap();
+        let absent = plan(&cas(None, Some("v")), Ts::ZERO, None).unwrap();
         assert_eq!(absent.write, Some(Some(b("v"))));
 
-        let del = plan(&Change::Delete, Some(&b("v"))).unwrap();
+        let del = plan(&Change::Delete, Ts::ZERO, Some(&b("v"))).unwrap();
         assert_eq!((del.applied, del.write), (true, Some(None)));
-        let del_missing = plan(&Change::Delete, None).unwrap();
+        let del_missing = plan(&Change::Delete, Ts::ZERO, None).unwrap();
         assert_eq!((del_missing.applied, del_missing.write), (false, None));
 
         let nx = |only| Change::Set {
             value: b("n"),
             only: Some(only),
         };
-        assert!(!plan(&nx(Presence::Absent), Some(&b("o"))).unwrap().applied);
-        assert!(plan(&nx(Presence::Absent), None).unwrap().applied);
-        assert!(!plan(&nx(Presence::Present), None).unwrap().applied);
+        assert!(
+            !plan(&nx(Presence::Absent), Ts::ZERO, Some(&b("o")))
+                .unwrap()
+                .applied
+        );
+        assert!(plan(&nx(Presence::Absent), Ts::ZERO, None).unwrap().applied);
+        assert!(
+            !plan(&nx(Presence::Present), Ts::ZERO, None)
+                .unwrap()
+                .applied
+        );
         let getset = plan(
             &Change::Set {
                 value: b("n"),
                 only: None,
             },
+            Ts::ZERO,
             Some(&b("o")),
         )
         .unwrap();
         assert_eq!(getset.previous, Some(b("o")));
+    }
+
+    #[test]
+    fn if_version_applies_only_at_the_watched_version() {
+        let at = Ts::new(3, crate::NodeId(1), crate::timestamp::BootInc(1));
+        let later = Ts::new(4, crate::NodeId(2), crate::timestamp::BootInc(1));
+        let set = |then: Option<Change>| Change::IfVersion {
+            version: at,
+            then: then.map(Box::new),
+        };
+        let write = Change::Set {
+            value: b("n"),
+            only: None,
+        };
+        let hit = plan(&set(Some(write.clone())), at, Some(&b("o"))).unwrap();
+        assert_eq!((hit.applied, hit.write), (true, Some(Some(b("n")))));
+        let moved = plan(&set(Some(write)), later, Some(&b("o"))).unwrap();
+        assert_eq!(
+            (moved.applied, moved.write, moved.current),
+            (false, None, Some(b("o")))
+        );
+        // A check alone writes nothing; a delete of an absent key still counts as applied:
+        // the version held, which is what the caller asked.
+        let check = plan(&set(None), at, None).unwrap();
+        assert_eq!((check.applied, check.write), (true, None));
+        let del = plan(&set(Some(Change::Delete)), at, None).unwrap();
+        assert_eq!((del.applied, del.write), (true, None));
+        assert!(!plan(&set(None), Ts::ZERO, None).unwrap().applied);
     }
 }

@@ -711,17 +711,11 @@ pub fn payload_bytes(op: &Op) -> usize {
         Op::Put { key, value } => key.len() + value.len(),
         Op::Batch { writes: ws } => writes(ws),
         Op::Del { key } | Op::Get { key } => key.len(),
-        Op::GetMany { keys } => keys.iter().map(|k| k.len()).sum(),
+        Op::GetMany { keys } | Op::Versions { keys } => keys.iter().map(|k| k.len()).sum(),
         Op::Range { lo, hi, .. } => lo.len() + hi.len(),
+        // Values, plus room for an integer or a watched version.
         Op::Rmw { key, change } => {
-            let values = match change {
-                level2pc::Change::Cas { expected, new } => {
-                    expected.as_ref().map_or(0, |v| v.len()) + new.as_ref().map_or(0, |v| v.len())
-                }
-                level2pc::Change::Set { value, .. } => value.len(),
-                level2pc::Change::IncrBy(_) | level2pc::Change::Delete => 24,
-            };
-            key.len() + values + 16
+            key.len() + change.values().iter().map(|v| v.len()).sum::<usize>() + 64
         }
     }
 }

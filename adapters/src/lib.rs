@@ -68,7 +68,7 @@ pub use driver::{KeyState, NodeInfo};
 pub use error::Error;
 pub use events::NodeEvent;
 pub use handshake::{HandshakeError, Secret};
-pub use level2pc::{Change, Presence, RmwError};
+pub use level2pc::{Change, Presence, RmwError, Ts};
 pub use outbound::LinkInfo;
 pub use replicator::{Batch, Changed, Entries, Handle, Listeners, Replicator};
 pub use resp::client;

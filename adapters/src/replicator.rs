@@ -226,6 +226,21 @@ impl Handle {
         }
     }
 
+    /// Reads the versions of several keys in one consistent cut: the timestamp of each key's
+    /// last committed update ([`Ts::ZERO`]: never written), one per key, in order. Pass one to
+    /// [`Change::IfVersion`] for an optimistic update that applies only if the key did not
+    /// change in between (Redis's `WATCH`).
+    pub fn versions<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Ts>, Error> {
+        let keys = keys.into_iter().map(|k| Bytes::from(k.as_ref())).collect();
+        match self.call(Op::Versions { keys })? {
+            OpResult::Versions(vs) => Ok(vs),
+            other => Err(failure(other)),
+        }
+    }
+
     /// Reads the live keys `lo <= k < hi`, ascending, at most `limit` of them, in one consistent cut.
     pub fn range(
         &self,

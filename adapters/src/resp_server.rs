@@ -36,10 +36,10 @@ use crate::clock::BootClock;
 use crate::config::RespConfig;
 use crate::outbuf::{read_bounded, Capped, OutBuf, ReadEnd};
 use crate::resp::fanout::{Fanout, Step};
-use crate::resp::reply::{self, ReplyKind};
+use crate::resp::reply::{self, ReplyKind, Shape};
 use crate::resp::scan::{self, CursorTable, Job, MAX_SCAN_CURSORS};
 use crate::resp::session::{Action, ClientMeta, Session, REDIS_COMPAT_VERSION, VERSION};
-use crate::resp::{parse, Limits, RespError};
+use crate::resp::{parse, watch, Limits, RespError};
 use level2pc::{Instant, Op};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
@@ -124,6 +124,8 @@ enum Then {
     Iterate(Box<Job>),
     /// Take in one of several operations' answers; submit more or send the result.
     Fanout(Box<Fanout>),
+    /// Give a `WATCH`'s versions to the session, answer `+OK`, and parse again.
+    Watch,
 }
 
 /// A command held back to keep the connection's program order (see [`Conn::held`]): its
@@ -147,6 +149,9 @@ struct Conn {
     session: Session,
     /// Parse nothing more; close once every reply is written (QUIT, protocol error, client EOF).
     closing: bool,
+    /// A `WATCH` is reading its keys' versions: parse nothing more until the session has them
+    /// (a pipelined `EXEC` is planned with them).
+    watching: bool,
     /// The client closed its side (or reading failed): read nothing more.
     eof: bool,
     /// Commands of this connection in flight in the engine, by [`Access`].
@@ -358,6 +363,7 @@ impl RespServer {
                 out: OutBuf::default(),
                 session: Session::new(meta),
                 closing: false,
+                watching: false,
                 eof: false,
                 reads_in_flight: 0,
                 writes_in_flight: 0,
@@ -440,7 +446,9 @@ impl RespServer {
 
     fn paused(&self, token: Token) -> bool {
         self.conns.get(&token).is_none_or(|c| {
-            c.slots.len() >= self.cfg.max_pipeline || c.out.len() >= self.cfg.max_reply_buffer_bytes
+            c.watching
+                || c.slots.len() >= self.cfg.max_pipeline
+                || c.out.len() >= self.cfg.max_reply_buffer_bytes
         })
     }
 
@@ -511,6 +519,11 @@ impl RespServer {
                 return out.push(ClientRequest::Info { conn: token, seq });
             }
             Action::Submit { op, kind } => (vec![op], kind, Then::Send),
+            Action::Watch(keys) => {
+                conn.watching = true;
+                let kind = ReplyKind::new(Shape::Versions, conn.session.proto());
+                (vec![Op::Versions { keys }], kind, Then::Watch)
+            }
             Action::Iterate(request) => match Job::start(request, cursors, max_reply_bytes) {
                 Ok((job, op)) => (vec![op], scan::chunk_kind(), Then::Iterate(Box::new(job))),
                 Err(bytes) => return conn.slots.push_back(Slot::Done(bytes)),
@@ -618,6 +631,20 @@ impl RespServer {
             } => {
                 let server = server_info(self.started, &self.listener, clients, &self.cursors);
                 (access, with_server_info(&bytes, &server))
+            }
+            Slot::Waiting {
+                access,
+                then: Then::Watch,
+            } => {
+                let (versions, reply) = match watch::versions_from_reply(&bytes) {
+                    Ok(versions) => (Some(versions), reply::simple("OK")),
+                    Err(error) => (None, error),
+                };
+                c.session.watched(versions);
+                c.watching = false;
+                // Parsing stopped for the WATCH: go on without waiting for a read event.
+                self.resume.insert(conn);
+                (access, reply)
             }
             Slot::Waiting {
                 access,

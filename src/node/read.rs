@@ -4,6 +4,7 @@
 
 use super::Node;
 use crate::client::{Op, OpResult, RequestId};
+use crate::timestamp::Ts;
 use crate::update::Bytes;
 use std::ops::Bound;
 
@@ -22,6 +23,7 @@ impl Node {
                 .read_keys(std::slice::from_ref(key))
                 .map(|mut v| OpResult::Value(v.pop().flatten())),
             Op::GetMany { keys } => self.read_keys(keys).map(OpResult::Values),
+            Op::Versions { keys } => self.read_versions(keys).map(OpResult::Versions),
             Op::Range { lo, hi, limit } => {
                 let limit = limit
                     .unwrap_or(self.cfg.max_range_entries)
@@ -57,6 +59,17 @@ impl Node {
             .map(|k| match self.store.get(k) {
                 None => Ok(None),
                 Some(e) if e.valid || self.ignores_validity() => Ok(e.value.clone()),
+                Some(_) => Err(k.clone()),
+            })
+            .collect()
+    }
+
+    /// The versions of `keys` (`Ts::ZERO`: never written), or the first key that is not Valid.
+    fn read_versions(&self, keys: &[Bytes]) -> Result<Vec<Ts>, Bytes> {
+        keys.iter()
+            .map(|k| match self.store.get(k) {
+                None => Ok(Ts::ZERO),
+                Some(e) if e.valid || self.ignores_validity() => Ok(e.ts),
                 Some(_) => Err(k.clone()),
             })
             .collect()

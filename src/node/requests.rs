@@ -2,7 +2,7 @@
 //! deadlines, and replies.
 
 use super::{Node, Timer};
-use crate::client::{Change, Op, OpResult, RequestId, SubmitError, Unavailable};
+use crate::client::{Op, OpResult, RequestId, SubmitError, Unavailable};
 use crate::mutant::Mutant;
 use crate::output::{Event, Output};
 use crate::rmw::Plan;
@@ -280,27 +280,20 @@ impl Node {
         let key_ok = |k: &Bytes| self.cfg.fits(k, None);
         let writes = match op {
             Op::Get { ref key } if !key_ok(key) => return Err(Unavailable::TooLarge),
-            Op::GetMany { ref keys }
+            Op::GetMany { ref keys } | Op::Versions { ref keys }
                 if keys.len() > self.cfg.max_range_entries || !keys.iter().all(key_ok) =>
             {
                 return Err(Unavailable::TooLarge)
             }
             Op::Range { ref lo, ref hi, .. } if lo > hi => return Err(Unavailable::BadRequest),
-            Op::Get { .. } | Op::GetMany { .. } | Op::Range { .. } => return Ok(op),
+            Op::Get { .. } | Op::GetMany { .. } | Op::Versions { .. } | Op::Range { .. } => {
+                return Ok(op)
+            }
             Op::Rmw {
                 ref key,
                 ref change,
             } => {
-                let value = match change {
-                    Change::Cas { new, .. } => new.as_deref(),
-                    Change::Set { value, .. } => Some(&value[..]),
-                    Change::IncrBy(_) | Change::Delete => None,
-                };
-                let expected = match change {
-                    Change::Cas { expected, .. } => expected.as_deref(),
-                    _ => None,
-                };
-                if !self.cfg.fits(key, value) || !self.cfg.fits(key, expected) {
+                if !key_ok(key) || !change.values().iter().all(|v| self.cfg.fits(key, Some(v))) {
                     return Err(Unavailable::TooLarge);
                 }
                 return Ok(op);
@@ -397,7 +390,7 @@ impl Node {
             .store
             .get(&key)
             .map_or((Ts::ZERO, None), |e| (e.ts, e.value.clone()));
-        let plan = match crate::rmw::plan(&change, value.as_ref()) {
+        let plan = match crate::rmw::plan(&change, base, value.as_ref()) {
             Ok(plan) => plan,
             Err(e) => return self.answer_rmw_read(id, OpResult::Rejected(e)),
         };

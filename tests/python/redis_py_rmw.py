@@ -16,6 +16,11 @@ scripts/test.sh makes):
         "unsent" (the connection could not be made: nothing sent), "lost" (other connection
         errors and timeouts: the INCR may or may not have applied), "other" (any other error,
         as text).
+
+    redis_py_rmw.py watch-incr HOST PORT KEY COUNT
+        COUNT optimistic increments with redis-py's r.transaction (WATCH KEY, GET, MULTI, SET
+        to one more, EXEC; again from the start while EXEC answers that KEY changed). Prints
+        the same JSON object as "incr", plus "retries" (EXECs refused because KEY changed).
 """
 
 import json
@@ -179,11 +184,46 @@ def incr(host, port, key, count):
     print(json.dumps(out))
 
 
+def watch_incr(host, port, key, count):
+    import redis
+
+    r = client(host, port)
+    out = {"values": [], "indeterminate": 0, "unavailable": 0, "unsent": 0, "lost": 0, "other": []}
+    attempts = 0
+
+    def bump(pipe):
+        nonlocal attempts
+        attempts += 1
+        value = int(pipe.get(key) or 0) + 1
+        pipe.multi()
+        pipe.set(key, value)
+        return value
+
+    for _ in range(count):
+        try:
+            out["values"].append(r.transaction(bump, key, value_from_callable=True))
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            connecting = isinstance(e, redis.ConnectionError) and " connecting to " in str(e)
+            out["unsent" if connecting else "lost"] += 1
+        except redis.ResponseError as e:
+            text = str(e)
+            if "INDETERMINATE" in text:
+                out["indeterminate"] += 1
+            elif "UNAVAILABLE" in text:
+                out["unavailable"] += 1
+            else:
+                out["other"].append(text)
+    out["retries"] = attempts - count
+    print(json.dumps(out))
+
+
 def main(argv):
     if len(argv) == 6 and argv[1] == "commands":
         commands(argv[2], int(argv[3]), int(argv[4]), argv[5])
     elif len(argv) == 6 and argv[1] == "incr":
         incr(argv[2], int(argv[3]), argv[4], int(argv[5]))
+    elif len(argv) == 6 and argv[1] == "watch-incr":
+        watch_incr(argv[2], int(argv[3]), argv[4], int(argv[5]))
     else:
         sys.exit(__doc__)
 

@@ -114,3 +114,36 @@ fn compare_and_set_and_counter_errors() {
         "already gone"
     );
 }
+
+/// The embedding API's optimistic update: a version read on one node conditions a change made
+/// on another; a write in between (even of the same value) makes it not apply.
+#[test]
+fn a_change_conditioned_on_a_version_applies_only_if_the_key_did_not_change() {
+    let c = TestCluster::ready(3);
+    c.node(0).put("w", "1").unwrap();
+    let [at, never] = c.node(0).versions(["w", "nothing"]).unwrap()[..] else {
+        panic!("one version per key");
+    };
+    assert_eq!(never, level2pc_adapters::Ts::ZERO);
+    let set = |version, value: &str| Change::IfVersion {
+        version,
+        then: Some(Box::new(Change::Set {
+            value: value.as_bytes().into(),
+            only: None,
+        })),
+    };
+    c.node(1).put("w", "1").unwrap();
+    let moved = c.node(2).change("w", set(at, "2")).unwrap();
+    assert!(!moved.applied, "rewritten with the same value: changed");
+    assert_eq!(c.node(0).get("w").unwrap(), Some(b"1".to_vec()));
+    let now = c.node(2).versions(["w"]).unwrap()[0];
+    let done = c.node(1).change("w", set(now, "2")).unwrap();
+    assert!(done.applied && done.ts.is_some());
+    assert_eq!(c.node(2).versions(["w"]).unwrap(), vec![done.ts.unwrap()]);
+    assert!(
+        c.node(0)
+            .change("nothing", set(never, "x"))
+            .unwrap()
+            .applied
+    );
+}

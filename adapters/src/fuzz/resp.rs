@@ -133,7 +133,7 @@ fn requests(input: &[u8], limits: &Limits) -> Vec<Parsed> {
                     }
                 }
                 check_command(&cmd);
-                let close = check_action(session.interpret(cmd.clone()));
+                let close = check_action(&mut session, cmd.clone());
                 out.push(Parsed::Request(cmd, used));
                 off += used;
                 if close {
@@ -184,7 +184,7 @@ fn server_reads(input: &[u8], limits: &Limits, seed: u8) -> Vec<Parsed> {
                 Ok(None) => break,
                 Ok(Some((cmd, n))) => {
                     used += n;
-                    let close = check_action(session.interpret(cmd.clone()));
+                    let close = check_action(&mut session, cmd.clone());
                     out.push(Parsed::Request(cmd, n));
                     if close {
                         return out;
@@ -216,9 +216,14 @@ fn check_command(cmd: &Command) {
     }
 }
 
-/// Checks a session action's reply bytes; returns whether the connection closes.
-fn check_action(action: Action) -> bool {
-    match action {
+/// Interprets `cmd` and checks the action's reply bytes; returns whether the connection
+/// closes. A `WATCH` is answered at once, every key never written, as the server would.
+fn check_action(session: &mut Session, cmd: Command) -> bool {
+    match session.interpret(cmd) {
+        Action::Watch(keys) => {
+            session.watched(Some(vec![level2pc::Ts::ZERO; keys.len()]));
+            false
+        }
         Action::Reply(bytes) => {
             check_reply_bytes(&bytes);
             false

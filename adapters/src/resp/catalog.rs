@@ -55,14 +55,6 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("SCRIPT", "there is no scripting"),
     ("FUNCTION", "there is no scripting"),
     ("RESET", "not implemented"),
-    (
-        "WATCH",
-        "no conditional transactions across keys; use CAS for one key",
-    ),
-    (
-        "UNWATCH",
-        "no conditional transactions across keys; use CAS for one key",
-    ),
     ("CONFIG", "configure the node with level2pc serve's options"),
 ];
 
@@ -369,7 +361,7 @@ pub static COMMANDS: &[Spec] = &[
         group: "transactions",
         since: "1.2.0",
         complexity: "O(N) where N is the number of queued writes",
-        ..spec("exec", 1, "Applies the queued SET and DEL commands as one atomic batch (each DEL's count is null: a batch deletes blindly).")
+        ..spec("exec", 1, "Applies the queued SET and DEL commands as one atomic batch (each DEL's count is null: a batch deletes blindly); under WATCH, as one conditional write of the watched key, or not at all (null) if it changed.")
     },
     Spec {
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
@@ -377,6 +369,23 @@ pub static COMMANDS: &[Spec] = &[
         group: "transactions",
         since: "2.0.0",
         ..spec("discard", 1, "Discards a transaction.")
+    },
+    Spec {
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        keys: (1, -1, 1),
+        acl: &["@fast", "@transaction"],
+        group: "transactions",
+        since: "2.2.0",
+        complexity: "O(1) for every key",
+        args: &[KEY.multiple()],
+        ..spec("watch", -2, "Makes the next EXEC fail if a key changes first (under WATCH, a transaction may write only the one key watched).")
+    },
+    Spec {
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        acl: &["@fast", "@transaction"],
+        group: "transactions",
+        since: "2.2.0",
+        ..spec("unwatch", 1, "Forgets every watched key.")
     },
     Spec {
         flags: &["readonly"],
@@ -887,7 +896,7 @@ mod tests {
                 "{info}"
             );
         }
-        for gone in ["watch", "unwatch"] {
+        for gone in ["expire", "flushall"] {
             assert!(lookup(gone.as_bytes()).is_none());
         }
         let info = info_reply(&[b"get", b"nosuch"]).to_bytes(Proto::Resp2);

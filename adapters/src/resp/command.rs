@@ -72,6 +72,10 @@ pub enum Command {
     Exec,
     /// `DISCARD`.
     Discard,
+    /// `WATCH key [key ...]`.
+    Watch(Vec<Bytes>),
+    /// `UNWATCH`.
+    Unwatch,
     /// `RANGE lo hi [LIMIT n]`: live keys `lo <= k < hi`, ascending.
     Range {
         /// Inclusive lower bound.
@@ -232,6 +236,8 @@ impl Command {
             ("multi", _) => Command::Multi,
             ("exec", _) => Command::Exec,
             ("discard", _) => Command::Discard,
+            ("watch", _) => Command::Watch(keys()),
+            ("unwatch", _) => Command::Unwatch,
             ("range", [lo, hi]) => Command::Range {
                 lo: bytes(lo),
                 hi: bytes(hi),
@@ -310,6 +316,8 @@ impl Command {
             Command::Multi => "multi",
             Command::Exec => "exec",
             Command::Discard => "discard",
+            Command::Watch(_) => "watch",
+            Command::Unwatch => "unwatch",
             Command::Range { .. } => "range",
             Command::Info => "info",
             Command::Quit => "quit",
@@ -790,12 +798,6 @@ mod tests {
             err(&["expire", "k", "10"]),
             "ERR unknown command 'expire' (not supported by level2pc: keys do not expire)"
         );
-        for name in ["WATCH", "unwatch"] {
-            assert_eq!(
-                err(&[name, "k"]),
-                format!("ERR unknown command '{name}' (not supported by level2pc: no conditional transactions across keys; use CAS for one key)")
-            );
-        }
         assert_eq!(
             err(&["SET", "x", "1", "EX", "10"]),
             "ERR syntax error (SET option 'EX' is not supported by level2pc: keys do not expire)"

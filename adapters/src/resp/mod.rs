@@ -19,6 +19,7 @@
 //! | `DBSIZE`, `KEYS pattern`     | count / list the keys (range reads in chunks, see [`scan`]) | `:n` / array                 |
 //! | `SCAN cursor [MATCH p] [COUNT n] [TYPE t]` | iterate; cursors kept node-wide ([`scan`])    | `[cursor, keys]`             |
 //! | `MULTI` … `EXEC`/`DISCARD`   | only `SET`/`DEL` inside; `EXEC` applies them as one batch   | array of `+OK` / null (a `DEL`'s count is unknown) |
+//! | `WATCH key [key ...]`, `UNWATCH` | the next `EXEC` fails if a key changed; under `WATCH` a transaction writes only the one key watched ([`watch`]) | `+OK`; `EXEC`: null array if changed |
 //! | `RANGE lo hi [LIMIT n]`      | live keys with `lo <= key < hi`, ascending (one consistent read) | flat array `k1 v1 k2 v2 …` |
 //! | `HELLO [2\|3 [AUTH u p] [SETNAME n]]` | protocol, server properties                       | map                          |
 //! | `AUTH`, `SELECT 0`, `CLIENT SETNAME/GETNAME/SETINFO/ID/INFO` | as Redis without a password, one database | |
@@ -26,8 +27,7 @@
 //! | `INFO [section]`             | server fields clients check, node id, view, readiness, peers, counters | bulk text         |
 //! | `QUIT`                       | close after replying                                        | `+OK`                        |
 //!
-//! `WATCH`/`UNWATCH` are refused (no conditional transactions across keys: use `CAS` for one
-//! key). Errors: `-UNAVAILABLE <reason>` (nothing was written anywhere),
+//! Errors: `-UNAVAILABLE <reason>` (nothing was written anywhere),
 //! `-INDETERMINATE ...` (a write that did not finish in time; it may still commit),
 //! `-ERR ...` (unknown or unsupported command, wrong arguments; the connection stays open),
 //! `-ERR Protocol error: ...` (malformed or oversized request; the connection is then closed).
@@ -41,6 +41,7 @@ pub mod parse;
 pub mod reply;
 pub mod scan;
 pub mod session;
+pub mod watch;
 
 pub use command::Command;
 pub use parse::{parse, Limits, RespError};

@@ -17,7 +17,7 @@
 //! (RESP2: `:1`/`:0`), a double is `,` (RESP2: a bulk string). [`Frame`] builds such a value once
 //! and writes it for either protocol.
 
-use level2pc::{OpResult, Unavailable};
+use level2pc::{OpResult, Ts, Unavailable};
 
 /// The protocol a connection speaks (chosen with `HELLO`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,6 +81,16 @@ pub enum Shape {
     Range,
     /// `EXEC`: one reply per queued command.
     Exec(Vec<ExecItem>),
+    /// `EXEC` under `WATCH` run as one conditional write (module `resp::watch`): null array if
+    /// the watched key changed, else one reply per queued command (a `DEL` counts whether the
+    /// key existed at that point, known from the value the write replaced).
+    WatchedExec(Vec<ExecItem>),
+    /// `EXEC` under `WATCH` with nothing queued: `*0` if the keys are still at these versions,
+    /// else a null array.
+    Unchanged(Vec<Ts>),
+    /// The versions `WATCH` reads, for the server to keep (never sent to a client): an array
+    /// of postcard-encoded timestamps.
+    Versions,
     /// `TYPE`: `+string` or `+none`.
     Type,
     /// `STRLEN`: the value's length, 0 for a missing key.
@@ -95,8 +105,9 @@ pub enum Shape {
 pub enum ExecItem {
     /// A `SET`: `+OK`.
     Set,
-    /// A `DEL`: null. Its count is not known: the batch deletes blindly (it does not read), and
-    /// no read can tell which of the keys existed at the batch's instant.
+    /// A `DEL`: null in a plain `EXEC`, whose batch deletes blindly (it does not read, and no
+    /// read can tell which keys existed at the batch's instant); under `WATCH`, whether the key
+    /// existed, which the conditional write knows.
     Del,
 }
 
@@ -302,6 +313,27 @@ pub fn format(kind: &ReplyKind, result: &OpResult) -> Vec<u8> {
         (_, OpResult::Rejected(reason)) => error(&format!("ERR {reason}")),
         (Shape::Ok, OpResult::Written { .. }) => simple("OK"),
         (Shape::Exec(items), OpResult::Written { .. }) => exec(items, proto),
+        (Shape::WatchedExec(_), OpResult::Changed { applied: false, .. }) => {
+            Frame::NullArray.to_bytes(proto)
+        }
+        (Shape::WatchedExec(items), OpResult::Changed { previous, .. }) => {
+            watched_exec(items, previous.is_some())
+        }
+        (Shape::Unchanged(watched), OpResult::Versions(now)) if watched == now => {
+            b"*0\r\n".to_vec()
+        }
+        (Shape::Unchanged(_), OpResult::Versions(_)) => Frame::NullArray.to_bytes(proto),
+        (Shape::Versions, OpResult::Versions(versions)) => {
+            let mut out = Vec::new();
+            push_array_header(&mut out, versions.len());
+            for ts in versions {
+                match postcard::to_allocvec(ts) {
+                    Ok(bytes) => push_bulk(&mut out, Some(&bytes)),
+                    Err(_) => return error("ERR internal error: unencodable version"),
+                }
+            }
+            out
+        }
         (Shape::Applied, OpResult::Changed { applied, .. }) => integer(i64::from(*applied)),
         (Shape::OkOrNull, OpResult::Changed { applied: true, .. }) => simple("OK"),
         (Shape::OkOrNull, OpResult::Changed { applied: false, .. }) => Frame::Null.to_bytes(proto),
@@ -374,6 +406,21 @@ fn exec(items: &[ExecItem], proto: Proto) -> Vec<u8> {
     out
 }
 
+/// The replies of a watched `EXEC` that applied, on a key that existed before it iff
+/// `existed`.
+fn watched_exec(items: &[ExecItem], mut existed: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_array_header(&mut out, items.len());
+    for item in items {
+        match item {
+            ExecItem::Set => out.extend_from_slice(b"+OK\r\n"),
+            ExecItem::Del => out.extend_from_slice(&integer(i64::from(existed))),
+        }
+        existed = *item == ExecItem::Set;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +436,40 @@ mod tests {
 
     fn k3(shape: Shape) -> ReplyKind {
         ReplyKind::new(shape, Proto::Resp3)
+    }
+
+    #[test]
+    fn watched_exec_replies() {
+        let items = Shape::WatchedExec(vec![ExecItem::Del, ExecItem::Set, ExecItem::Del]);
+        let changed = |applied, previous: Option<&str>| OpResult::Changed {
+            applied,
+            previous: previous.map(b),
+            current: None,
+            ts: None,
+        };
+        assert_eq!(
+            format(&k2(items.clone()), &changed(true, Some("v"))),
+            b"*3\r\n:1\r\n+OK\r\n:1\r\n"
+        );
+        assert_eq!(
+            format(&k2(items.clone()), &changed(true, None)),
+            b"*3\r\n:0\r\n+OK\r\n:1\r\n"
+        );
+        assert_eq!(
+            format(&k2(items.clone()), &changed(false, Some("v"))),
+            b"*-1\r\n"
+        );
+        assert_eq!(format(&k3(items), &changed(false, None)), b"_\r\n");
+        let at = Ts::new(2, level2pc::NodeId(1), level2pc::BootInc(1));
+        let unchanged = k2(Shape::Unchanged(vec![at, Ts::ZERO]));
+        assert_eq!(
+            format(&unchanged, &OpResult::Versions(vec![at, Ts::ZERO])),
+            b"*0\r\n"
+        );
+        assert_eq!(
+            format(&unchanged, &OpResult::Versions(vec![at, at])),
+            b"*-1\r\n"
+        );
     }
 
     #[test]

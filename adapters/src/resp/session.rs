@@ -7,6 +7,7 @@ use super::command::{ClientCmd, Command, CommandQuery};
 use super::fanout::Fanout;
 use super::reply::{self, ExecItem, Frame, Proto, ReplyKind, Shape};
 use super::scan::{self, Request};
+use super::watch::Watches;
 use level2pc::{Bytes, Change, Op, Presence, Write};
 
 /// The server name `HELLO` reports.
@@ -40,6 +41,9 @@ pub enum Action {
     Info,
     /// Run this key iteration (`DBSIZE`, `KEYS`, `SCAN`) through the engine, chunk by chunk.
     Iterate(Request),
+    /// Read these keys' versions for `WATCH` (module `resp::watch`); parse nothing more until
+    /// [`Session::watched`] is given the answer.
+    Watch(Vec<Bytes>),
     /// Carry out this command as several engine operations, answered once (`DEL` of several
     /// keys: module `resp::fanout`).
     Fanout(Box<Fanout>),
@@ -75,6 +79,7 @@ pub struct ClientMeta {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Session {
     multi: Option<Multi>,
+    watches: Watches,
     proto: Proto,
     meta: ClientMeta,
     name: Option<Bytes>,
@@ -104,6 +109,12 @@ impl Session {
     /// The protocol the connection speaks.
     pub fn proto(&self) -> Proto {
         self.proto
+    }
+
+    /// The answer to the read of an [`Action::Watch`]: the keys' versions, or `None` if it
+    /// failed (then `EXEC` fails).
+    pub fn watched(&mut self, versions: Option<Vec<level2pc::Ts>>) {
+        self.watches.finish(versions);
     }
 
     fn reply(&self, frame: Frame) -> Action {
@@ -228,6 +239,11 @@ impl Session {
                 self.multi = Some(Multi::default());
                 Action::Reply(reply::simple("OK"))
             }
+            Command::Watch(keys) => self.watches.start(keys),
+            Command::Unwatch => {
+                self.watches = Watches::default();
+                Action::Reply(reply::simple("OK"))
+            }
             Command::Exec => Action::Reply(reply::error("ERR EXEC without MULTI")),
             Command::Discard => Action::Reply(reply::error("ERR DISCARD without MULTI")),
             Command::Info => Action::Info,
@@ -350,7 +366,18 @@ impl Session {
         let Some(multi) = self.multi.as_mut() else {
             return Action::Nothing;
         };
+        let watches = &self.watches;
+        let refuse = |multi: &mut Multi, msg: &str| {
+            multi.aborted = true;
+            Action::Reply(reply::error(msg))
+        };
         match cmd {
+            Command::Set(key, _) if !watches.admits_write(&key) => {
+                refuse(multi, &watches.refusal())
+            }
+            Command::Del(keys) if keys.iter().any(|k| !watches.admits_write(k)) => {
+                refuse(multi, &watches.refusal())
+            }
             Command::Set(key, value) => {
                 multi.writes.push(Write {
                     key,
@@ -369,19 +396,18 @@ impl Session {
             Command::Exec => self.exec(),
             Command::Discard => {
                 self.multi = None;
+                self.watches = Watches::default();
                 Action::Reply(reply::simple("OK"))
             }
             Command::Multi => Action::Reply(reply::error("ERR MULTI calls can not be nested")),
+            // Redis refuses it without aborting the transaction.
+            Command::Watch(_) => {
+                Action::Reply(reply::error("ERR WATCH inside MULTI is not allowed"))
+            }
             Command::Quit => Action::Close(reply::simple("OK")),
             Command::Empty => Action::Nothing,
-            Command::Invalid(msg) => {
-                multi.aborted = true;
-                Action::Reply(reply::error(&msg))
-            }
-            other => {
-                multi.aborted = true;
-                Action::Reply(reply::error(&not_queueable(&other)))
-            }
+            Command::Invalid(msg) => refuse(multi, &msg),
+            other => refuse(multi, &not_queueable(&other)),
         }
     }
 
@@ -389,10 +415,15 @@ impl Session {
         let Some(multi) = self.multi.take() else {
             return Action::Reply(reply::error("ERR EXEC without MULTI"));
         };
+        // EXEC forgets the watches whatever it answers, as in Redis.
+        let watches = std::mem::take(&mut self.watches);
         if multi.aborted {
             return Action::Reply(reply::error(
                 "EXECABORT Transaction discarded because of previous errors.",
             ));
+        }
+        if !watches.is_empty() {
+            return watches.exec(multi.writes, multi.items, self.proto);
         }
         if multi.writes.is_empty() {
             return Action::Reply(b"*0\r\n".to_vec());
@@ -854,13 +885,101 @@ mod tests {
             assert_eq!(run(&mut s, &["DEL", "a", "b"]), b"+QUEUED\r\n");
             assert!(text(run(&mut s, &["EXEC"])).starts_with("-EXECABORT"));
         }
+    }
+
+    /// `WATCH keys`, answered with `versions` as the server would.
+    fn watch(s: &mut Session, keys: &[&str], versions: Option<Vec<level2pc::Ts>>) {
+        let args: Vec<&[u8]> = std::iter::once("WATCH")
+            .chain(keys.iter().copied())
+            .map(str::as_bytes)
+            .collect();
+        let Action::Watch(read) = s.interpret(Command::from_args(&args)) else {
+            panic!("WATCH reads versions");
+        };
+        assert_eq!(read, keys.iter().map(|k| b(k)).collect::<Vec<_>>());
+        s.watched(versions);
+    }
+
+    #[test]
+    fn watch_turns_exec_into_a_conditional_write_of_the_watched_key() {
+        let at = level2pc::Ts::new(5, level2pc::NodeId(2), level2pc::BootInc(1));
         let mut s = Session::new(meta());
+        watch(&mut s, &["k"], Some(vec![at]));
+        run(&mut s, &["MULTI"]);
+        assert_eq!(run(&mut s, &["SET", "k", "1"]), b"+QUEUED\r\n");
+        assert_eq!(run(&mut s, &["DEL", "k"]), b"+QUEUED\r\n");
+        let (op, kind) = submitted(&mut s, &["EXEC"]);
+        assert_eq!(
+            op,
+            rmw(
+                "k",
+                Change::IfVersion {
+                    version: at,
+                    then: Some(Box::new(Change::Delete)),
+                }
+            )
+        );
+        assert_eq!(
+            kind.shape,
+            Shape::WatchedExec(vec![ExecItem::Set, ExecItem::Del])
+        );
+        // EXEC forgot the watch: the next transaction is a plain batch.
+        run(&mut s, &["MULTI"]);
+        run(&mut s, &["SET", "other", "1"]);
+        let (op, _) = submitted(&mut s, &["EXEC"]);
+        assert!(matches!(op, Op::Batch { .. }), "{op:?}");
+    }
+
+    #[test]
+    fn watch_refuses_writes_it_cannot_condition_and_is_refused_inside_multi() {
+        let mut s = Session::new(meta());
+        watch(&mut s, &["k"], Some(vec![level2pc::Ts::ZERO]));
         run(&mut s, &["MULTI"]);
         assert_eq!(
-            text(run(&mut s, &["WATCH", "k"])),
-            "-ERR unknown command 'WATCH' (not supported by level2pc: no conditional transactions across keys; use CAS for one key)\r\n"
+            text(run(&mut s, &["WATCH", "j"])),
+            "-ERR WATCH inside MULTI is not allowed\r\n"
         );
+        assert_eq!(run(&mut s, &["SET", "k", "1"]), b"+QUEUED\r\n");
+        assert!(text(run(&mut s, &["SET", "j", "1"])).starts_with(
+            "-ERR a transaction under WATCH can only write the one key it watches (1 watched)"
+        ));
         assert!(text(run(&mut s, &["EXEC"])).starts_with("-EXECABORT"));
+
+        watch(&mut s, &["k", "j"], Some(vec![level2pc::Ts::ZERO; 2]));
+        run(&mut s, &["MULTI"]);
+        assert!(text(run(&mut s, &["DEL", "k"])).starts_with("-ERR a transaction under WATCH"));
+        assert_eq!(run(&mut s, &["DISCARD"]), b"+OK\r\n");
+        // DISCARD forgot the watches.
+        run(&mut s, &["MULTI"]);
+        assert_eq!(run(&mut s, &["DEL", "k", "j"]), b"+QUEUED\r\n");
+    }
+
+    #[test]
+    fn watch_without_writes_compares_versions_and_unwatch_forgets() {
+        let mut s = Session::new(meta());
+        watch(&mut s, &["a", "b"], Some(vec![level2pc::Ts::ZERO; 2]));
+        run(&mut s, &["MULTI"]);
+        let (op, kind) = submitted(&mut s, &["EXEC"]);
+        assert_eq!(
+            op,
+            Op::Versions {
+                keys: vec![b("a"), b("b")]
+            }
+        );
+        assert_eq!(kind.shape, Shape::Unchanged(vec![level2pc::Ts::ZERO; 2]));
+
+        watch(&mut s, &["a"], None);
+        run(&mut s, &["MULTI"]);
+        assert_eq!(
+            run(&mut s, &["EXEC"]),
+            b"*-1\r\n",
+            "a failed WATCH fails EXEC"
+        );
+
+        watch(&mut s, &["a"], Some(vec![level2pc::Ts::ZERO]));
+        assert_eq!(run(&mut s, &["UNWATCH"]), b"+OK\r\n");
+        run(&mut s, &["MULTI"]);
+        assert_eq!(run(&mut s, &["EXEC"]), b"*0\r\n");
     }
 
     #[test]

@@ -197,9 +197,10 @@ impl Harness {
         let kind_ok = match (&req.op, &result) {
             (Op::Get { .. }, OpResult::Value(_)) => true,
             (Op::GetMany { keys }, OpResult::Values(v)) => v.len() == keys.len(),
+            (Op::Versions { keys }, OpResult::Versions(v)) => v.len() == keys.len(),
             (Op::Range { .. }, OpResult::Entries(_)) => true,
             (
-                Op::Get { .. } | Op::GetMany { .. },
+                Op::Get { .. } | Op::GetMany { .. } | Op::Versions { .. },
                 OpResult::Unavailable(
                     U::Overloaded | U::TooLarge | U::Timeout | U::NoLease | U::NotMember,
                 ),
@@ -286,6 +287,17 @@ impl Harness {
                             v, &now,
                             "GETMANY {k:?} answered a value the node does not hold"
                         );
+                    }
+                }
+            }
+            (Op::Versions { keys }, OpResult::Versions(vs)) => {
+                for (k, v) in keys.iter().zip(vs) {
+                    match self.node.inspect_key(k) {
+                        None => assert_eq!(*v, Ts::ZERO, "VERSIONS {k:?} of an absent key"),
+                        Some(e) if e.valid => {
+                            assert_eq!(*v, e.ts, "VERSIONS {k:?} answered another version")
+                        }
+                        Some(_) => {}
                     }
                 }
             }

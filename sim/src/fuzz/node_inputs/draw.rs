@@ -270,14 +270,18 @@ impl Harness {
     }
 
     fn draw_op(&self, u: &mut Unstructured) -> Op {
+        // New kinds are drawn after the old draws, so older corpus files keep their meaning.
         match u.int_in_range(0u8..=9).unwrap_or(0) {
             0 | 1 => Op::Get {
                 key: self.draw_key(u),
             },
             2 => {
                 let n = u.int_in_range(0..=4).unwrap_or(0);
-                Op::GetMany {
-                    keys: (0..n).map(|_| self.draw_key(u)).collect(),
+                let keys = (0..n).map(|_| self.draw_key(u)).collect();
+                if u.ratio(1u8, 3u8).unwrap_or(false) {
+                    Op::Versions { keys }
+                } else {
+                    Op::GetMany { keys }
                 }
             }
             3 => {
@@ -296,10 +300,14 @@ impl Harness {
             6 => Op::Del {
                 key: self.draw_key(u),
             },
-            7 => Op::Rmw {
-                key: self.draw_key(u),
-                change: self.draw_change(u),
-            },
+            7 => {
+                let key = self.draw_key(u);
+                let mut change = self.draw_change(u);
+                if u.ratio(1u8, 4u8).unwrap_or(false) {
+                    change = self.watched(u, &key, change);
+                }
+                Op::Rmw { key, change }
+            }
             _ => Op::Batch {
                 writes: self.draw_writes(u, 5),
             },
@@ -333,6 +341,28 @@ impl Harness {
                 },
             },
         }
+    }
+}
+
+impl Harness {
+    /// `then` conditioned on `key`'s version: mostly the version the node holds (so it can
+    /// apply), sometimes another; sometimes a check alone.
+    fn watched(
+        &self,
+        u: &mut Unstructured,
+        key: &Bytes,
+        then: level2pc::Change,
+    ) -> level2pc::Change {
+        let held = self
+            .node
+            .inspect_key(key)
+            .map_or(level2pc::Ts::ZERO, |e| e.ts);
+        let version = match u.int_in_range(0u8..=3).unwrap_or(0) {
+            0 => self.draw_ts(u),
+            _ => held,
+        };
+        let then = (!u.ratio(1u8, 4u8).unwrap_or(false)).then(|| Box::new(then));
+        level2pc::Change::IfVersion { version, then }
     }
 }
 

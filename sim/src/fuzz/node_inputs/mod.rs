@@ -368,7 +368,7 @@ impl Harness {
         let valid = |k: &[u8]| self.node.inspect_key(k).is_none_or(|e| e.valid);
         match op {
             Op::Get { key } => valid(key),
-            Op::GetMany { keys } => keys.iter().all(|k| valid(k)),
+            Op::GetMany { keys } | Op::Versions { keys } => keys.iter().all(|k| valid(k)),
             Op::Range { lo, hi, .. } => {
                 lo > hi
                     || self
