@@ -31,7 +31,7 @@ impl Node {
         let ts = update.ts;
         // The literal-hold mutant keeps every applied INV's record, even a late duplicate's.
         let adopted = self.apply_update(&update) || self.mutant(Mutant::GuardianLiteralHold);
-        if adopted && !self.records.contains_key(&ts) {
+        if adopted && !self.replica.records.contains_key(&ts) {
             let seq = self.persists.barrier();
             self.insert_record(update.clone(), seq, None);
             let at = self.stuck_deadline();
@@ -50,6 +50,7 @@ impl Node {
             return false;
         };
         let (local, valid) = self
+            .replica
             .store
             .get(&w.key)
             .map_or((Ts::ZERO, true), |e| (e.ts, e.valid));
@@ -69,11 +70,12 @@ impl Node {
         let after_seq = self.persists.barrier();
         let ts = update.ts;
         if !self
+            .replica
             .deferred_acks
             .iter()
             .any(|d| d.to == from && d.update.ts == ts && d.nack == nack)
         {
-            self.deferred_acks.push(DeferredAck {
+            self.replica.deferred_acks.push(DeferredAck {
                 to: from,
                 update,
                 after_seq,
@@ -91,12 +93,12 @@ impl Node {
     /// Sends every deferred ACK whose persist is durable and which the guardian rule allows,
     /// and every deferred NACK whose persist is durable. Returns whether any was sent.
     pub(super) fn release_deferred_acks(&mut self) -> bool {
-        if self.deferred_acks.is_empty() {
+        if self.replica.deferred_acks.is_empty() {
             return false;
         }
         let mut sent = Vec::new();
-        let mut kept = Vec::with_capacity(self.deferred_acks.len());
-        for d in std::mem::take(&mut self.deferred_acks) {
+        let mut kept = Vec::with_capacity(self.replica.deferred_acks.len());
+        for d in std::mem::take(&mut self.replica.deferred_acks) {
             let durable =
                 self.persists.is_durable(d.after_seq) || self.mutant(Mutant::AckBeforePersist);
             if durable && (d.nack || self.guardian_allows(&d.update)) {
@@ -105,7 +107,7 @@ impl Node {
                 kept.push(d);
             }
         }
-        self.deferred_acks = kept;
+        self.replica.deferred_acks = kept;
         let epoch = self.view.epoch;
         let any = !sent.is_empty();
         for (to, ts, nack) in sent {

@@ -19,7 +19,7 @@ impl Node {
         self.timers.check_consistent()?;
         for timer in self.timers.armed() {
             let owned = match timer {
-                Timer::Retransmit(ts) | Timer::Stuck(ts) => self.records.contains_key(&ts),
+                Timer::Retransmit(ts) | Timer::Stuck(ts) => self.replica.records.contains_key(&ts),
                 Timer::Deadline(id) => self.requests.contains_key(&id),
                 Timer::Heartbeat | Timer::LeaseExpiry | Timer::DelayedAccept => true,
             };
@@ -33,22 +33,22 @@ impl Node {
     fn check_keys_and_records(&self) -> Result<(), String> {
         // Every Invalid key belongs to an update whose full record is here: replays never
         // have to guess a batch's other keys (§4.6, §5.5.2).
-        self.store.check_consistent()?;
-        for (key, e) in self.store.iter() {
-            if !e.valid && !self.records.contains_key(&e.ts) {
+        self.replica.store.check_consistent()?;
+        for (key, e) in self.replica.store.iter() {
+            if !e.valid && !self.replica.records.contains_key(&e.ts) {
                 return Err(format!(
                     "key {key:?} is Invalid at {} without its update record",
                     e.ts
                 ));
             }
         }
-        for (ts, rec) in &self.records {
+        for (ts, rec) in &self.replica.records {
             if rec.update.ts != *ts || !rec.update.is_canonical() {
                 return Err(format!(
                     "record {ts} is filed under the wrong ts or is not canonical"
                 ));
             }
-            if rec.update.is_multi_key() != self.multi_records.contains(ts) {
+            if rec.update.is_multi_key() != self.replica.multi_records.contains(ts) {
                 return Err(format!("record {ts} and the multi-key index disagree"));
             }
             let pending = self.has_invalid_key_at(&rec.update, *ts);
@@ -57,20 +57,22 @@ impl Node {
                     "record {ts} is neither driven nor referenced by an Invalid key"
                 ));
             }
-            if rec.drive.is_some() && !self.blocked_commits.contains(ts) {
+            if rec.drive.is_some() && !self.replica.blocked_commits.contains(ts) {
                 return Err(format!("driven update {ts} is not awaiting its commit"));
             }
         }
         if let Some(ts) = self
+            .replica
             .multi_records
             .iter()
-            .find(|ts| !self.records.contains_key(ts))
+            .find(|ts| !self.replica.records.contains_key(ts))
         {
             return Err(format!("multi-key index names a missing record {ts}"));
         }
         if !self
+            .replica
             .multi_records
-            .consistent(|ts| self.records.get(ts).map(|r| &*r.update))
+            .consistent(|ts| self.replica.records.get(ts).map(|r| &*r.update))
         {
             return Err("the multi-key index's keys disagree with the records".into());
         }
@@ -95,6 +97,7 @@ impl Node {
         for (id, req) in self.requests.iter() {
             if let Waiting::Commit(ts) = &req.waiting {
                 let driven_for = self
+                    .replica
                     .records
                     .get(ts)
                     .and_then(|r| r.drive.as_ref())
@@ -113,6 +116,7 @@ impl Node {
     fn check_bookkeeping(&self) -> Result<(), String> {
         self.persists.check()?;
         if let Some(d) = self
+            .replica
             .deferred_acks
             .iter()
             .find(|d| d.after_seq > self.persists.last_emitted() + 1)

@@ -99,14 +99,10 @@ impl Node {
     /// Forgets every entry and record and answers every waiting request: the node starts over
     /// as a joiner (protocol.md §8.2 step 4, "drop every pre-join pending entry").
     fn wipe(&mut self) {
-        self.store.clear();
-        for ts in std::mem::take(&mut self.records).into_keys() {
+        for ts in self.replica.wipe() {
             self.timers.cancel(Timer::Retransmit(ts));
             self.timers.cancel(Timer::Stuck(ts));
         }
-        self.multi_records.clear();
-        self.blocked_commits.clear();
-        self.deferred_acks.clear();
         self.requests.clear_parked();
         self.persists.stage(PersistOp::Wipe);
         for id in self.requests.ids() {
@@ -123,11 +119,12 @@ impl Node {
     /// §7.6 steps 2–3: ACKs of older epochs are void, so every update this node drives
     /// collects them again under the new epoch; updates whose coordinator left are replayed.
     fn restart_data_path(&mut self) {
-        self.deferred_acks.clear();
+        self.replica.deferred_acks.clear();
         if self.member_id().is_none() {
             return;
         }
         let driven: Vec<_> = self
+            .replica
             .records
             .iter()
             .filter(|(_, r)| r.drive.is_some())
@@ -135,7 +132,12 @@ impl Node {
             .collect();
         for (ts, update) in driven {
             let keep_acks = self.mutant(crate::mutant::Mutant::KeepAcksAcrossEpochs);
-            if let Some(drive) = self.records.get_mut(&ts).and_then(|r| r.drive.as_mut()) {
+            if let Some(drive) = self
+                .replica
+                .records
+                .get_mut(&ts)
+                .and_then(|r| r.drive.as_mut())
+            {
                 if !keep_acks {
                     drive.acks.clear();
                 }
@@ -143,6 +145,7 @@ impl Node {
             self.broadcast_inv(update);
         }
         let orphans: Vec<_> = self
+            .replica
             .records
             .iter()
             .filter(|(ts, r)| {

@@ -15,6 +15,7 @@ mod paxos;
 mod peers;
 mod persists;
 mod read;
+mod replica;
 mod requests;
 #[cfg(test)]
 mod test_support;
@@ -35,85 +36,12 @@ use crate::update::{Bytes, UpdateRef};
 use crate::view::{MemberId, View};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use replica::{DeferredAck, Drive, Entry, Record, Replica};
 use requests::Waiting;
-use std::collections::{BTreeMap, BTreeSet};
 use timers::{Timer, Timers};
 
 /// Mixed into the seed for the generator of the key indexes' hash keys ("hashkeys" in ASCII).
 const HASH_KEYS_STREAM: u64 = 0x6861_7368_6b65_7973;
-
-/// A key's in-memory state: the latest update applied here, and whether it is known committed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Entry {
-    ts: Ts,
-    valid: bool,
-    value: Option<Bytes>,
-    /// The epoch `ts` committed in, when this node learned it from the commit itself (its own,
-    /// or a VAL); not persisted. An RMW's outcome depends on it (protocol.md §11.4).
-    committed_in: Option<Epoch>,
-}
-
-impl Entry {
-    fn from_stored(e: StoredEntry) -> Entry {
-        Entry {
-            ts: e.ts,
-            valid: e.valid,
-            value: e.value,
-            committed_in: None,
-        }
-    }
-
-    fn to_stored(&self) -> StoredEntry {
-        StoredEntry {
-            ts: self.ts,
-            valid: self.valid,
-            value: self.value.clone(),
-        }
-    }
-}
-
-/// An update this node holds a record of (pending somewhere, or driven by this node).
-#[derive(Debug)]
-struct Record {
-    update: UpdateRef,
-    /// The persist that made the record durable here; the node's own ACK or commit waits for it.
-    persist_seq: u64,
-    /// Present while this node drives the update (coordinator or replayer) and it has not committed.
-    drive: Option<Drive>,
-    /// Known committed here (only the `GuardianLiteralHold` mutant reads it).
-    committed: bool,
-}
-
-impl Record {
-    fn new(update: UpdateRef, persist_seq: u64, drive: Option<Drive>) -> Record {
-        Record {
-            update,
-            persist_seq,
-            drive,
-            committed: false,
-        }
-    }
-}
-
-/// Driver-side state of an uncommitted update.
-#[derive(Debug)]
-struct Drive {
-    /// Members that acknowledged in the current epoch (reset on every new epoch).
-    acks: BTreeSet<NodeId>,
-    /// The client waiting for the outcome, if this node coordinated it and the client still waits.
-    client: Option<RequestId>,
-}
-
-/// A follower ACK waiting for durability (P1) or for the guardian rule (G), or a NACK of an
-/// RMW waiting for durability (§11.2).
-#[derive(Debug, Clone)]
-struct DeferredAck {
-    to: NodeId,
-    update: UpdateRef,
-    after_seq: u64,
-    /// A refusal rather than an acknowledgement.
-    nack: bool,
-}
 
 /// One replica's protocol engine, a synchronous state machine with no I/O. The crate docs teach
 /// the drive loop.
@@ -140,21 +68,13 @@ pub struct Node {
     cfg: Config,
     view: View,
     boot: BootInc,
-    /// Highest version this writer issued in this boot (amendment F1: Ts unique per update).
-    last_version: u64,
     rng: ChaCha8Rng,
     now: Instant,
 
-    store: key_store::KeyStore,
-    records: BTreeMap<Ts, Record>,
-    /// Multi-key records by key, the only ones the guardian rule looks at.
-    multi_records: multi_index::MultiIndex,
-
+    /// The data path's state: entries, records, held-back ACKs and commits.
+    replica: Replica,
     /// Staged changes, emitted persists and how far they are durable.
     persists: persists::Persists,
-    deferred_acks: Vec<DeferredAck>,
-    /// Driven updates whose commit the guardian rule (or durability) currently holds back.
-    blocked_commits: BTreeSet<Ts>,
 
     /// Pending client requests and the queues they wait in.
     requests: requests::Requests,
@@ -220,15 +140,10 @@ impl Node {
         let mut node = Node {
             view,
             boot: recovered.boot,
-            last_version: 0,
             rng,
             now,
-            store: key_store::KeyStore::new(hash_keys),
-            records: BTreeMap::new(),
-            multi_records: multi_index::MultiIndex::new(hash_keys),
+            replica: Replica::new(hash_keys),
             persists: persists::Persists::default(),
-            deferred_acks: Vec::new(),
-            blocked_commits: BTreeSet::new(),
             requests: requests::Requests::default(),
             peers: peers::Peers::new(now),
             ready: false,
@@ -414,19 +329,19 @@ impl Node {
     /// A key's state here, committed or not (`None` if never written): for diagnostics, not
     /// for reads, which go through [`Node::submit`] to be linearizable.
     pub fn inspect_key(&self, key: &[u8]) -> Option<StoredEntry> {
-        self.store.get(key).map(Entry::to_stored)
+        self.replica.store.get(key).map(Entry::to_stored)
     }
 
     /// Test and oracle hook: every key's state, in key order.
     #[doc(hidden)]
     pub fn inspect_all(&self) -> impl Iterator<Item = (&Bytes, StoredEntry)> + '_ {
-        self.store.iter().map(|(k, e)| (k, e.to_stored()))
+        self.replica.store.iter().map(|(k, e)| (k, e.to_stored()))
     }
 
     /// Test and oracle hook: the update records this node holds, in timestamp order.
     #[doc(hidden)]
     pub fn inspect_records(&self) -> impl Iterator<Item = &UpdateRef> + '_ {
-        self.records.values().map(|r| &r.update)
+        self.replica.records.values().map(|r| &r.update)
     }
 
     /// Number of client requests in flight (queued, parked or writing).
@@ -436,12 +351,12 @@ impl Node {
 
     /// Keys this node stores, tombstones included (for `INFO`; the store of record is memory).
     pub fn key_count(&self) -> usize {
-        self.store.len()
+        self.replica.store.len()
     }
 
     /// Update records this node holds.
     pub fn record_count(&self) -> usize {
-        self.records.len()
+        self.replica.records.len()
     }
 
     /// Whether the `Persist` carrying `ops` must be fsynced before the driver reports it
@@ -551,11 +466,11 @@ impl Node {
     }
 
     fn entry_ts(&self, key: &[u8]) -> Ts {
-        self.store.get(key).map_or(Ts::ZERO, |e| e.ts)
+        self.replica.entry_ts(key)
     }
 
     fn key_is_valid(&self, key: &[u8]) -> bool {
-        self.store.get(key).is_none_or(|e| e.valid)
+        self.replica.is_valid(key)
     }
 
     /// Loads recovered state and schedules the resumption of pending updates.
@@ -563,7 +478,7 @@ impl Node {
         // Runs once, on a fresh node; loaded in bulk (millions of keys), the last of equal keys
         // winning as with inserts.
         let entries = (recovered.entries.into_iter()).map(|(key, e)| (key, Entry::from_stored(e)));
-        self.store.load(entries);
+        self.replica.store.load(entries);
         let member = self.member_id().is_some();
         for update in recovered.records {
             let ts = update.ts;
@@ -571,9 +486,11 @@ impl Node {
                 self.persists.stage(PersistOp::DropRecord(ts));
                 continue;
             }
-            self.multi_records.insert(&update);
+            self.replica.multi_records.insert(&update);
             let mine = ts.issuer().node == self.cfg.id && member;
-            self.records.insert(ts, Record::new(update, 0, None));
+            self.replica
+                .records
+                .insert(ts, Record::new(update, 0, None));
             if mine {
                 // Our acks died with the old process: drive it again now (protocol.md §8.1).
                 self.start_replay(ts);
@@ -586,7 +503,8 @@ impl Node {
 
     fn has_invalid_key_at(&self, update: &UpdateRef, ts: Ts) -> bool {
         update.writes.iter().any(|w| {
-            self.store
+            self.replica
+                .store
                 .get(&w.key)
                 .is_some_and(|e| e.ts == ts && !e.valid)
         })

@@ -56,7 +56,7 @@ impl Node {
     /// The values of `keys`, or the first key that is not Valid.
     fn read_keys(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>, Bytes> {
         keys.iter()
-            .map(|k| match self.store.get(k) {
+            .map(|k| match self.replica.store.get(k) {
                 None => Ok(None),
                 Some(e) if e.valid || self.ignores_validity() => Ok(e.value.clone()),
                 Some(_) => Err(k.clone()),
@@ -67,7 +67,7 @@ impl Node {
     /// The versions of `keys` (`Ts::ZERO`: never written), or the first key that is not Valid.
     fn read_versions(&self, keys: &[Bytes]) -> Result<Vec<Ts>, Bytes> {
         keys.iter()
-            .map(|k| match self.store.get(k) {
+            .map(|k| match self.replica.store.get(k) {
                 None => Ok(Ts::ZERO),
                 Some(e) if e.valid || self.ignores_validity() => Ok(e.ts),
                 Some(_) => Err(k.clone()),
@@ -85,7 +85,7 @@ impl Node {
     ) -> Result<Vec<(Bytes, Bytes)>, Bytes> {
         let mut out = Vec::new();
         let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(lo), Bound::Excluded(hi));
-        for (k, e) in self.store.range(bounds) {
+        for (k, e) in self.replica.store.range(bounds) {
             if out.len() >= limit {
                 break;
             }

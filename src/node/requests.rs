@@ -363,6 +363,7 @@ impl Node {
                 return self.park(id, key);
             }
             let (now_at, committed_in) = self
+                .replica
                 .store
                 .get(&key)
                 .map_or((Ts::ZERO, None), |e| (e.ts, e.committed_in));
@@ -387,6 +388,7 @@ impl Node {
             return self.park(id, key);
         }
         let (base, value) = self
+            .replica
             .store
             .get(&key)
             .map_or((Ts::ZERO, None), |e| (e.ts, e.value.clone()));
@@ -493,7 +495,12 @@ impl Node {
             // Started writes never abort: the outcome is unknown to the client, not "failed".
             Waiting::Commit(ts) => {
                 let ts = *ts;
-                if let Some(drive) = self.records.get_mut(&ts).and_then(|r| r.drive.as_mut()) {
+                if let Some(drive) = self
+                    .replica
+                    .records
+                    .get_mut(&ts)
+                    .and_then(|r| r.drive.as_mut())
+                {
                     drive.client = None;
                 }
                 OpResult::Indeterminate

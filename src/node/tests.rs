@@ -520,7 +520,7 @@ fn snapshot_chunks_are_bounded_by_bytes_and_carry_at_least_one_entry() {
             value: value(len),
             committed_in: None,
         };
-        node.store.insert(b(key), e);
+        node.replica.store.insert(b(key), e);
     }
     let chunk = |node: &mut Node, from: Option<&str>| {
         let req = Message::SnapReq {
@@ -1196,26 +1196,26 @@ fn the_engine_self_check_fails_on_broken_state() {
     node.handle_message(t(1), n(0), inv(&u));
     assert_eq!(node.check_invariants(), Ok(()));
     // An Invalid key whose record is gone could only ever be replayed in part.
-    let rec = node.records.remove(&u.ts).expect("record");
+    let rec = node.replica.records.remove(&u.ts).expect("record");
     assert!(node
         .check_invariants()
         .unwrap_err()
         .contains("without its update record"));
-    node.records.insert(u.ts, rec);
-    node.multi_records.remove(&u);
+    node.replica.records.insert(u.ts, rec);
+    node.replica.multi_records.remove(&u);
     assert!(node
         .check_invariants()
         .unwrap_err()
         .contains("multi-key index"));
     // Filed under its timestamp but under other keys: the key index disagrees.
     let other = upd(u.ts, &[("p", Some("1")), ("q", Some("1"))]);
-    node.multi_records.insert(&other);
+    node.replica.multi_records.insert(&other);
     assert!(node
         .check_invariants()
         .unwrap_err()
         .contains("multi-key index's keys"));
-    node.multi_records.remove(&other);
-    node.multi_records.insert(&u);
+    node.replica.multi_records.remove(&other);
+    node.replica.multi_records.insert(&u);
     node.persists.corrupt_for_test();
     assert!(node
         .check_invariants()
@@ -1232,7 +1232,7 @@ fn the_self_check_fails_on_a_broken_key_order_timer_table_or_wait_queue() {
         value: None,
         committed_in: None,
     };
-    node.store.index_only_for_test(b("k"), e);
+    node.replica.store.index_only_for_test(b("k"), e);
     assert!(node.check_invariants().unwrap_err().contains("key store"));
 
     let mut node = ready_node(1);

@@ -86,7 +86,7 @@ impl Node {
             return;
         }
         let lo: Bound<&[u8]> = start.as_deref().map_or(Bound::Unbounded, Bound::Included);
-        let mut range = self.store.range((lo, Bound::Unbounded));
+        let mut range = self.replica.store.range((lo, Bound::Unbounded));
         let mut entries = Vec::new();
         let mut records: Vec<UpdateRef> = Vec::new();
         // Bounded by entries and by bytes, checked before each entry is taken: large values
@@ -103,6 +103,7 @@ impl Node {
             entries.push((k.clone(), e.to_stored()));
             if !e.valid {
                 if let Some(r) = self
+                    .replica
                     .records
                     .get(&e.ts)
                     .filter(|_| !records.iter().any(|u| u.ts == e.ts))
@@ -164,7 +165,7 @@ impl Node {
 
     /// The merge rule (§8.2 step 4) for one donor entry.
     fn merge_entry(&mut self, key: Bytes, donor: StoredEntry, records: &[UpdateRef]) {
-        let local = self.store.get(&key).map(|e| (e.ts, e.valid));
+        let local = self.replica.store.get(&key).map(|e| (e.ts, e.valid));
         match local {
             Some((ts, _)) if ts > donor.ts => {}
             Some((ts, valid)) if ts == donor.ts => {
@@ -174,7 +175,7 @@ impl Node {
                 }
             }
             _ => {
-                if !donor.valid && !self.records.contains_key(&donor.ts) {
+                if !donor.valid && !self.replica.records.contains_key(&donor.ts) {
                     // A pending entry travels with its full record; without it, skip the entry
                     // (never hold a pending key whose batch we cannot replay whole).
                     let Some(u) = records.iter().find(|u| u.ts == donor.ts) else {
@@ -190,7 +191,9 @@ impl Node {
                     key: key.clone(),
                     entry: donor.clone(),
                 });
-                self.store.insert(key, super::Entry::from_stored(donor));
+                self.replica
+                    .store
+                    .insert(key, super::Entry::from_stored(donor));
                 if let Some(old) = old {
                     self.maybe_drop_record(old);
                 }

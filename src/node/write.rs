@@ -27,7 +27,9 @@ impl Node {
         let version = if forget_writer {
             max_key_version.saturating_add(1)
         } else {
-            max_key_version.max(self.last_version).saturating_add(1)
+            max_key_version
+                .max(self.replica.last_version)
+                .saturating_add(1)
         };
         let boot = if self.mutant(Mutant::NoBootInTs) {
             crate::timestamp::BootInc(0)
@@ -36,7 +38,7 @@ impl Node {
         };
         // F1: above every key's version, so the write supersedes what it read as Valid.
         debug_assert!(version > max_key_version || max_key_version == u64::MAX);
-        self.last_version = version;
+        self.replica.last_version = version;
         let ts = Ts::new(version, self.cfg.id, boot);
         self.start_update(
             id,
@@ -59,7 +61,7 @@ impl Node {
         value: Option<Bytes>,
     ) -> Option<Ts> {
         use rand::Rng;
-        let seq = self.last_version.max(base.version).checked_add(1)?;
+        let seq = self.replica.last_version.max(base.version).checked_add(1)?;
         let ts = if self.mutant(Mutant::RmwHermesTimestamps) {
             Ts::new(seq, self.cfg.id, self.writer_boot())
         } else {
@@ -69,7 +71,7 @@ impl Node {
             };
             Ts::rmw_on(base, self.rng.gen(), me, seq)?
         };
-        self.last_version = seq;
+        self.replica.last_version = seq;
         self.start_update(
             id,
             Update {
@@ -90,7 +92,7 @@ impl Node {
         self.insert_record(update.clone(), persist_seq, Some(id));
         self.broadcast_inv(update);
         self.schedule_retransmit(ts);
-        self.blocked_commits.insert(ts);
+        self.replica.blocked_commits.insert(ts);
     }
 
     /// Sends `update`'s INV to every other member.
@@ -106,7 +108,7 @@ impl Node {
     /// Ts (P2, §4.1). An RMW's waits for it (§11.2 R2).
     fn send_inv(&mut self, to: NodeId, update: UpdateRef) {
         let hold = (update.is_rmw() && !self.mutant(Mutant::RmwInvBeforeDurable))
-            .then(|| self.records.get(&update.ts).map(|r| r.persist_seq))
+            .then(|| self.replica.records.get(&update.ts).map(|r| r.persist_seq))
             .flatten()
             .filter(|seq| !self.persists.is_durable(*seq));
         let msg = Message::Inv {
@@ -155,7 +157,7 @@ impl Node {
                 key: w.key.clone(),
                 entry: entry.to_stored(),
             });
-            self.store.insert(w.key.clone(), entry);
+            self.replica.store.insert(w.key.clone(), entry);
         }
         for old in superseded {
             self.stop_superseded_rmw(old);
@@ -177,7 +179,7 @@ impl Node {
     /// Ends this node's drive of the RMW `ts` without committing it (refused, or superseded
     /// here), and lets its client wait for the outcome (§11.4).
     pub(super) fn stop_driving_rmw(&mut self, ts: Ts) {
-        let Some(rec) = self.records.get_mut(&ts) else {
+        let Some(rec) = self.replica.records.get_mut(&ts) else {
             return;
         };
         if !rec.update.is_rmw() {
@@ -187,7 +189,7 @@ impl Node {
             return;
         };
         self.timers.cancel(Timer::Retransmit(ts));
-        self.blocked_commits.remove(&ts);
+        self.replica.blocked_commits.remove(&ts);
         // Still a holder: replay it later like any pending update, should it still be Invalid.
         let at = self.stuck_deadline();
         self.set_timer(at, Timer::Stuck(ts));
@@ -215,20 +217,21 @@ impl Node {
         client: Option<RequestId>,
     ) {
         let ts = update.ts;
-        self.multi_records.insert(&update);
+        self.replica.multi_records.insert(&update);
         self.persists.stage(PersistOp::Record(update.clone()));
         let drive = client.map(|c| Drive {
             acks: Default::default(),
             client: Some(c),
         });
-        self.records
+        self.replica
+            .records
             .insert(ts, Record::new(update, persist_seq, drive));
     }
 
     /// Becomes a driver of the pending update `ts`: broadcast its full record under the same Ts
     /// and collect every member's ACK again (protocol.md §4.6).
     pub(super) fn start_replay(&mut self, ts: Ts) {
-        let Some(rec) = self.records.get_mut(&ts) else {
+        let Some(rec) = self.replica.records.get_mut(&ts) else {
             return;
         };
         if rec.drive.is_none() {
@@ -241,7 +244,8 @@ impl Node {
         let update = if self.mutant(Mutant::PartialReplay) {
             let writes = (update.writes.iter())
                 .filter(|w| {
-                    self.store
+                    self.replica
+                        .store
                         .get(&w.key)
                         .is_some_and(|e| e.ts == ts && !e.valid)
                 })
@@ -257,7 +261,7 @@ impl Node {
         };
         self.broadcast_inv(update);
         self.schedule_retransmit(ts);
-        self.blocked_commits.insert(ts);
+        self.replica.blocked_commits.insert(ts);
     }
 
     fn schedule_retransmit(&mut self, ts: Ts) {
@@ -271,7 +275,7 @@ impl Node {
             update,
             drive: Some(drive),
             ..
-        }) = self.records.get(&ts)
+        }) = self.replica.records.get(&ts)
         else {
             return;
         };
@@ -289,7 +293,7 @@ impl Node {
 
     /// `T_stuck` passed for a record: replay it if a key is still Invalid at its Ts.
     pub(super) fn on_stuck(&mut self, ts: Ts) {
-        let Some(rec) = self.records.get(&ts) else {
+        let Some(rec) = self.replica.records.get(&ts) else {
             return;
         };
         if rec.drive.is_some() {
@@ -313,7 +317,7 @@ impl Node {
         }
         if let Some(Record {
             drive: Some(drive), ..
-        }) = self.records.get_mut(&ts)
+        }) = self.replica.records.get_mut(&ts)
         {
             drive.acks.insert(from);
         }
@@ -344,15 +348,21 @@ impl Node {
         if self.mutant(Mutant::SkipGuardian) {
             return true;
         }
-        self.multi_records
+        self.replica
+            .multi_records
             .overlapping_below(update)
             .iter()
-            .all(|ts| self.records.get(ts).is_none_or(|rec| !self.holds(rec)))
+            .all(|ts| {
+                self.replica
+                    .records
+                    .get(ts)
+                    .is_none_or(|rec| !self.holds(rec))
+            })
     }
 
     /// Commits a driven update if every condition holds; returns whether it did.
     fn try_commit(&mut self, ts: Ts) -> bool {
-        let Some(rec) = self.records.get(&ts) else {
+        let Some(rec) = self.replica.records.get(&ts) else {
             return true;
         };
         let Some(drive) = &rec.drive else { return true };
@@ -375,7 +385,10 @@ impl Node {
     /// everyone, answer the client.
     fn commit(&mut self, ts: Ts) {
         assert!(
-            self.records.get(&ts).is_some_and(|r| r.drive.is_some()),
+            self.replica
+                .records
+                .get(&ts)
+                .is_some_and(|r| r.drive.is_some()),
             "commit of {ts}, which this node does not drive"
         );
         self.broadcast(&Message::Val {
@@ -390,7 +403,7 @@ impl Node {
     /// keys still at `ts` become Valid, any drive of it ends, and its client (if any) gets its
     /// answer.
     pub(super) fn learn_committed(&mut self, ts: Ts, epoch: Option<Epoch>) {
-        let Some(rec) = self.records.get_mut(&ts) else {
+        let Some(rec) = self.replica.records.get_mut(&ts) else {
             return;
         };
         let drive = rec.drive.take();
@@ -409,7 +422,7 @@ impl Node {
     /// Marks `key` Valid if it is still at `ts` (committed in `epoch`, if known), and wakes what
     /// was parked on it.
     pub(super) fn validate_key(&mut self, key: &Bytes, ts: Ts, epoch: Option<Epoch>) {
-        let Some(entry) = self.store.get_mut(key) else {
+        let Some(entry) = self.replica.store.get_mut(key) else {
             return;
         };
         if entry.ts != ts || entry.valid {
@@ -422,14 +435,14 @@ impl Node {
             ts,
         });
         if entry.value.is_none() && self.mutant(Mutant::PhysicalDeletes) {
-            self.store.remove(key);
+            self.replica.store.remove(key);
         }
         self.wake_parked(key);
     }
 
     /// Forgets a record once nothing needs it: not driven, and no key Invalid at its Ts.
     pub(super) fn maybe_drop_record(&mut self, ts: Ts) {
-        let Some(rec) = self.records.get(&ts) else {
+        let Some(rec) = self.replica.records.get(&ts) else {
             return;
         };
         if rec.drive.is_some() || self.has_invalid_key_at(&rec.update, ts) {
@@ -438,12 +451,12 @@ impl Node {
         if self.mutant(Mutant::GuardianLiteralHold) && !rec.committed {
             return;
         }
-        if let Some(rec) = self.records.remove(&ts) {
-            self.multi_records.remove(&rec.update);
+        if let Some(rec) = self.replica.records.remove(&ts) {
+            self.replica.multi_records.remove(&rec.update);
         }
         self.timers.cancel(Timer::Retransmit(ts));
         self.timers.cancel(Timer::Stuck(ts));
-        self.blocked_commits.remove(&ts);
+        self.replica.blocked_commits.remove(&ts);
         self.persists.stage(PersistOp::DropRecord(ts));
     }
 
@@ -451,15 +464,15 @@ impl Node {
     /// more moves: a commit can release a hold, which can release an ACK or another commit.
     pub(super) fn settle(&mut self) {
         // The common step (a heartbeat, a read) has nothing waiting: skip the copy below.
-        if self.blocked_commits.is_empty() && self.deferred_acks.is_empty() {
+        if self.replica.blocked_commits.is_empty() && self.replica.deferred_acks.is_empty() {
             return;
         }
         loop {
             let mut progress = false;
-            let blocked: Vec<Ts> = self.blocked_commits.iter().copied().collect();
+            let blocked: Vec<Ts> = self.replica.blocked_commits.iter().copied().collect();
             for ts in blocked {
                 if self.try_commit(ts) {
-                    self.blocked_commits.remove(&ts);
+                    self.replica.blocked_commits.remove(&ts);
                     progress = true;
                 }
             }
