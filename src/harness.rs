@@ -6,7 +6,8 @@ use crate::client::{Op, OpResult, RequestId};
 use crate::config::Config;
 use crate::message::Message;
 use crate::node::Node;
-use crate::output::Output;
+use crate::output::Event;
+use crate::route::{drain_outputs, Route};
 use crate::storage::{MemDisk, PersistOp};
 use crate::time::Instant;
 use crate::timestamp::NodeId;
@@ -116,36 +117,7 @@ impl Cluster {
                 panic!("node {i}: {e}");
             }
         }
-        while let Some(out) = self.nodes[i].as_mut().and_then(|n| n.poll_output()) {
-            match out {
-                Output::Send { to, msgs } => {
-                    let to = to.0 as usize;
-                    if self.blocked.contains(&(i, to)) || self.rng.gen_bool(self.loss) {
-                        continue;
-                    }
-                    let delay = self.rng.gen_range(1..10);
-                    self.push(delay, Ev::Deliver { from: i, to, msgs });
-                }
-                Output::Persist { seq, ops } => {
-                    let delay = self.rng.gen_range(0..5);
-                    let boot = self.disks[i].boots;
-                    self.push(
-                        delay,
-                        Ev::Persisted {
-                            node: i,
-                            boot,
-                            seq,
-                            ops,
-                        },
-                    );
-                }
-                Output::Reply { id, result } => {
-                    self.replies.insert((i, id), result);
-                }
-                Output::Event(crate::output::Event::RmwRetried(_)) => self.retried += 1,
-                Output::Event(_) => {}
-            }
-        }
+        drain_outputs(self, i);
     }
 
     /// Advances to the next event or timer; false if there is none before `until`.
@@ -231,6 +203,42 @@ impl Cluster {
     pub fn call(&mut self, i: usize, op: Op) -> Option<OpResult> {
         let id = self.submit(i, op);
         self.run_until_reply(i, id, DEADLINE_MS + 1000)
+    }
+}
+
+impl Route for Cluster {
+    fn node_mut(&mut self, i: usize) -> Option<&mut Node> {
+        self.nodes.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn send(&mut self, from: usize, to: usize, msgs: Vec<Message>) {
+        if self.blocked.contains(&(from, to)) || self.rng.gen_bool(self.loss) {
+            return;
+        }
+        let delay = self.rng.gen_range(1..10);
+        self.push(delay, Ev::Deliver { from, to, msgs });
+    }
+
+    fn persist(&mut self, i: usize, seq: u64, ops: Vec<PersistOp>) {
+        let delay = self.rng.gen_range(0..5);
+        let boot = self.disks[i].boots;
+        let ev = Ev::Persisted {
+            node: i,
+            boot,
+            seq,
+            ops,
+        };
+        self.push(delay, ev);
+    }
+
+    fn reply(&mut self, i: usize, id: RequestId, result: OpResult) {
+        self.replies.insert((i, id), result);
+    }
+
+    fn event(&mut self, _: usize, event: Event) {
+        if let Event::RmwRetried(_) = event {
+            self.retried += 1;
+        }
     }
 }
 

@@ -31,7 +31,6 @@ pub mod network;
 pub mod oracle;
 pub mod params;
 pub mod report;
-mod route;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

@@ -13,7 +13,7 @@ use crate::history::{self, History};
 use crate::network::Network;
 use crate::oracle::{Invariant, Oracle, Violation};
 use crate::params::{SimParams, RHO_PPM};
-use crate::route::{drain_outputs, Route};
+use level2pc::route::{drain_outputs, Route};
 use crate::workload::{self, GenOp};
 use level2pc::{
     Config, Event, Instant, MemDisk, Message, Node, NodeId, OpResult, PersistOp, RequestId,

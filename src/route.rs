@@ -1,15 +1,22 @@
-//! Routing an engine's outputs: the one loop that drains [`Node::poll_output`] and hands each
-//! output to the driver, shared by the simulated world (`world.rs`: sends go through the
-//! simulated network, persists to the simulated disks, commits to the oracle) and the scripted
-//! scenarios (`scenario.rs`: sends wait in the script's pool or are delivered at once). The
-//! `node_inputs` fuzz harness drains its one engine itself: it looks at a step's outputs as a
-//! whole before checking them, rather than routing them one by one.
+//! Routing an engine's outputs in a simulated cluster: the one loop that drains
+//! [`Node::poll_output`] and hands each output to the driver, shared by the engine's own test
+//! harness (`harness.rs`) and the simulator (`level2pc-sim`: its world, where sends go through the
+//! simulated network, persists to the simulated disks and commits to the oracle, and its scripted
+//! scenarios). The simulator's `node_inputs` fuzz harness drains its one engine itself: it looks
+//! at a step's outputs as a whole before checking them, rather than routing them one by one.
+//!
+//! Compiled for the engine's tests and for the simulator (which builds the engine with the
+//! `mutants` feature); not part of the product's API.
 
-use level2pc::{Event, Message, Node, OpResult, Output, PersistOp, RequestId};
+use crate::client::{OpResult, RequestId};
+use crate::message::Message;
+use crate::node::Node;
+use crate::output::{Event, Output};
+use crate::storage::PersistOp;
 
 /// A driver of simulated nodes (numbered `0..n`, node `i` has `NodeId(i)`): what each kind of
 /// engine output means for it.
-pub(crate) trait Route {
+pub trait Route {
     /// Node `i`'s engine, or `None` while it is down.
     fn node_mut(&mut self, i: usize) -> Option<&mut Node>;
     /// Node `from` sends `msgs`, in order, to node `to` (which may not exist).
@@ -24,7 +31,7 @@ pub(crate) trait Route {
 
 /// Drains node `i`'s outputs, in order, into `driver` (nothing if the node is down). A driver
 /// may feed inputs to other nodes, or to `i`, while it routes: the loop polls again after each.
-pub(crate) fn drain_outputs(driver: &mut impl Route, i: usize) {
+pub fn drain_outputs(driver: &mut impl Route, i: usize) {
     while let Some(out) = driver.node_mut(i).and_then(Node::poll_output) {
         match out {
             Output::Send { to, msgs } => driver.send(i, to.0 as usize, msgs),
