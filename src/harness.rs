@@ -383,6 +383,53 @@ mod tests {
         );
     }
 
+    /// Increments waiting at one node for the same key run as one RMW (module
+    /// `node::combine`): each is told a distinct value, in arrival order, and the key ends at
+    /// their sum. Amounts of either sign, and shares told the values of their place.
+    #[test]
+    fn waiting_increments_of_one_key_combine_into_one_rmw() {
+        let incr = |by| Op::Rmw {
+            key: b("c"),
+            change: crate::client::Change::IncrBy(by),
+        };
+        for seed in 0..10 {
+            let mut c = ready_cluster(3, seed, 0.0);
+            // The first starts at once; the others wait for it and then go together.
+            let amounts = [1, 2, -3, 10, 5, 1, 1, 7];
+            let ids: Vec<_> = amounts.iter().map(|by| c.submit(0, incr(*by))).collect();
+            let mut tss = std::collections::BTreeSet::new();
+            let mut values = Vec::new();
+            for id in ids {
+                match c.run_until_reply(0, id, 30_000) {
+                    Some(OpResult::Changed {
+                        applied: true,
+                        previous,
+                        current: Some(v),
+                        ts: Some(ts),
+                    }) => {
+                        tss.insert(ts);
+                        let now: i64 = std::str::from_utf8(&v).unwrap().parse().unwrap();
+                        let before: i64 = previous
+                            .map_or(0, |p| std::str::from_utf8(&p).unwrap().parse().unwrap());
+                        values.push((before, now));
+                    }
+                    other => panic!("seed {seed}: increment answered {other:?}"),
+                }
+            }
+            // Told in arrival order: each one's "before" is the previous one's "after".
+            let mut at = 0;
+            for ((before, now), by) in values.iter().zip(amounts) {
+                assert_eq!((*before, *now), (at, at + by), "seed {seed}: {values:?}");
+                at = *now;
+            }
+            assert_eq!(tss.len(), 2, "seed {seed}: not combined: {tss:?}");
+            for i in 0..3 {
+                let total = amounts.iter().sum::<i64>().to_string();
+                assert_eq!(c.call(i, get("c")), Some(value(&total)), "seed {seed}");
+            }
+        }
+    }
+
     #[test]
     fn a_batch_is_never_seen_half_applied() {
         for seed in 0..20 {

@@ -95,6 +95,16 @@ impl Node {
             ));
         }
         for (id, req) in self.requests.iter() {
+            if let Waiting::Riding(ts) = &req.waiting {
+                let shared = (self.requests.attempt_of(ts))
+                    .is_some_and(|(_, a)| a.shares.iter().any(|(s, _)| s == id));
+                if !shared {
+                    return Err(format!(
+                        "request {} rides on {ts}, which no attempt shares with it",
+                        id.0
+                    ));
+                }
+            }
             if let Waiting::Commit(ts) = &req.waiting {
                 let driven_for = self
                     .replica

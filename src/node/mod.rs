@@ -1,6 +1,7 @@
 //! The replication engine: [`Node`], a synchronous state machine with no I/O, and the state
 //! types it composes (one module per concern).
 
+mod combine;
 mod follower;
 mod hash_index;
 mod invariants;

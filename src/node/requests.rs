@@ -24,6 +24,9 @@ pub(super) enum Waiting {
     Lease,
     /// A write in flight under this timestamp.
     Commit(Ts),
+    /// An increment combined into the RMW with this timestamp, which another request drives
+    /// (module `combine`).
+    Riding(Ts),
 }
 
 /// A pending client request.
@@ -39,7 +42,7 @@ pub(super) struct Request {
 impl Request {
     /// Whether the request may have written something (a started write or RMW).
     pub(super) fn started(&self) -> bool {
-        matches!(self.waiting, Waiting::Commit(_)) || self.attempt.is_some()
+        matches!(self.waiting, Waiting::Commit(_) | Waiting::Riding(_)) || self.attempt.is_some()
     }
 }
 
@@ -55,13 +58,18 @@ pub(super) struct Attempt {
     pub(super) vouched: bool,
     /// What it does, and what the client is told if it commits.
     pub(super) plan: Plan,
+    /// Combined increments (module `combine`): every request the RMW answers, with its amount,
+    /// in the order they are told they ran; empty for an RMW of one request.
+    pub(super) shares: Vec<(RequestId, i64)>,
 }
 
 /// Pending client requests by id, and the queues they wait in. A queue may still hold the id
 /// of a request that was answered or moved on; whoever takes from it re-checks `waiting`. Such
-/// stale ids are swept out once they outnumber the live ones, so every queue stays within
-/// `2 × pending + SWEEP_SLACK` ids however long its condition lasts (a node cut off under load
-/// answers its requests `Unavailable` at their deadlines, but the queues would keep their ids).
+/// stale ids are swept out once they outnumber the live ones (checked when a request leaves and
+/// when one joins a queue; a request already in a queue is not queued there again), so every
+/// queue stays within `2 × pending + SWEEP_SLACK` ids however long its condition lasts (a node
+/// cut off under load answers its requests `Unavailable` at their deadlines, but the queues
+/// would keep their ids; a request that moves between queues leaves its old entry behind).
 #[derive(Debug, Default)]
 pub(super) struct Requests {
     by_id: BTreeMap<RequestId, Request>,
@@ -109,7 +117,7 @@ impl Requests {
     }
 
     /// Records that request `id` started the RMW `attempt`.
-    fn set_attempt(&mut self, id: RequestId, attempt: Attempt) {
+    pub(super) fn set_attempt(&mut self, id: RequestId, attempt: Attempt) {
         if let Some(req) = self.by_id.get_mut(&id) {
             self.attempts.insert(attempt.ts, id);
             if let Some(old) = req.attempt.replace(attempt) {
@@ -118,11 +126,17 @@ impl Requests {
         }
     }
 
-    /// Forgets request `id`'s RMW attempt (it had no effect).
-    fn clear_attempt(&mut self, id: RequestId) {
-        if let Some(old) = self.by_id.get_mut(&id).and_then(|r| r.attempt.take()) {
-            self.attempts.remove(&old.ts);
-        }
+    /// Forgets request `id`'s RMW attempt (it had no effect), and returns it.
+    fn clear_attempt(&mut self, id: RequestId) -> Option<Attempt> {
+        let old = self.by_id.get_mut(&id).and_then(|r| r.attempt.take())?;
+        self.attempts.remove(&old.ts);
+        Some(old)
+    }
+
+    /// The request driving the RMW attempt `ts`, and the attempt.
+    pub(super) fn attempt_of(&self, ts: &Ts) -> Option<(RequestId, &Attempt)> {
+        let id = *self.attempts.get(ts)?;
+        Some((id, self.by_id.get(&id)?.attempt.as_ref()?))
     }
 
     /// This node acknowledged the update `ts` to another node: if it is one of its own RMW
@@ -204,8 +218,22 @@ impl Requests {
 
     /// Parks read `id` until a lease (and Active membership) allows it.
     pub(super) fn wait_for_lease(&mut self, id: RequestId) {
+        if self.is_waiting(&id, &Waiting::Lease) {
+            return; // already in that queue
+        }
         self.set_waiting(id, Waiting::Lease);
         self.lease_waiters.push_back(id);
+        self.sweep_if_stale();
+    }
+
+    /// Queues write `id` until the node is ready.
+    pub(super) fn wait_until_ready(&mut self, id: RequestId) {
+        if self.is_waiting(&id, &Waiting::Ready) {
+            return; // already in that queue
+        }
+        self.set_waiting(id, Waiting::Ready);
+        self.not_ready.push_back(id);
+        self.sweep_if_stale();
     }
 
     /// Empties the lease queue, for retrying what is still waiting in it.
@@ -221,9 +249,14 @@ impl Requests {
 
     /// Parks request `id` until `key` becomes Valid.
     fn park_on(&mut self, id: RequestId, key: Bytes) {
-        self.set_waiting(id, Waiting::Key(key.clone()));
+        let waiting = Waiting::Key(key.clone());
+        if self.is_waiting(&id, &waiting) {
+            return; // already in that queue
+        }
+        self.set_waiting(id, waiting);
         self.parked.entry(key).or_default().push_back(id);
         self.parked_ids += 1;
+        self.sweep_if_stale();
     }
 
     /// Empties `key`'s queue, for retrying what is still waiting on it.
@@ -327,8 +360,7 @@ impl Node {
             _ => return self.try_read(id),
         };
         if !self.ready {
-            self.requests.set_waiting(id, Waiting::Ready);
-            self.requests.not_ready.push_back(id);
+            self.requests.wait_until_ready(id);
             return;
         }
         // §4.4 step 1: a write starts only when every key it touches is Valid here.
@@ -377,11 +409,16 @@ impl Node {
                 return self.reply(id, OpResult::Indeterminate);
             }
             self.event(Event::RmwRetried(ts));
-            self.requests.clear_attempt(id);
+            if let Some(old) = self.requests.clear_attempt(id) {
+                if !old.shares.is_empty() {
+                    // Each share is evaluated again on its own (the leader first).
+                    self.dispatch_rmw(id);
+                    return self.release_riders(&old);
+                }
+            }
         }
         if !self.ready {
-            self.requests.set_waiting(id, Waiting::Ready);
-            self.requests.not_ready.push_back(id);
+            self.requests.wait_until_ready(id);
             return;
         }
         if !self.key_is_valid(&key) {
@@ -413,6 +450,7 @@ impl Node {
                 epoch,
                 vouched: false,
                 plan,
+                shares: Vec::new(),
             },
         );
         self.requests.set_waiting(id, Waiting::Commit(ts));
@@ -463,9 +501,25 @@ impl Node {
             .filter(|id| self.requests.is_waiting(id, &waiting))
             .collect();
         ready.sort_by_key(|id| self.requests.get(id).is_some_and(|r| r.op.is_write()));
+        for id in &ready {
+            self.requests.set_waiting(*id, Waiting::Nothing);
+        }
+        // The increments of this key go together as one RMW, at the place of the first.
+        let mut group: Vec<(RequestId, i64)> = (ready.iter())
+            .filter_map(|id| Some((*id, self.combinable_incr(id, key)?)))
+            .take(super::combine::MAX_SHARES)
+            .collect();
+        if group.len() < 2 {
+            group.clear();
+        }
+        let first = group.first().map(|(id, _)| *id);
+        let grouped: std::collections::BTreeSet<RequestId> = group.iter().map(|g| g.0).collect();
         for id in ready {
-            self.requests.set_waiting(id, Waiting::Nothing);
-            self.dispatch(id);
+            if Some(id) == first {
+                self.dispatch_incr_group(key, std::mem::take(&mut group));
+            } else if !grouped.contains(&id) {
+                self.dispatch(id);
+            }
         }
     }
 
@@ -505,6 +559,8 @@ impl Node {
                 }
                 OpResult::Indeterminate
             }
+            // Combined into another request's RMW, which may still commit.
+            Waiting::Riding(_) => OpResult::Indeterminate,
             Waiting::Ready | Waiting::Lease => OpResult::Unavailable(self.why_not_ready()),
             Waiting::Key(_) | Waiting::Nothing => OpResult::Unavailable(Unavailable::Timeout),
         };
@@ -524,9 +580,18 @@ impl Node {
 
     /// Answers a request and forgets it.
     pub(super) fn reply(&mut self, id: RequestId, result: OpResult) {
-        if self.requests.remove(&id).is_some() {
-            self.timers.cancel(Timer::Deadline(id));
-            self.outbox.push(Output::Reply { id, result });
+        let Some(req) = self.requests.remove(&id) else {
+            return;
+        };
+        self.timers.cancel(Timer::Deadline(id));
+        match req.attempt {
+            Some(attempt) if !attempt.shares.is_empty() => self.answer_shares(id, attempt, result),
+            _ => self.send_reply(id, result),
         }
+    }
+
+    /// Emits the answer to request `id`, already forgotten.
+    pub(super) fn send_reply(&mut self, id: RequestId, result: OpResult) {
+        self.outbox.push(Output::Reply { id, result });
     }
 }
