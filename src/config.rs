@@ -38,6 +38,11 @@ pub struct Config {
     /// holds at least one entry, so any value within `max_value_bytes` travels). Keep it well
     /// below the transport's frame limit: a chunk may exceed it by one entry and its record.
     pub snapshot_chunk_bytes: usize,
+    /// A request the node cannot start (it is not ready, has no lease, or is not an Active
+    /// member) is answered `Unavailable` once it has waited this long, rather than at its
+    /// deadline: nothing was written, so the client may go elsewhere at once. Requests that
+    /// started keep their full deadline.
+    pub unavailable_after_ms: u64,
     /// Most client requests in flight at once (queued, parked or writing); more are answered
     /// `Unavailable(Overloaded)` at once.
     pub max_requests: usize,
@@ -86,6 +91,7 @@ impl Config {
             min_consensus: 1,
             snapshot_chunk_entries: 1_000,
             snapshot_chunk_bytes: 4 * 1024 * 1024,
+            unavailable_after_ms: 1_000,
             max_requests: 100_000,
             max_range_entries: 10_000,
             max_batch_writes: 10_000,
@@ -115,6 +121,7 @@ impl Config {
             self.peer_timeout_ms,
             self.lease_ms,
             self.renew_ms,
+            self.unavailable_after_ms,
         ];
         if times.contains(&0) {
             return Err(ConfigError::ZeroInterval);

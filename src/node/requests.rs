@@ -303,7 +303,12 @@ impl Node {
                 attempt: None,
             },
         );
-        self.set_timer(deadline, Timer::Deadline(id));
+        // A first look at `unavailable_after_ms`: answered then if it still cannot start.
+        let look = self
+            .now
+            .plus_ms(self.cfg.unavailable_after_ms)
+            .min(deadline);
+        self.set_timer(look, Timer::Deadline(id));
         self.dispatch(id);
         Ok(())
     }
@@ -539,7 +544,12 @@ impl Node {
             return;
         };
         if req.deadline > self.now {
-            return; // a stale timer of an earlier request with a reused id
+            // The early look (`unavailable_after_ms`): give up only on what cannot start now.
+            if req.started() || !self.cannot_start(req) {
+                return self.set_timer(req.deadline, Timer::Deadline(id));
+            }
+            let reason = self.why_not_ready();
+            return self.reply(id, OpResult::Unavailable(reason));
         }
         let result = match &req.waiting {
             // An RMW whose attempt may still commit.
@@ -565,6 +575,17 @@ impl Node {
             Waiting::Key(_) | Waiting::Nothing => OpResult::Unavailable(Unavailable::Timeout),
         };
         self.reply(id, result);
+    }
+
+    /// Whether request `req`, not started, waits for something this node lacks now (readiness,
+    /// a lease, Active membership) rather than for a key to settle.
+    fn cannot_start(&self, req: &Request) -> bool {
+        match &req.waiting {
+            Waiting::Ready | Waiting::Lease => true,
+            Waiting::Key(_) if req.op.is_write() => !self.ready,
+            Waiting::Key(_) => !self.may_serve_reads(),
+            Waiting::Nothing | Waiting::Commit(_) | Waiting::Riding(_) => false,
+        }
     }
 
     /// The most specific reason this node cannot serve.

@@ -995,6 +995,50 @@ fn without_a_lease_writes_and_reads_wait_and_fail_cleanly_at_the_deadline() {
     assert!(invs(out).is_empty(), "nothing was written anywhere");
 }
 
+/// A node that cannot start a request gives up on it after `unavailable_after_ms`, long before
+/// its deadline: nothing was written, so the client may go elsewhere at once.
+#[test]
+fn requests_that_cannot_start_are_answered_unavailable_early() {
+    let mut cfg = Config::new(n(0), vec![n(0), n(1)]);
+    cfg.unavailable_after_ms = 300;
+    let mut lonely = Node::new(cfg, Recovered::default(), Instant::ZERO).unwrap();
+    lonely.handle_timeout(t(0));
+    let put = Op::Put {
+        key: b("x"),
+        value: b("1"),
+    };
+    lonely.submit(t(0), RequestId(1), put, t(5_000)).unwrap();
+    lonely
+        .submit(t(0), RequestId(2), Op::Get { key: b("x") }, t(5_000))
+        .unwrap();
+    lonely
+        .submit(t(0), RequestId(3), Op::Get { key: b("y") }, t(100))
+        .unwrap();
+    drain(&mut lonely);
+    lonely.handle_timeout(t(100));
+    let out = drain(&mut lonely);
+    assert!(
+        out.contains(&reply(3, OpResult::Unavailable(Unavailable::NoLease))),
+        "a deadline before the bound still counts: {out:?}"
+    );
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Reply { id, .. } if id.0 != 3)));
+    lonely.handle_timeout(t(299));
+    assert!(!drain(&mut lonely)
+        .iter()
+        .any(|o| matches!(o, Output::Reply { .. })));
+    lonely.handle_timeout(t(300));
+    let out = drain(&mut lonely);
+    for id in [1, 2] {
+        assert!(
+            out.contains(&reply(id, OpResult::Unavailable(Unavailable::NoLease))),
+            "request {id}: {out:?}"
+        );
+    }
+    assert!(invs(out).is_empty(), "nothing was written anywhere");
+}
+
 #[test]
 fn bad_requests_and_overload_are_answered_at_once() {
     let mut cfg = Config::new(n(0), vec![n(0)]);

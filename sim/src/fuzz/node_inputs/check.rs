@@ -178,10 +178,18 @@ impl Harness {
         match &result {
             // ... or that the value it computes exceeds the limits (nothing is written).
             OpResult::Indeterminate | OpResult::Unavailable(U::TooLarge) if rmw => {}
-            OpResult::Unavailable(U::Timeout | U::NotReady) | OpResult::Indeterminate => {
+            OpResult::Unavailable(U::Timeout) | OpResult::Indeterminate => {
                 assert!(
                     self.max_now >= req.deadline,
                     "request {} answered {result:?} before its deadline",
+                    id.0
+                );
+            }
+            // A request that cannot start is given up on early (`unavailable_after_ms`).
+            OpResult::Unavailable(U::NotReady | U::NoLease) if !immediate_ok => {
+                assert!(
+                    self.max_now >= req.give_up,
+                    "request {} answered {result:?} before it could be given up on",
                     id.0
                 );
             }

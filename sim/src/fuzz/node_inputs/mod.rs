@@ -72,6 +72,8 @@ enum Step {
 struct Req {
     op: Op,
     deadline: Instant,
+    /// When the node may give up on it if it cannot start (`unavailable_after_ms`).
+    give_up: Instant,
 }
 
 struct Harness {
@@ -336,6 +338,10 @@ impl Harness {
                     Req {
                         op: op.clone(),
                         deadline,
+                        give_up: self
+                            .now
+                            .plus_ms(self.cfg.unavailable_after_ms)
+                            .min(deadline),
                     },
                 );
             }
