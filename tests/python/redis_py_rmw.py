@@ -150,10 +150,28 @@ def commands(host, port0, port1, prefix):
     check(r.execute_command("CAS", k("nocas"), "", "v") == 0, "CAS of a missing key")
     check(r.exists(k("nocas")) == 0, "a failed CAS writes nothing")
     expect_error(lambda: r.execute_command("CAS", cas, "v2"), "wrong number of arguments")
-    expect_error(lambda: r.execute_command("WATCH", cas), "WATCH", "use CAS for one key")
-    with r.pipeline() as pipe:
-        expect_error(lambda: pipe.watch(cas), "WATCH", "use CAS for one key")
     print("cas ok")
+
+    # WATCH: EXEC fails (redis-py raises WatchError) if the watched key changed on any node.
+    with r.pipeline() as pipe:
+        pipe.watch(cas)
+        check(pipe.get(cas) == b"v2", "GET in immediate mode after WATCH")
+        elsewhere.set(cas, "v9")
+        pipe.multi()
+        pipe.set(cas, "v3")
+        try:
+            pipe.execute()
+            check(False, "EXEC applied although the watched key changed")
+        except redis.WatchError:
+            pass
+    check(r.get(cas) == b"v9", "a failed EXEC writes nothing")
+    with r.pipeline() as pipe:
+        pipe.watch(cas)
+        pipe.multi()
+        pipe.set(cas, "v4")
+        check(pipe.execute() == [True], "EXEC applies when nothing changed")
+    check(elsewhere.get(cas) == b"v4", "the watched write reached every node")
+    print("watch ok")
 
     docs = r.execute_command("COMMAND DOCS", "cas", "incr")
     check(b"compare-and-set" in docs[b"cas"][b"summary"], f"COMMAND DOCS cas: {docs!r}")
