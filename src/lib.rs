@@ -138,11 +138,11 @@ mod message;
 mod mutant;
 mod node;
 mod output;
+mod rmw;
 /// The output-routing loop of simulated clusters (the engine's tests and `level2pc-sim`).
 #[cfg(any(test, feature = "mutants"))]
 #[doc(hidden)]
 pub mod route;
-mod rmw;
 mod storage;
 mod time;
 mod timestamp;

@@ -10,8 +10,8 @@
 //! cache keeps the empty prefix, the worst case the driver contract allows).
 
 use crate::history::{self, History};
-use level2pc::route::{drain_outputs, Route};
 use crate::workload::record_result;
+use level2pc::route::{drain_outputs, Route};
 use level2pc::{
     Config, Event, Instant, MemDisk, Message, Mutant, Node, NodeId, Op, OpResult, PersistOp,
     RequestId, Ts,

@@ -13,8 +13,8 @@ use crate::history::{self, History};
 use crate::network::Network;
 use crate::oracle::{Invariant, Oracle, Violation};
 use crate::params::{SimParams, RHO_PPM};
-use level2pc::route::{drain_outputs, Route};
 use crate::workload::{self, GenOp};
+use level2pc::route::{drain_outputs, Route};
 use level2pc::{
     Config, Event, Instant, MemDisk, Message, Node, NodeId, OpResult, PersistOp, RequestId,
 };
